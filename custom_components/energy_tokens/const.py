@@ -1,0 +1,5 @@
+"""Constants of the Energy Tokens integration."""
+
+from typing import Final
+
+DOMAIN: Final = "energy_tokens"
