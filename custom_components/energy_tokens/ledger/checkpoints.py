@@ -1,0 +1,147 @@
+"""Signed checkpoints in the C2SP signed-note / checkpoint text format.
+
+A checkpoint names the ledger (origin), its size in entries and the head hash, plus two
+extension lines: the time and the hash of the balances snapshot kept beside it for fast opening.
+A third extension line names where the covered entries end on disk (segment and byte offset),
+so the position fast opening starts from is signed too. It is signed with the household's
+Ed25519 key. A signature proves tampering only if the
+checkpoint is also kept where an attacker cannot rewrite it: publish it elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+import json
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from .entries import canonical_json, snapshot_hash
+from .keys import key_id, public_key_bytes
+
+SIGNATURE_DASH = "\u2014"  # the em dash that starts a signed-note signature line
+
+
+def origin_for(household_id: str) -> str:
+    """The checkpoint origin (and signed-note key name) of a household's ledger."""
+    return f"energy-tokens/{household_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement: the first ``size`` entries end at ``head``, with this snapshot."""
+
+    origin: str
+    size: int
+    head: bytes
+    ts_ms: int
+    snapshot: dict[str, Any]
+    segment: str
+    offset: int
+    note: str
+
+    def body(self) -> str:
+        """The signed text (without signature lines)."""
+        return note_body(
+            self.origin, self.size, self.head, self.ts_ms, self.snapshot, self.segment, self.offset
+        )
+
+
+def note_body(
+    origin: str,
+    size: int,
+    head: bytes,
+    ts_ms: int,
+    snapshot: dict[str, Any],
+    segment: str,
+    offset: int,
+) -> str:
+    """The checkpoint text that is signed."""
+    return (
+        f"{origin}\n{size}\n{base64.b64encode(head).decode()}\n"
+        f"time {ts_ms}\n"
+        f"balances {base64.b64encode(snapshot_hash(snapshot)).decode()}\n"
+        f"position {segment} {offset}\n"
+    )
+
+
+def sign_checkpoint(
+    key: Ed25519PrivateKey,
+    *,
+    origin: str,
+    size: int,
+    head: bytes,
+    ts_ms: int,
+    snapshot: dict[str, Any],
+    segment: str,
+    offset: int,
+) -> Checkpoint:
+    """Make and sign a checkpoint."""
+    body = note_body(origin, size, head, ts_ms, snapshot, segment, offset)
+    public = public_key_bytes(key.public_key())
+    signature = key.sign(body.encode())
+    encoded = base64.b64encode(key_id(origin, public) + signature).decode()
+    note = f"{body}\n{SIGNATURE_DASH} {origin} {encoded}\n"
+    return Checkpoint(origin, size, head, ts_ms, snapshot, segment, offset, note)
+
+
+def encode_checkpoint_record(checkpoint: Checkpoint) -> bytes:
+    """The record stored in the checkpoints file: the signed note and the snapshot it hashes."""
+    return canonical_json({"note": checkpoint.note, "snapshot": checkpoint.snapshot})
+
+
+class CheckpointError(ValueError):
+    """A checkpoint record is malformed or its signature does not verify."""
+
+
+def decode_checkpoint_record(payload: bytes | memoryview, public_key: bytes) -> Checkpoint:
+    """Parse a stored checkpoint and verify its signature and snapshot hash."""
+    try:
+        record = json.loads(bytes(payload))
+        note: str = record["note"]
+        snapshot: dict[str, Any] = record["snapshot"]
+        body, signatures = note.split("\n\n", 1)
+        body += "\n"
+        origin, size_text, head_text, time_line, balances_line, position_line = body.splitlines()
+        size = int(size_text)
+        head = base64.b64decode(head_text, validate=True)
+        if not (
+            time_line.startswith("time ")
+            and balances_line.startswith("balances ")
+            and position_line.startswith("position ")
+        ):
+            raise CheckpointError("unexpected extension lines")
+        ts_ms = int(time_line.removeprefix("time "))
+        segment, offset_text = position_line.removeprefix("position ").split(" ")
+        offset = int(offset_text)
+        claimed_snapshot_hash = base64.b64decode(
+            balances_line.removeprefix("balances "), validate=True
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error) as err:
+        raise CheckpointError(f"malformed checkpoint: {err}") from err
+    if claimed_snapshot_hash != snapshot_hash(snapshot):
+        raise CheckpointError("balances snapshot does not match its signed hash")
+    expected_id = key_id(origin, public_key)
+    verifier = Ed25519PublicKey.from_public_bytes(public_key)
+    for line in signatures.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != SIGNATURE_DASH or parts[1] != origin:
+            continue
+        try:
+            raw = base64.b64decode(parts[2], validate=True)
+        except binascii.Error:
+            continue
+        if raw[:4] != expected_id:
+            continue
+        try:
+            verifier.verify(raw[4:], body.encode())
+        except InvalidSignature:
+            break
+        return Checkpoint(origin, size, head, ts_ms, snapshot, segment, offset, note)
+    raise CheckpointError("no valid signature by the household's key")

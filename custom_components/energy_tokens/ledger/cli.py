@@ -1,0 +1,127 @@
+"""The auditor's command line: verify, balances and export, with no Home Assistant needed.
+
+Exit codes: 0 valid, 1 tampered or corrupt, 2 bad arguments or an unreadable ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from decimal import Decimal
+import json
+from pathlib import Path
+import sys
+from typing import TextIO
+
+from .errors import LedgerError
+from .keys import parse_public_key
+from .layout import list_segments
+from .reader import iter_entries
+from .verify import VerifyResult, verify_ledger
+
+EXIT_OK = 0
+EXIT_TAMPERED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``scripts/ledger``."""
+    parser = _Parser(prog="ledger", description="Audit an Energy Tokens ledger directory.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    verify = commands.add_parser("verify", help="verify the chain, checksums and checkpoints")
+    verify.add_argument("directory", type=Path)
+    verify.add_argument(
+        "--pubkey",
+        type=Path,
+        help="file holding the expected public key (verifier key, PEM or base64)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    balances = commands.add_parser("balances", help="verify, then print every account's balance")
+    balances.add_argument("directory", type=Path)
+    balances.add_argument("--pubkey", type=Path)
+    export = commands.add_parser("export", help="print every entry")
+    export.add_argument("directory", type=Path)
+    export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    return parser
+
+
+def tokens(milli: int) -> str:
+    """Milli-tokens as a decimal token amount."""
+    return str(Decimal(milli).scaleb(-3))
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the auditor; return its exit code."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    directory: Path = args.directory
+    if not directory.is_dir():
+        print(f"ledger: {directory} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    if not list_segments(directory):
+        print(f"ledger: {directory} holds no ledger segments (*.seg)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "export":
+            return _export(directory, args.format, out)
+        public_key = None
+        if args.pubkey is not None:
+            public_key = parse_public_key(args.pubkey.read_text(encoding="utf-8"))
+        result = verify_ledger(directory, public_key)
+    except BrokenPipeError:
+        return EXIT_OK  # the reader (e.g. `head`) stopped listening
+    except (OSError, ValueError, LedgerError) as err:
+        print(f"ledger: cannot read {directory}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "balances":
+        return _balances(result, out)
+    if args.json:
+        print(json.dumps(result.as_dict()), file=out)
+    elif result.valid:
+        print(f"OK {result.entries} entries, head {result.head}", file=out)
+    else:
+        print(f"TAMPERED at entry {result.first_bad_seq}: {result.reason}", file=out)
+    return EXIT_OK if result.valid else EXIT_TAMPERED
+
+
+def _balances(result: VerifyResult, out: TextIO) -> int:
+    if not result.valid:
+        print(f"TAMPERED at entry {result.first_bad_seq}: {result.reason}", file=out)
+        return EXIT_TAMPERED
+    width = max((len(name) for name in result.balances), default=7)
+    print(f"{'account':<{width}}  tokens", file=out)
+    for name, milli in sorted(result.balances.items()):
+        print(f"{name:<{width}}  {tokens(milli)}", file=out)
+    return EXIT_OK
+
+
+def _export(directory: Path, fmt: str, out: TextIO) -> int:
+    if fmt == "jsonl":
+        for entry in iter_entries(directory):
+            print(json.dumps(entry.as_dict(), ensure_ascii=False, sort_keys=True), file=out)
+        return EXIT_OK
+    writer = csv.writer(out)
+    writer.writerow(["seq", "ts_ms", "kind", "from", "to", "amount", "cause", "data", "hash"])
+    for entry in iter_entries(directory):
+        row = entry.as_dict()
+        writer.writerow(
+            [
+                row["seq"],
+                row["ts_ms"],
+                row["kind"],
+                row["from"] or "",
+                row["to"] or "",
+                row["amount"],
+                row["cause"],
+                json.dumps(row["data"], sort_keys=True) if row["data"] else "",
+                row["hash"],
+            ]
+        )
+    return EXIT_OK

@@ -1,0 +1,87 @@
+"""The household's Ed25519 signing key and the C2SP signed-note key formats.
+
+The private key lives in a 0600 file beside the ledger directory, never inside it, so a copy of
+the ledger handed to an auditor carries no secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from .framing import fsync_directory
+
+ED25519_ALG = b"\x01"  # signed-note algorithm byte for Ed25519
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """Load the key at ``path``, creating it (0600, synced) when absent."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temp.replace(path)
+    fsync_directory(path.parent)
+    return key
+
+
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    """The raw 32-byte public key."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    """C2SP signed-note key hash: SHA-256(name || 0x0A || 0x01 || key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4]
+
+
+def verifier_key(name: str, public_key: bytes) -> str:
+    """The signed-note verifier key text: ``name+hexid+base64(0x01 || key)``."""
+    encoded = base64.b64encode(ED25519_ALG + public_key).decode()
+    return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
+
+
+def parse_public_key(text: str) -> bytes:
+    """Read a public key given as a verifier key, a PEM public key or base64 of the raw key."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("the PEM key is not an Ed25519 public key")
+        return public_key_bytes(key)
+    parts = text.split("+", 2)
+    if len(parts) == 3 and len(parts[1]) == 8:
+        name, hex_id, encoded = parts
+        raw = base64.b64decode(encoded, validate=True)
+        if len(raw) != 33 or raw[:1] != ED25519_ALG:
+            raise ValueError("the verifier key is not an Ed25519 key")
+        if key_id(name, raw[1:]).hex() != hex_id:
+            raise ValueError("the verifier key's id does not match its key")
+        return raw[1:]
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) != 32:
+        raise ValueError("expected a 32-byte Ed25519 public key")
+    return raw

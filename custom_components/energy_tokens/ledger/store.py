@@ -1,0 +1,610 @@
+"""The ledger on disk: append-only segment files, group commit and signed checkpoints.
+
+Layout of a ledger directory (the folder an auditor is given)::
+
+    0000000000000001.seg   segments, named by their first entry; a new one per period
+    checkpoints.log        signed checkpoints with their balances snapshots
+    public.vkey            the household's verifier key (C2SP signed-note format)
+
+The private key is kept outside this directory. ``append`` is cheap and only buffers;
+``commit`` writes and fsyncs a whole batch (group commit) and is the call to run in an executor.
+Everything up to ``durable_seq`` survives a crash or power loss; an fsync error is fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+import base64
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import threading
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .chain import ChainError, ChainState
+from .checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    decode_checkpoint_record,
+    encode_checkpoint_record,
+    origin_for,
+    sign_checkpoint,
+)
+from .entries import (
+    MAX_AMOUNT,
+    MAX_CAUSE_BYTES,
+    MAX_DATA_BYTES,
+    MOVEMENT_KINDS,
+    NO_ACCOUNT,
+    SYSTEM,
+    Cause,
+    Entry,
+    Kind,
+    canonical_json,
+    encode_payload,
+)
+from .errors import CorruptLedgerError, InvalidEntryError, LedgerError, LedgerFatalError
+from .framing import (
+    CHECKPOINT_MAGIC,
+    MAGIC_SIZE,
+    SEGMENT_MAGIC,
+    BadFrame,
+    create_file,
+    frame,
+    fsync_directory,
+    open_for_append,
+    read_magic,
+    scan_frames,
+    truncate_durably,
+    write_all,
+)
+from .keys import public_key_bytes, verifier_key
+from .layout import CHECKPOINTS_FILE, VERIFIER_KEY_FILE, list_segments, segment_name
+from .reader import iter_entries
+
+DEFAULT_CHECKPOINT_EVERY = 4096
+DEFAULT_CHECKPOINT_INTERVAL_MS = 3_600_000
+
+
+def wall_clock_ms() -> int:
+    """Now, as integer epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TornTail:
+    """Bytes cut from the end of the last segment at open: a write that a crash interrupted."""
+
+    segment: str
+    offset: int
+    dropped_bytes: int
+    first_lost_seq: int
+    reason: str
+
+
+def read_checkpoints(
+    directory: Path, public_key: bytes
+) -> tuple[list[Checkpoint], BadFrame | CheckpointError | None, int]:
+    """Every valid checkpoint in order, the first problem met (if any) and where it starts."""
+    path = directory / CHECKPOINTS_FILE
+    checkpoints: list[Checkpoint] = []
+    if not path.exists():
+        return checkpoints, None, 0
+    with path.open("rb") as handle:
+        if not read_magic(handle, CHECKPOINT_MAGIC):
+            return checkpoints, BadFrame(0, "checkpoints file has no valid header"), 0
+        offset = MAGIC_SIZE
+        for item in scan_frames(handle, MAGIC_SIZE):
+            if isinstance(item, BadFrame):
+                return checkpoints, item, item.offset
+            end, payload = item
+            try:
+                checkpoint = decode_checkpoint_record(payload, public_key)
+            except CheckpointError as err:
+                return checkpoints, err, offset
+            if checkpoints and checkpoint.size <= checkpoints[-1].size:
+                return checkpoints, CheckpointError("checkpoint sizes must grow"), offset
+            checkpoints.append(checkpoint)
+            offset = end
+    return checkpoints, None, offset
+
+
+def read_genesis(directory: Path) -> ChainState:
+    """Fold just the first entry, which binds the household id and its public key."""
+    segments = list_segments(directory)
+    if not segments:
+        raise LedgerError(f"{directory} holds no ledger segments")
+    state = ChainState()
+    with segments[0].open("rb") as handle:
+        if not read_magic(handle, SEGMENT_MAGIC):
+            raise CorruptLedgerError(1, "the first segment has no valid header")
+        for item in scan_frames(handle, MAGIC_SIZE):
+            if isinstance(item, BadFrame):
+                raise CorruptLedgerError(1, item.reason)
+            try:
+                state.apply(item[1], segment_start=True)
+            except ChainError as err:
+                raise CorruptLedgerError(err.seq, err.reason) from None
+            return state
+    raise CorruptLedgerError(1, "the first segment holds no entry")
+
+
+class Ledger:
+    """A household's ledger, open for appending. One writer per directory."""
+
+    def __init__(
+        self,
+        directory: Path,
+        key: Ed25519PrivateKey,
+        state: ChainState,
+        *,
+        clock: Callable[[], int],
+        checkpoint_every: int,
+        checkpoint_interval_ms: int,
+    ) -> None:
+        """Use ``create``, ``open`` or ``open_or_create``."""
+        self.directory = directory
+        self._key = key
+        self._state = state
+        self._clock = clock
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_interval_ms = checkpoint_interval_ms
+        self.origin = origin_for(state.household_id)
+        self.torn_tail: TornTail | None = None
+        self._lock = threading.Lock()  # guards the state and the pending buffer
+        self._commit_lock = threading.Lock()  # one commit at a time
+        self._pending: list[tuple[str, bytearray]] = []
+        self._segment = ""
+        self._segment_end = 0  # logical end of the tail segment, pending bytes included
+        self._durable_seq = state.seq
+        self._fd: int | None = None
+        self._fd_segment = ""
+        self._checkpoint_size = 0
+        self._checkpoint_ms = clock()
+        self._checkpoint_requested = False
+        self._failure: BaseException | None = None
+        self._closed = False
+
+    # ----- opening
+
+    @classmethod
+    def create(
+        cls,
+        directory: Path,
+        key: Ed25519PrivateKey,
+        household_id: str,
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval_ms: int = DEFAULT_CHECKPOINT_INTERVAL_MS,
+    ) -> Ledger:
+        """Start a new ledger whose genesis entry binds ``household_id`` and the key."""
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if list_segments(directory) or (directory / CHECKPOINTS_FILE).exists():
+            raise LedgerError(f"{directory} already holds a ledger")
+        public_key = public_key_bytes(key.public_key())
+        state = ChainState()
+        state.household_id = household_id
+        ledger = cls(
+            directory,
+            key,
+            state,
+            clock=clock,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval_ms=checkpoint_interval_ms,
+        )
+        vkey = directory / VERIFIER_KEY_FILE
+        vkey.write_text(verifier_key(ledger.origin, public_key) + "\n", encoding="utf-8")
+        os.chmod(vkey, 0o600)
+        fd = create_file(directory / CHECKPOINTS_FILE, CHECKPOINT_MAGIC)
+        os.close(fd)
+        ledger._segment = segment_name(1)
+        ledger._segment_end = MAGIC_SIZE
+        data = {
+            "household": household_id,
+            "public_key": base64.b64encode(public_key).decode(),
+            "origin": ledger.origin,
+        }
+        encoded = canonical_json(data)
+        with ledger._lock:
+            ledger._write(
+                Kind.GENESIS, clock(), 0, NO_ACCOUNT, NO_ACCOUNT, SYSTEM, encoded, True, data
+            )
+        ledger.commit()
+        return ledger
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        key: Ed25519PrivateKey,
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval_ms: int = DEFAULT_CHECKPOINT_INTERVAL_MS,
+    ) -> Ledger:
+        """Open an existing ledger from its latest checkpoint, replaying only what follows it.
+
+        A damaged record after the last checkpoint in the last segment is a write a crash cut
+        short: it and what follows are truncated and reported in ``torn_tail``. Damage anywhere
+        that a checkpoint or a later segment vouches for raises CorruptLedgerError.
+        """
+        genesis = read_genesis(directory)
+        public_key = public_key_bytes(key.public_key())
+        if genesis.public_key != public_key:
+            raise CorruptLedgerError(1, "the ledger is bound to a different signing key")
+        checkpoints, problem, good_end = read_checkpoints(directory, public_key)
+        if problem is not None:
+            if isinstance(problem, BadFrame):
+                # A checkpoint write cut short by a crash: drop it; the next commit signs anew.
+                truncate_durably(directory / CHECKPOINTS_FILE, max(good_end, MAGIC_SIZE))
+                if good_end < MAGIC_SIZE:
+                    _rewrite_magic(directory / CHECKPOINTS_FILE)
+            else:
+                size = checkpoints[-1].size + 1 if checkpoints else 1
+                raise CorruptLedgerError(size, f"checkpoint refused: {problem}")
+        segments = list_segments(directory)
+        if checkpoints:
+            last = checkpoints[-1]
+            state = ChainState.from_snapshot(
+                seq=last.size,
+                head=last.head,
+                last_ts=0,
+                snapshot=last.snapshot,
+                household_id=genesis.household_id,
+                public_key=public_key,
+            )
+            names = [path.name for path in segments]
+            if last.segment not in names:
+                raise CorruptLedgerError(last.size, "the checkpoint's segment is missing")
+            start_index = names.index(last.segment)
+            start_offset = last.offset
+            if (directory / last.segment).stat().st_size < start_offset:
+                raise CorruptLedgerError(
+                    last.size, "the ledger is shorter than its last signed checkpoint"
+                )
+        else:
+            state = ChainState()
+            start_index = 0
+            start_offset = MAGIC_SIZE
+        ledger = cls(
+            directory,
+            key,
+            state,
+            clock=clock,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval_ms=checkpoint_interval_ms,
+        )
+        if checkpoints:
+            ledger._checkpoint_size = checkpoints[-1].size
+        ledger._replay(segments, start_index, start_offset)
+        ledger._durable_seq = state.seq
+        return ledger
+
+    @classmethod
+    def open_or_create(
+        cls,
+        directory: Path,
+        key: Ed25519PrivateKey,
+        household_id: str,
+        **options: Any,
+    ) -> Ledger:
+        """Open the ledger in ``directory``, or create it there; the household id must match."""
+        if not list_segments(directory):
+            return cls.create(directory, key, household_id, **options)
+        ledger = cls.open(directory, key, **options)
+        if ledger.household_id != household_id:
+            ledger.close()
+            raise CorruptLedgerError(1, "the ledger belongs to another household")
+        return ledger
+
+    def _replay(self, segments: list[Path], start_index: int, start_offset: int) -> None:
+        state = self._state
+        for index in range(start_index, len(segments)):
+            path = segments[index]
+            is_last = index == len(segments) - 1
+            offset = start_offset if index == start_index else MAGIC_SIZE
+            with path.open("rb") as handle:
+                if not read_magic(handle, SEGMENT_MAGIC):
+                    raise CorruptLedgerError(state.seq + 1, f"{path.name} has no valid header")
+                segment_start = offset == MAGIC_SIZE
+                for item in scan_frames(handle, offset):
+                    if isinstance(item, BadFrame):
+                        if not is_last:
+                            raise CorruptLedgerError(state.seq + 1, item.reason)
+                        self._cut_torn_tail(path, item.offset, item.reason)
+                        break
+                    end, payload = item
+                    if segment_start and path.name != segment_name(state.seq + 1):
+                        raise CorruptLedgerError(state.seq + 1, f"{path.name} is misnamed")
+                    try:
+                        state.apply(payload, segment_start=segment_start)
+                    except ChainError as err:
+                        raise CorruptLedgerError(err.seq, err.reason) from None
+                    segment_start = False
+                    offset = end
+            if is_last:
+                self._segment = path.name
+                self._segment_end = offset
+
+    def _cut_torn_tail(self, path: Path, offset: int, reason: str) -> None:
+        size = path.stat().st_size
+        truncate_durably(path, offset)
+        self.torn_tail = TornTail(path.name, offset, size - offset, self._state.seq + 1, reason)
+
+    # ----- reading state
+
+    @property
+    def household_id(self) -> str:
+        """The household this ledger belongs to."""
+        return self._state.household_id
+
+    @property
+    def public_key(self) -> bytes:
+        """The household's raw Ed25519 public key."""
+        return self._state.public_key
+
+    @property
+    def seq(self) -> int:
+        """The last entry appended (durable or not)."""
+        return self._state.seq
+
+    @property
+    def durable_seq(self) -> int:
+        """The last entry known to be on disk."""
+        return self._durable_seq
+
+    @property
+    def head(self) -> bytes:
+        """The hash of the last entry appended."""
+        return self._state.head
+
+    @property
+    def checkpoint_size(self) -> int:
+        """Entries covered by the latest signed checkpoint."""
+        return self._checkpoint_size
+
+    @property
+    def segment(self) -> str:
+        """The segment new entries go to (the current period's)."""
+        return self._segment
+
+    def balance(self, account: str) -> int:
+        """An account's balance in milli-tokens (0 for an account never used)."""
+        with self._lock:
+            index = self._state.account_ids.get(account)
+            return 0 if index is None else self._state.balances[index]
+
+    def balances(self) -> dict[str, int]:
+        """Every account's balance in milli-tokens."""
+        with self._lock:
+            return dict(zip(self._state.accounts, self._state.balances, strict=True))
+
+    # ----- writing
+
+    def append(
+        self,
+        kind: Kind,
+        *,
+        from_account: str | None = None,
+        to_account: str | None = None,
+        amount: int = 0,
+        cause: Cause = SYSTEM,
+        data: dict[str, Any] | None = None,
+        ts_ms: int | None = None,
+    ) -> Entry:
+        """Append an entry to the buffer; it is durable once ``commit`` has returned its seq.
+
+        Movements need two different accounts (opened on first use) and a positive integer
+        amount. A period-open marker starts a new segment; a period-close marker asks for a
+        checkpoint at the next commit. Invalid input raises InvalidEntryError and writes nothing.
+        """
+        self._check_usable()
+        kind = Kind(kind)
+        if kind in MOVEMENT_KINDS:
+            if isinstance(amount, bool) or not isinstance(amount, int):
+                raise InvalidEntryError("amount must be an integer number of milli-tokens")
+            if not 0 < amount <= MAX_AMOUNT:
+                raise InvalidEntryError("amount must be positive")
+            if not from_account or not to_account or from_account == to_account:
+                raise InvalidEntryError("a movement needs two different accounts")
+        elif kind in (Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE):
+            if from_account or to_account or amount:
+                raise InvalidEntryError("a period marker moves nothing")
+        else:
+            raise InvalidEntryError(f"{kind.name.lower()} entries are written by the ledger")
+        if len(cause.ref.encode()) > MAX_CAUSE_BYTES:
+            raise InvalidEntryError(f"cause reference longer than {MAX_CAUSE_BYTES} bytes")
+        data_bytes = canonical_json(data) if data else b""  # refuses floats, before writing
+        if len(data_bytes) > MAX_DATA_BYTES:
+            raise InvalidEntryError(f"entry data longer than {MAX_DATA_BYTES} bytes")
+        with self._lock:
+            ts = max(self._clock() if ts_ms is None else ts_ms, self._state.last_ts)
+            from_id = to_id = NO_ACCOUNT
+            if kind in MOVEMENT_KINDS:
+                assert from_account is not None and to_account is not None
+                from_id = self._account_id(from_account, ts, cause)
+                to_id = self._account_id(to_account, ts, cause)
+            segment_start = kind == Kind.PERIOD_OPEN
+            if segment_start:
+                self._segment = segment_name(self._state.seq + 1)
+                self._segment_end = MAGIC_SIZE
+            entry = self._write(
+                kind, ts, amount, from_id, to_id, cause, data_bytes, segment_start, data
+            )
+            if kind == Kind.PERIOD_CLOSE:
+                self._checkpoint_requested = True
+            return entry
+
+    def _account_id(self, name: str, ts: int, cause: Cause) -> int:
+        index = self._state.account_ids.get(name)
+        if index is None:
+            index = len(self._state.accounts)
+            data = {"name": name}
+            self._write(Kind.ACCOUNT, ts, 0, index, index, cause, canonical_json(data), False, data)
+        return index
+
+    def _write(
+        self,
+        kind: Kind,
+        ts: int,
+        amount: int,
+        from_id: int,
+        to_id: int,
+        cause: Cause,
+        data_bytes: bytes,
+        segment_start: bool,
+        data: dict[str, Any] | None,
+    ) -> Entry:
+        state = self._state
+        prev = state.head
+        payload = encode_payload(
+            kind=kind,
+            seq=state.seq + 1,
+            ts_ms=ts,
+            amount=amount,
+            from_id=from_id,
+            to_id=to_id,
+            prev_hash=prev,
+            cause=cause,
+            data=data_bytes,
+        )
+        state.apply(payload, segment_start=segment_start)
+        framed = frame(payload)
+        if not self._pending or self._pending[-1][0] != self._segment:
+            self._pending.append((self._segment, bytearray()))
+        self._pending[-1][1].extend(framed)
+        self._segment_end += len(framed)
+        accounts = state.accounts
+        return Entry(
+            seq=state.seq,
+            ts_ms=ts,
+            kind=kind,
+            from_account=accounts[from_id] if from_id != NO_ACCOUNT else None,
+            to_account=accounts[to_id] if to_id != NO_ACCOUNT else None,
+            amount=amount,
+            cause=cause,
+            data=dict(data) if data else {},
+            prev_hash=prev,
+            hash=state.head,
+        )
+
+    def request_checkpoint(self) -> None:
+        """Sign a checkpoint at the next commit."""
+        with self._lock:
+            self._checkpoint_requested = True
+
+    def commit(self) -> int:
+        """Write and fsync everything appended so far (one batch); return the durable seq.
+
+        Blocking: run it in an executor. Signs a checkpoint when one is due.
+        """
+        with self._commit_lock:
+            self._check_usable()
+            with self._lock:
+                chunks, self._pending = self._pending, []
+                last_seq = self._state.seq
+                due = last_seq > self._checkpoint_size and (
+                    self._checkpoint_requested
+                    or last_seq - self._checkpoint_size >= self._checkpoint_every
+                    or self._clock() - self._checkpoint_ms >= self._checkpoint_interval_ms
+                )
+                if due:
+                    self._checkpoint_requested = False
+                    checkpoint_args = {
+                        "size": last_seq,
+                        "head": self._state.head,
+                        "snapshot": self._state.snapshot(),
+                        "segment": self._segment,
+                        "offset": self._segment_end,
+                    }
+            try:
+                for name, data in chunks:
+                    write_all(self._segment_fd(name), data)
+                    assert self._fd is not None
+                    os.fsync(self._fd)
+                self._durable_seq = last_seq
+                if due:
+                    self._write_checkpoint(**checkpoint_args)
+            except OSError as err:
+                self._failure = err
+                raise LedgerFatalError(f"writing the ledger failed: {err}") from err
+            return last_seq
+
+    def _segment_fd(self, name: str) -> int:
+        if self._fd is not None and self._fd_segment == name:
+            return self._fd
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        path = self.directory / name
+        self._fd = open_for_append(path) if path.exists() else create_file(path, SEGMENT_MAGIC)
+        self._fd_segment = name
+        return self._fd
+
+    def _write_checkpoint(
+        self, *, size: int, head: bytes, snapshot: dict[str, Any], segment: str, offset: int
+    ) -> None:
+        now = self._clock()
+        checkpoint = sign_checkpoint(
+            self._key,
+            origin=self.origin,
+            size=size,
+            head=head,
+            ts_ms=now,
+            snapshot=snapshot,
+            segment=segment,
+            offset=offset,
+        )
+        fd = open_for_append(self.directory / CHECKPOINTS_FILE)
+        try:
+            write_all(fd, frame(encode_checkpoint_record(checkpoint)))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._checkpoint_size = size
+        self._checkpoint_ms = now
+
+    def close(self) -> None:
+        """Commit what is pending, sign a final checkpoint and release the files."""
+        if self._closed:
+            return
+        if self._failure is None:
+            self.request_checkpoint()
+            self.commit()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._closed = True
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise LedgerFatalError(
+                f"the ledger stopped after a write failure: {self._failure}"
+            ) from self._failure
+        if self._closed:
+            raise LedgerError("the ledger is closed")
+
+    def iter_entries(self, since_seq: int = 1) -> Iterator[Entry]:
+        """Decoded durable entries from ``since_seq`` on (reads files: call from an executor)."""
+        with self._lock:
+            accounts = list(self._state.accounts)
+        durable = self._durable_seq
+        for entry in iter_entries(self.directory, since_seq=since_seq, accounts=accounts):
+            if entry.seq > durable:
+                return
+            yield entry
+
+
+def _rewrite_magic(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        write_all(fd, CHECKPOINT_MAGIC)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_directory(path.parent)
+

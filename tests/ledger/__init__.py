@@ -1,0 +1,1 @@
+"""Tests of the ledger package, which runs without Home Assistant."""
