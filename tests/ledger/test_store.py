@@ -24,7 +24,7 @@ from custom_components.energy_tokens.ledger import (
     parse_public_key,
     verify_ledger,
 )
-from custom_components.energy_tokens.ledger.framing import FRAME, MAGIC_SIZE
+from custom_components.energy_tokens.ledger.framing import FRAME, MAGIC_SIZE, SEGMENT_MAGIC
 
 from .conftest import FakeClock, fill_small_ledger
 
@@ -60,7 +60,7 @@ def test_files_are_private_and_key_lives_outside(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert not any(p.name.endswith(".key") for p in (tmp_path / "ledger").iterdir())
     key_path.write_bytes(b"not a key")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not hold a PEM private key"):
         load_or_create_signing_key(key_path)
 
 
@@ -80,9 +80,7 @@ def test_non_ed25519_key_file_refused(tmp_path: Path) -> None:
 
 def test_movements_keep_zero_sum_and_open_accounts(make_ledger: Callable[..., Ledger]) -> None:
     ledger = make_ledger()
-    entry = ledger.append(
-        Kind.PURCHASE, from_account="provider", to_account="pool", amount=800_000
-    )
+    entry = ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=800_000)
     assert entry.seq == 4  # two account entries were opened first
     assert (entry.from_account, entry.to_account) == ("provider", "pool")
     ledger.append(Kind.ALLOCATE, from_account="pool", to_account="device:a", amount=1)
@@ -286,6 +284,41 @@ def test_torn_tail_is_truncated_and_reported(
     again = Ledger.open(ledger_dir, key)
     assert again.torn_tail is not None
     assert again.torn_tail.dropped_bytes == 100
+    assert verify_ledger(ledger_dir).valid
+
+
+@pytest.mark.parametrize("leftover", [b"", b"ETL", SEGMENT_MAGIC, SEGMENT_MAGIC + b"\x40\x00"])
+def test_new_segment_left_empty_by_a_crash_is_removed(
+    make_ledger: Callable[..., Ledger], ledger_dir: Path, key: Ed25519PrivateKey, leftover: bytes
+) -> None:
+    ledger = make_ledger(checkpoint_every=10_000)
+    ledger.append(Kind.PERIOD_OPEN)
+    ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+    ledger.commit()
+    # The next period's segment was created, but its first record never reached the disk.
+    stray = ledger_dir / f"{ledger.seq + 1:016d}.seg"
+    stray.write_bytes(leftover)
+    reopened = Ledger.open(ledger_dir, key)
+    assert not stray.exists()
+    assert reopened.segment == f"{2:016d}.seg"
+    reopened.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+    reopened.append(Kind.PERIOD_OPEN)
+    reopened.close()
+    result = verify_ledger(ledger_dir)
+    assert result.valid, result.reason
+    assert [p.name for p in list_segments(ledger_dir)][-1] == f"{reopened.seq:016d}.seg"
+
+
+def test_creation_interrupted_by_a_crash_starts_over(
+    ledger_dir: Path, key: Ed25519PrivateKey
+) -> None:
+    half = ledger_dir.with_name(ledger_dir.name + ".creating")
+    half.mkdir()
+    (half / "0000000000000001.seg").write_bytes(b"ETL")
+    ledger_dir.mkdir()  # an empty target is fine
+    ledger = Ledger.open_or_create(ledger_dir, key, "h")
+    assert not half.exists()
+    ledger.close()
     assert verify_ledger(ledger_dir).valid
 
 

@@ -90,17 +90,27 @@ class ChainState:
         """Accounts and balances, as bound into checkpoints."""
         return {"accounts": list(self.accounts), "balances": list(self.balances)}
 
-    def apply(self, payload: bytes | memoryview, *, segment_start: bool = False) -> int:
-        """Check one payload against the chain and fold it in; return its kind.
+    def apply(self, payload: bytes | memoryview, *, segment_start: bool = False) -> None:
+        """Check one payload against the chain and fold it in.
 
         ``segment_start`` says the payload is the first of a segment file: every segment but the
         first starts with a period-open marker, and that marker starts nothing else.
         """
         expected = self.seq + 1
         try:
-            (tag, kind, seq, ts_ms, amount, from_id, to_id, prev, cause_kind, cause_len, data_len) = (
-                HEADER.unpack_from(payload)
-            )
+            (
+                tag,
+                kind,
+                seq,
+                ts_ms,
+                amount,
+                from_id,
+                to_id,
+                prev,
+                cause_kind,
+                cause_len,
+                data_len,
+            ) = HEADER.unpack_from(payload)
         except struct.error:
             raise ChainError(expected, "record shorter than an entry header") from None
         if tag != ENTRY_TAG:
@@ -145,12 +155,11 @@ class ChainState:
         self.seq = seq
         self.head = hashlib.sha256(payload).digest()
         self.last_ts = ts_ms
-        return kind
 
     def _data(self, seq: int, payload: bytes | memoryview, data_len: int) -> dict[str, Any]:
         try:
             data = json.loads(bytes(payload[len(payload) - data_len :]))
-        except (UnicodeDecodeError, ValueError):
+        except UnicodeDecodeError, ValueError:
             raise ChainError(seq, "entry data is not valid JSON") from None
         if not isinstance(data, dict):
             raise ChainError(seq, "entry data is not an object")
@@ -184,7 +193,7 @@ class ChainState:
         household = data.get("household")
         try:
             public_key = base64.b64decode(data.get("public_key", ""), validate=True)
-        except (binascii.Error, TypeError, ValueError):
+        except binascii.Error, TypeError, ValueError:
             public_key = b""
         if not isinstance(household, str) or not household or len(public_key) != 32:
             raise ChainError(1, "the genesis entry must bind a household id and a public key")

@@ -46,12 +46,6 @@ class Checkpoint:
     offset: int
     note: str
 
-    def body(self) -> str:
-        """The signed text (without signature lines)."""
-        return note_body(
-            self.origin, self.size, self.head, self.ts_ms, self.snapshot, self.segment, self.offset
-        )
-
 
 def note_body(
     origin: str,

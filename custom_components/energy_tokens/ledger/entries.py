@@ -148,6 +148,14 @@ def _check_json_value(value: Any) -> None:
     )
 
 
+def check_limits(cause: Cause, data: bytes) -> None:
+    """Refuse a cause reference or data too long for their length fields."""
+    if len(cause.ref.encode()) > MAX_CAUSE_BYTES:
+        raise InvalidEntryError(f"cause reference longer than {MAX_CAUSE_BYTES} bytes")
+    if len(data) > MAX_DATA_BYTES:
+        raise InvalidEntryError(f"entry data longer than {MAX_DATA_BYTES} bytes")
+
+
 def encode_payload(
     *,
     kind: Kind,
@@ -160,12 +168,11 @@ def encode_payload(
     cause: Cause,
     data: bytes,
 ) -> bytes:
-    """Encode one entry's payload (the bytes that are hashed and stored)."""
+    """Encode one entry's payload (the bytes that are hashed and stored).
+
+    The caller has passed the cause and data through ``check_limits``.
+    """
     cause_bytes = cause.ref.encode()
-    if len(cause_bytes) > MAX_CAUSE_BYTES:
-        raise InvalidEntryError(f"cause reference longer than {MAX_CAUSE_BYTES} bytes")
-    if len(data) > MAX_DATA_BYTES:
-        raise InvalidEntryError(f"entry data longer than {MAX_DATA_BYTES} bytes")
     return (
         HEADER.pack(
             ENTRY_TAG,

@@ -122,7 +122,7 @@ def open_for_append(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_APPEND)
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write every byte (os.write may write fewer than asked)."""
     view = memoryview(data)
     while view:

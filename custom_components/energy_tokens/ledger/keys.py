@@ -7,6 +7,7 @@ the ledger handed to an auditor carries no secret.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 from pathlib import Path
@@ -25,7 +26,10 @@ ED25519_ALG = b"\x01"  # signed-note algorithm byte for Ed25519
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     """Load the key at ``path``, creating it (0600, synced) when absent."""
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except ValueError as err:
+            raise ValueError(f"{path} does not hold a PEM private key: {err}") from err
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{path} does not hold an Ed25519 private key")
         return key
@@ -72,16 +76,22 @@ def parse_public_key(text: str) -> bytes:
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("the PEM key is not an Ed25519 public key")
         return public_key_bytes(key)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) == 32:  # checked first: a verifier key never decodes as plain base64 of 32 bytes
+        return raw
     parts = text.split("+", 2)
-    if len(parts) == 3 and len(parts[1]) == 8:
-        name, hex_id, encoded = parts
+    if len(parts) != 3 or len(parts[1]) != 8:
+        raise ValueError("expected a verifier key, a PEM public key or a base64 32-byte key")
+    name, hex_id, encoded = parts
+    try:
         raw = base64.b64decode(encoded, validate=True)
-        if len(raw) != 33 or raw[:1] != ED25519_ALG:
-            raise ValueError("the verifier key is not an Ed25519 key")
-        if key_id(name, raw[1:]).hex() != hex_id:
-            raise ValueError("the verifier key's id does not match its key")
-        return raw[1:]
-    raw = base64.b64decode(text, validate=True)
-    if len(raw) != 32:
-        raise ValueError("expected a 32-byte Ed25519 public key")
-    return raw
+    except binascii.Error as err:
+        raise ValueError(f"the verifier key is not valid base64: {err}") from err
+    if len(raw) != 33 or raw[:1] != ED25519_ALG:
+        raise ValueError("the verifier key is not an Ed25519 key")
+    if key_id(name, raw[1:]).hex() != hex_id:
+        raise ValueError("the verifier key's id does not match its key")
+    return raw[1:]

@@ -13,11 +13,12 @@ Everything up to ``durable_seq`` survives a crash or power loss; an fsync error 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import base64
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import shutil
 import threading
 import time
 from typing import Any
@@ -35,8 +36,6 @@ from .checkpoints import (
 )
 from .entries import (
     MAX_AMOUNT,
-    MAX_CAUSE_BYTES,
-    MAX_DATA_BYTES,
     MOVEMENT_KINDS,
     NO_ACCOUNT,
     SYSTEM,
@@ -44,6 +43,7 @@ from .entries import (
     Entry,
     Kind,
     canonical_json,
+    check_limits,
     encode_payload,
 )
 from .errors import CorruptLedgerError, InvalidEntryError, LedgerError, LedgerFatalError
@@ -182,25 +182,31 @@ class Ledger:
         checkpoint_interval_ms: int = DEFAULT_CHECKPOINT_INTERVAL_MS,
     ) -> Ledger:
         """Start a new ledger whose genesis entry binds ``household_id`` and the key."""
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if list_segments(directory) or (directory / CHECKPOINTS_FILE).exists():
             raise LedgerError(f"{directory} already holds a ledger")
+        # Built beside its final place and renamed into it, so a crash never leaves half a ledger.
+        building = directory.with_name(directory.name + ".creating")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True, mode=0o700)
         public_key = public_key_bytes(key.public_key())
         state = ChainState()
         state.household_id = household_id
         ledger = cls(
-            directory,
+            building,
             key,
             state,
             clock=clock,
             checkpoint_every=checkpoint_every,
             checkpoint_interval_ms=checkpoint_interval_ms,
         )
-        vkey = directory / VERIFIER_KEY_FILE
-        vkey.write_text(verifier_key(ledger.origin, public_key) + "\n", encoding="utf-8")
-        os.chmod(vkey, 0o600)
-        fd = create_file(directory / CHECKPOINTS_FILE, CHECKPOINT_MAGIC)
-        os.close(fd)
+        vkey = building / VERIFIER_KEY_FILE
+        fd = os.open(vkey, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            write_all(fd, (verifier_key(ledger.origin, public_key) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.close(create_file(building / CHECKPOINTS_FILE, CHECKPOINT_MAGIC))
         ledger._segment = segment_name(1)
         ledger._segment_end = MAGIC_SIZE
         data = {
@@ -214,6 +220,9 @@ class Ledger:
                 Kind.GENESIS, clock(), 0, NO_ACCOUNT, NO_ACCOUNT, SYSTEM, encoded, True, data
             )
         ledger.commit()
+        building.rename(directory)  # replaces an empty directory, refuses a non-empty one
+        fsync_directory(directory.parent)
+        ledger.directory = directory
         return ledger
 
     @classmethod
@@ -303,13 +312,17 @@ class Ledger:
 
     def _replay(self, segments: list[Path], start_index: int, start_offset: int) -> None:
         state = self._state
+        previous_end = 0
         for index in range(start_index, len(segments)):
             path = segments[index]
             is_last = index == len(segments) - 1
             offset = start_offset if index == start_index else MAGIC_SIZE
             with path.open("rb") as handle:
                 if not read_magic(handle, SEGMENT_MAGIC):
-                    raise CorruptLedgerError(state.seq + 1, f"{path.name} has no valid header")
+                    if is_last and index > start_index and path.stat().st_size < MAGIC_SIZE:
+                        offset = MAGIC_SIZE  # created, header cut short by a crash
+                    else:
+                        raise CorruptLedgerError(state.seq + 1, f"{path.name} has no valid header")
                 segment_start = offset == MAGIC_SIZE
                 for item in scan_frames(handle, offset):
                     if isinstance(item, BadFrame):
@@ -326,9 +339,17 @@ class Ledger:
                         raise CorruptLedgerError(err.seq, err.reason) from None
                     segment_start = False
                     offset = end
-            if is_last:
+            if is_last and segment_start and index > start_index:
+                # A new period's segment whose first entry never became durable: it holds
+                # nothing, so it goes, and writing continues where the last entry is.
+                path.unlink()
+                fsync_directory(self.directory)
+                self._segment = segments[index - 1].name
+                self._segment_end = previous_end
+            elif is_last:
                 self._segment = path.name
                 self._segment_end = offset
+            previous_end = offset
 
     def _cut_torn_tail(self, path: Path, offset: int, reason: str) -> None:
         size = path.stat().st_size
@@ -416,16 +437,14 @@ class Ledger:
                 raise InvalidEntryError("a period marker moves nothing")
         else:
             raise InvalidEntryError(f"{kind.name.lower()} entries are written by the ledger")
-        if len(cause.ref.encode()) > MAX_CAUSE_BYTES:
-            raise InvalidEntryError(f"cause reference longer than {MAX_CAUSE_BYTES} bytes")
         data_bytes = canonical_json(data) if data else b""  # refuses floats, before writing
-        if len(data_bytes) > MAX_DATA_BYTES:
-            raise InvalidEntryError(f"entry data longer than {MAX_DATA_BYTES} bytes")
+        check_limits(cause, data_bytes)
         with self._lock:
             ts = max(self._clock() if ts_ms is None else ts_ms, self._state.last_ts)
             from_id = to_id = NO_ACCOUNT
             if kind in MOVEMENT_KINDS:
-                assert from_account is not None and to_account is not None
+                assert from_account is not None
+                assert to_account is not None
                 from_id = self._account_id(from_account, ts, cause)
                 to_id = self._account_id(to_account, ts, cause)
             segment_start = kind == Kind.PERIOD_OPEN
@@ -512,23 +531,24 @@ class Ledger:
                     or last_seq - self._checkpoint_size >= self._checkpoint_every
                     or self._clock() - self._checkpoint_ms >= self._checkpoint_interval_ms
                 )
+                checkpoint: tuple[int, bytes, dict[str, Any], str, int] | None = None
                 if due:
                     self._checkpoint_requested = False
-                    checkpoint_args = {
-                        "size": last_seq,
-                        "head": self._state.head,
-                        "snapshot": self._state.snapshot(),
-                        "segment": self._segment,
-                        "offset": self._segment_end,
-                    }
+                    checkpoint = (
+                        last_seq,
+                        self._state.head,
+                        self._state.snapshot(),
+                        self._segment,
+                        self._segment_end,
+                    )
             try:
                 for name, data in chunks:
                     write_all(self._segment_fd(name), data)
                     assert self._fd is not None
                     os.fsync(self._fd)
                 self._durable_seq = last_seq
-                if due:
-                    self._write_checkpoint(**checkpoint_args)
+                if checkpoint is not None:
+                    self._write_checkpoint(*checkpoint)
             except OSError as err:
                 self._failure = err
                 raise LedgerFatalError(f"writing the ledger failed: {err}") from err
@@ -546,7 +566,7 @@ class Ledger:
         return self._fd
 
     def _write_checkpoint(
-        self, *, size: int, head: bytes, snapshot: dict[str, Any], segment: str, offset: int
+        self, size: int, head: bytes, snapshot: dict[str, Any], segment: str, offset: int
     ) -> None:
         now = self._clock()
         checkpoint = sign_checkpoint(
@@ -607,4 +627,3 @@ def _rewrite_magic(path: Path) -> None:
     finally:
         os.close(fd)
     fsync_directory(path.parent)
-
