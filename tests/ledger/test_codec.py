@@ -96,7 +96,7 @@ def state() -> ChainState:
 def test_valid_chain_folds(state: ChainState) -> None:
     state.apply(payload(state, Kind.TRANSFER, amount=5, from_id=0, to_id=1))
     assert state.balances == [-5, 5]
-    assert state.snapshot() == {"accounts": ["a", "b"], "balances": [-5, 5]}
+    assert state.snapshot() == {"accounts": ["a", "b"], "balances": [-5, 5], "last_ts": 1000}
     assert state.household_id == "h"
     state.apply(payload(state, Kind.PERIOD_OPEN), segment_start=True)
     assert state.seq == 5

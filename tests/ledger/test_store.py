@@ -229,6 +229,22 @@ def test_reopen_restores_state_and_continues(
     assert result.entries == expected[0] + 1
 
 
+def test_clock_behind_after_reopen_keeps_timestamps_ordered(
+    make_ledger: Callable[..., Ledger], ledger_dir: Path, key: Ed25519PrivateKey, clock: FakeClock
+) -> None:
+    ledger = make_ledger()
+    ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+    ledger.close()
+    last = ledger.iter_entries()
+    last_ts = max(entry.ts_ms for entry in last)
+    behind = FakeClock(clock.now - 3_600_000)  # e.g. an NTP correction after a restart
+    reopened = Ledger.open(ledger_dir, key, clock=behind)
+    entry = reopened.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+    assert entry.ts_ms == last_ts
+    reopened.close()
+    assert verify_ledger(ledger_dir).valid
+
+
 def test_open_without_any_checkpoint(
     make_ledger: Callable[..., Ledger], ledger_dir: Path, key: Ed25519PrivateKey
 ) -> None:

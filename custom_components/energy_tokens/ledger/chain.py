@@ -69,7 +69,6 @@ class ChainState:
         *,
         seq: int,
         head: bytes,
-        last_ts: int,
         snapshot: dict[str, Any],
         household_id: str,
         public_key: bytes,
@@ -78,7 +77,7 @@ class ChainState:
         state = cls()
         state.seq = seq
         state.head = head
-        state.last_ts = last_ts
+        state.last_ts = snapshot["last_ts"]
         state.accounts = list(snapshot["accounts"])
         state.account_ids = {name: index for index, name in enumerate(state.accounts)}
         state.balances = list(snapshot["balances"])
@@ -87,8 +86,12 @@ class ChainState:
         return state
 
     def snapshot(self) -> dict[str, Any]:
-        """Accounts and balances, as bound into checkpoints."""
-        return {"accounts": list(self.accounts), "balances": list(self.balances)}
+        """Accounts, balances and the last entry's time, as bound into checkpoints."""
+        return {
+            "accounts": list(self.accounts),
+            "balances": list(self.balances),
+            "last_ts": self.last_ts,
+        }
 
     def apply(self, payload: bytes | memoryview, *, segment_start: bool = False) -> None:
         """Check one payload against the chain and fold it in.

@@ -261,7 +261,6 @@ class Ledger:
             state = ChainState.from_snapshot(
                 seq=last.size,
                 head=last.head,
-                last_ts=0,
                 snapshot=last.snapshot,
                 household_id=genesis.household_id,
                 public_key=public_key,
