@@ -24,8 +24,16 @@ from .entries import (
     Kind,
 )
 
+# Plain ints and bound functions: apply runs once per entry on every verification.
 _CAUSE_KINDS = frozenset(int(kind) for kind in CauseKind)
-_PERIOD_MARKERS = frozenset({Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE})
+_MOVEMENTS = frozenset(int(kind) for kind in MOVEMENT_KINDS)
+_PERIOD_MARKERS = frozenset({int(Kind.PERIOD_OPEN), int(Kind.PERIOD_CLOSE)})
+_GENESIS = int(Kind.GENESIS)
+_ACCOUNT = int(Kind.ACCOUNT)
+_PERIOD_OPEN = int(Kind.PERIOD_OPEN)
+_HEADER_SIZE = HEADER.size
+_unpack_header = HEADER.unpack_from
+_sha256 = hashlib.sha256
 
 
 class ChainError(Exception):
@@ -113,7 +121,7 @@ class ChainState:
                 cause_kind,
                 cause_len,
                 data_len,
-            ) = HEADER.unpack_from(payload)
+            ) = _unpack_header(payload)
         except struct.error:
             raise ChainError(expected, "record shorter than an entry header") from None
         if tag != ENTRY_TAG:
@@ -125,38 +133,38 @@ class ChainState:
             raise ChainError(
                 max(seq - 1, 1), f"entry {seq - 1} does not hash to the link stored in entry {seq}"
             )
-        if HEADER.size + cause_len + data_len != len(payload):
+        if _HEADER_SIZE + cause_len + data_len != len(payload):
             raise ChainError(seq, "record length does not match its fields")
         if ts_ms < self.last_ts:
             raise ChainError(seq, "timestamp earlier than the entry before")
         if cause_kind not in _CAUSE_KINDS:
             raise ChainError(seq, f"unknown cause kind {cause_kind}")
-        if (kind == Kind.GENESIS) != (seq == 1):
+        if (kind == _GENESIS) != (seq == 1):
             raise ChainError(seq, "the genesis entry must be the first entry, and only that")
-        if seq > 1 and segment_start != (kind == Kind.PERIOD_OPEN):
+        if seq > 1 and segment_start != (kind == _PERIOD_OPEN):
             raise ChainError(seq, "a segment must start with a period-open marker, and only it")
 
-        if kind in MOVEMENT_KINDS:
-            count = len(self.balances)
+        if kind in _MOVEMENTS:
+            balances = self.balances
+            count = len(balances)
             if not 0 < amount <= MAX_AMOUNT:
                 raise ChainError(seq, "amount must be positive")
             if from_id >= count or to_id >= count or from_id == to_id:
                 raise ChainError(seq, "a movement needs two different open accounts")
-            balances = self.balances
             balances[from_id] -= amount
             balances[to_id] += amount
-        elif kind == Kind.ACCOUNT:
+        elif kind == _ACCOUNT:
             self._open_account(seq, payload, from_id, to_id, amount, data_len)
         elif kind in _PERIOD_MARKERS:
             if from_id != NO_ACCOUNT or to_id != NO_ACCOUNT or amount:
                 raise ChainError(seq, "a period marker moves nothing")
-        elif kind == Kind.GENESIS:
+        elif kind == _GENESIS:
             self._genesis(payload, from_id, to_id, amount, data_len)
         else:
             raise ChainError(seq, f"unknown entry kind {kind}")
 
         self.seq = seq
-        self.head = hashlib.sha256(payload).digest()
+        self.head = _sha256(payload).digest()
         self.last_ts = ts_ms
 
     def _data(self, seq: int, payload: bytes | memoryview, data_len: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import enum
 import hashlib
 import json
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InvalidEntryError
 
@@ -90,8 +90,7 @@ class Cause:
 SYSTEM = Cause()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One decoded ledger entry, with account names resolved."""
 
     seq: int
@@ -121,30 +120,37 @@ class Entry:
         }
 
 
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_SCALARS = frozenset({int, str, bool, type(None)})
+
+
 def canonical_json(value: Any) -> bytes:
     """Encode as canonical JSON (sorted keys, no spaces, UTF-8); floats are refused."""
     _check_json_value(value)
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _check_json_value(value: Any) -> None:
-    if value is None or isinstance(value, (bool, int, str)):
+    kind = type(value)
+    if kind in _SCALARS:
         return
-    if isinstance(value, list):
-        for item in value:
-            _check_json_value(item)
-        return
-    if isinstance(value, dict):
+    if kind is dict:
         for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
+            if type(key) is not str or not key.isascii():
                 raise InvalidEntryError(f"data keys must be ASCII strings, got {key!r}")
-            _check_json_value(item)
+            if type(item) not in _SCALARS:
+                _check_json_value(item)
+        return
+    if kind is list:
+        for item in value:
+            if type(item) not in _SCALARS:
+                _check_json_value(item)
         return
     raise InvalidEntryError(
         f"data may hold only integers, strings, booleans, null, lists and objects, "
-        f"not {type(value).__name__}"
+        f"not {kind.__name__}"
     )
 
 
@@ -157,7 +163,6 @@ def check_limits(cause: Cause, data: bytes) -> None:
 
 
 def encode_payload(
-    *,
     kind: Kind,
     seq: int,
     ts_ms: int,

@@ -41,34 +41,40 @@ def scan_frames(handle: BinaryIO, start: int) -> Iterator[tuple[int, memoryview]
     Stops at the end of the file, or yields one BadFrame (a short, oversized or corrupt record)
     and stops. A payload view is valid until the next item is requested.
     """
+    header_size = FRAME.size
+    unpack = FRAME.unpack_from
+    crc32 = zlib.crc32
     handle.seek(start)
     buffer = b""
+    view = memoryview(buffer)
     base = start  # file offset of buffer[0]
     pos = 0
     while True:
-        if len(buffer) - pos < FRAME.size:
-            buffer, base, pos = _refill(handle, buffer, base, pos, FRAME.size)
+        if len(buffer) - pos < header_size:
+            buffer, base, pos = _refill(handle, buffer, base, pos, header_size)
+            view = memoryview(buffer)
             if len(buffer) == pos:
                 return
-            if len(buffer) - pos < FRAME.size:
+            if len(buffer) - pos < header_size:
                 yield BadFrame(base + pos, "incomplete record header (torn write)")
                 return
-        length, crc = FRAME.unpack_from(buffer, pos)
+        length, crc = unpack(buffer, pos)
         if length == 0:  # what a zero-filled tail looks like; no record is empty
             yield BadFrame(base + pos, "empty record (zero-filled tail or torn write)")
             return
         if length > MAX_PAYLOAD:
             yield BadFrame(base + pos, f"record length {length} is impossible")
             return
-        end = pos + FRAME.size + length
+        end = pos + header_size + length
         if end > len(buffer):
-            buffer, base, pos = _refill(handle, buffer, base, pos, FRAME.size + length)
-            end = pos + FRAME.size + length
+            buffer, base, pos = _refill(handle, buffer, base, pos, header_size + length)
+            view = memoryview(buffer)
+            end = pos + header_size + length
             if end > len(buffer):
                 yield BadFrame(base + pos, "incomplete record (torn write)")
                 return
-        payload = memoryview(buffer)[pos + FRAME.size : end]
-        if zlib.crc32(payload) != crc:
+        payload = view[pos + header_size : end]
+        if crc32(payload) != crc:
             yield BadFrame(base + pos, "record checksum mismatch (corrupt or altered)")
             return
         pos = end

@@ -216,9 +216,7 @@ class Ledger:
         }
         encoded = canonical_json(data)
         with ledger._lock:
-            ledger._write(
-                Kind.GENESIS, clock(), 0, NO_ACCOUNT, NO_ACCOUNT, SYSTEM, encoded, True, data
-            )
+            ledger._write(Kind.GENESIS, clock(), 0, NO_ACCOUNT, NO_ACCOUNT, SYSTEM, encoded, True)
         ledger.commit()
         building.rename(directory)  # replaces an empty directory, refuses a non-empty one
         fsync_directory(directory.parent)
@@ -422,16 +420,19 @@ class Ledger:
         amount. A period-open marker starts a new segment; a period-close marker asks for a
         checkpoint at the next commit. Invalid input raises InvalidEntryError and writes nothing.
         """
-        self._check_usable()
-        kind = Kind(kind)
-        if kind in MOVEMENT_KINDS:
-            if isinstance(amount, bool) or not isinstance(amount, int):
+        if self._failure is not None or self._closed:
+            self._check_usable()
+        if type(kind) is not Kind:
+            kind = Kind(kind)
+        movement = kind in MOVEMENT_KINDS
+        if movement:
+            if type(amount) is not int:
                 raise InvalidEntryError("amount must be an integer number of milli-tokens")
             if not 0 < amount <= MAX_AMOUNT:
                 raise InvalidEntryError("amount must be positive")
             if not from_account or not to_account or from_account == to_account:
                 raise InvalidEntryError("a movement needs two different accounts")
-        elif kind in (Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE):
+        elif kind is Kind.PERIOD_OPEN or kind is Kind.PERIOD_CLOSE:
             if from_account or to_account or amount:
                 raise InvalidEntryError("a period marker moves nothing")
         else:
@@ -439,30 +440,45 @@ class Ledger:
         data_bytes = canonical_json(data) if data else b""  # refuses floats, before writing
         check_limits(cause, data_bytes)
         with self._lock:
-            ts = max(self._clock() if ts_ms is None else ts_ms, self._state.last_ts)
-            from_id = to_id = NO_ACCOUNT
-            if kind in MOVEMENT_KINDS:
+            ts = self._clock() if ts_ms is None else ts_ms
+            ts = max(ts, self._state.last_ts)
+            if movement:
                 assert from_account is not None
                 assert to_account is not None
-                from_id = self._account_id(from_account, ts, cause)
-                to_id = self._account_id(to_account, ts, cause)
-            segment_start = kind == Kind.PERIOD_OPEN
+                ids = self._state.account_ids
+                from_id = ids.get(from_account)
+                if from_id is None:
+                    from_id = self._open_account(from_account, ts, cause)
+                to_id = ids.get(to_account)
+                if to_id is None:
+                    to_id = self._open_account(to_account, ts, cause)
+            else:
+                from_id = to_id = NO_ACCOUNT
+            segment_start = kind is Kind.PERIOD_OPEN
             if segment_start:
                 self._segment = segment_name(self._state.seq + 1)
                 self._segment_end = MAGIC_SIZE
-            entry = self._write(
-                kind, ts, amount, from_id, to_id, cause, data_bytes, segment_start, data
-            )
-            if kind == Kind.PERIOD_CLOSE:
+            elif kind is Kind.PERIOD_CLOSE:
                 self._checkpoint_requested = True
-            return entry
+            prev, head = self._write(
+                kind, ts, amount, from_id, to_id, cause, data_bytes, segment_start
+            )
+            return Entry(
+                self._state.seq,
+                ts,
+                kind,
+                from_account,
+                to_account,
+                amount,
+                cause,
+                data or {},
+                prev,
+                head,
+            )
 
-    def _account_id(self, name: str, ts: int, cause: Cause) -> int:
-        index = self._state.account_ids.get(name)
-        if index is None:
-            index = len(self._state.accounts)
-            data = {"name": name}
-            self._write(Kind.ACCOUNT, ts, 0, index, index, cause, canonical_json(data), False, data)
+    def _open_account(self, name: str, ts: int, cause: Cause) -> int:
+        index = len(self._state.accounts)
+        self._write(Kind.ACCOUNT, ts, 0, index, index, cause, canonical_json({"name": name}), False)
         return index
 
     def _write(
@@ -475,40 +491,21 @@ class Ledger:
         cause: Cause,
         data_bytes: bytes,
         segment_start: bool,
-        data: dict[str, Any] | None,
-    ) -> Entry:
+    ) -> tuple[bytes, bytes]:
+        """Encode, fold and buffer one entry; return its previous hash and its hash."""
         state = self._state
         prev = state.head
         payload = encode_payload(
-            kind=kind,
-            seq=state.seq + 1,
-            ts_ms=ts,
-            amount=amount,
-            from_id=from_id,
-            to_id=to_id,
-            prev_hash=prev,
-            cause=cause,
-            data=data_bytes,
+            kind, state.seq + 1, ts, amount, from_id, to_id, prev, cause, data_bytes
         )
         state.apply(payload, segment_start=segment_start)
         framed = frame(payload)
-        if not self._pending or self._pending[-1][0] != self._segment:
-            self._pending.append((self._segment, bytearray()))
-        self._pending[-1][1].extend(framed)
+        pending = self._pending
+        if not pending or pending[-1][0] != self._segment:
+            pending.append((self._segment, bytearray()))
+        pending[-1][1].extend(framed)
         self._segment_end += len(framed)
-        accounts = state.accounts
-        return Entry(
-            seq=state.seq,
-            ts_ms=ts,
-            kind=kind,
-            from_account=accounts[from_id] if from_id != NO_ACCOUNT else None,
-            to_account=accounts[to_id] if to_id != NO_ACCOUNT else None,
-            amount=amount,
-            cause=cause,
-            data=dict(data) if data else {},
-            prev_hash=prev,
-            hash=state.head,
-        )
+        return prev, state.head
 
     def request_checkpoint(self) -> None:
         """Sign a checkpoint at the next commit."""

@@ -69,6 +69,8 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
     verified = 0
     pending = iter(checkpoints)
     next_checkpoint = next(pending, None)
+    next_size = next_checkpoint.size if next_checkpoint is not None else -1
+    apply = state.apply
     chain_error: tuple[int, str] | None = None
     try:
         for path in list_segments(directory):
@@ -82,12 +84,14 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
                     if isinstance(item, BadFrame):
                         raise ChainError(state.seq + 1, item.reason)
                     end, payload = item
-                    state.apply(payload, segment_start=segment_start)
+                    apply(payload, segment_start=segment_start)
                     segment_start = False
-                    if next_checkpoint is not None and state.seq == next_checkpoint.size:
+                    if state.seq == next_size:
+                        assert next_checkpoint is not None
                         _check_against(state, next_checkpoint, path.name, end)
                         verified += 1
                         next_checkpoint = next(pending, None)
+                        next_size = next_checkpoint.size if next_checkpoint is not None else -1
     except ChainError as err:
         chain_error = (err.seq, err.reason)
     if chain_error is None and next_checkpoint is not None:
