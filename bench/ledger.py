@@ -3,6 +3,7 @@
 Prints one ``metric: value unit`` line per metric. Runs without Home Assistant:
 
     scripts/bench ledger [--entries 1000000] [--keep DIR]
+    python3 bench/ledger.py --entries 5000 --build-only DIR   (any Python >= 3.11)
 
 Rates on shared machines are noisy, so each one is printed beside a baseline measured in the
 same run (per-entry fsync for appends, bare SHA-256 over the same records for verification).
@@ -133,7 +134,15 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000, help="entries per group commit")
     parser.add_argument("--keep", type=Path, help="leave the large ledger in this folder")
+    parser.add_argument(
+        "--build-only", type=Path, metavar="DIR", help="only build a ledger of --entries in DIR"
+    )
     args = parser.parse_args()
+    if args.build_only is not None:
+        built, _ = build(args.build_only, args.entries, args.batch)
+        built.close()
+        print(f"built: {args.build_only} ({built.seq} entries)")
+        return
     work = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
     try:
         run(work, args.entries, args.batch, args.keep)

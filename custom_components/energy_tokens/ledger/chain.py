@@ -170,7 +170,7 @@ class ChainState:
     def _data(self, seq: int, payload: bytes | memoryview, data_len: int) -> dict[str, Any]:
         try:
             data = json.loads(bytes(payload[len(payload) - data_len :]))
-        except UnicodeDecodeError, ValueError:
+        except (UnicodeDecodeError, ValueError):
             raise ChainError(seq, "entry data is not valid JSON") from None
         if not isinstance(data, dict):
             raise ChainError(seq, "entry data is not an object")
@@ -204,7 +204,7 @@ class ChainState:
         household = data.get("household")
         try:
             public_key = base64.b64decode(data.get("public_key", ""), validate=True)
-        except binascii.Error, TypeError, ValueError:
+        except (binascii.Error, TypeError, ValueError):
             public_key = b""
         if not isinstance(household, str) or not household or len(public_key) != 32:
             raise ChainError(1, "the genesis entry must bind a household id and a public key")
