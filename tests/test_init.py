@@ -1,20 +1,204 @@
-"""Tests of setting up and unloading a household entry."""
+"""Setting up, unloading, reloading and removing a household."""
+
+from pathlib import Path
+import stat
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_NAME
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.household import storage_directory
+from custom_components.energy_tokens.ledger import (
+    CHECKPOINTS_FILE,
+    Kind,
+    list_segments,
+    verify_ledger,
+)
+
+from .helpers import state_of
 
 
-async def test_setup_and_unload(hass: HomeAssistant) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, title="Home", data={CONF_NAME: "Home"})
-    entry.add_to_hass(hass)
+async def test_setup_creates_ledger_key_device_and_entities(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    folder = storage_directory(hass, loaded_entry.entry_id)
+    key = folder / "signing.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert not (folder / "ledger" / "signing.key").exists()
+    result = verify_ledger(folder / "ledger")
+    assert result.valid
+    assert result.household_id == loaded_entry.entry_id
+
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, loaded_entry.entry_id), loaded_entry.entry_id
+    )
+    assert device is not None
+    assert device.name == "Home"
+    entities = er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
+    assert {e.unique_id for e in entities} == {
+        f"{loaded_entry.entry_id}_ledger_entries",
+        f"{loaded_entry.entry_id}_last_checkpoint",
+        f"{loaded_entry.entry_id}_ledger_integrity",
+    }
+    assert all(e.device_id == device.id for e in entities)
+
+    assert state_of(hass, "sensor.home_ledger_entries") == "1"
+    assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
+
+
+async def test_unload_flushes_and_signs_and_reload_reopens(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    household = loaded_entry.runtime_data
+    household.ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=5)
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.state is ConfigEntryState.NOT_LOADED
+    folder = storage_directory(hass, loaded_entry.entry_id) / "ledger"
+    result = verify_ledger(folder)
+    assert result.valid
+    assert result.entries == 4  # genesis, two accounts, the purchase
+    assert result.checkpoints_verified >= 1  # unloading signs a checkpoint
+
+    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data.ledger.balance("pool") == 5
+    assert state_of(hass, "sensor.home_ledger_entries") == "4"
+    assert state_of(hass, "sensor.home_last_signed_checkpoint") not in ("unknown", None)
+
+
+async def test_scheduled_group_commit(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    freezer: pytest.FixtureDef,  # type: ignore[type-arg]
+) -> None:
+    from datetime import timedelta
+
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    household = loaded_entry.runtime_data
+    for _ in range(3):
+        household.ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+        household.async_schedule_commit()
+    assert household.ledger.durable_seq == 1
+    freezer.tick(timedelta(seconds=2))  # type: ignore[attr-defined]
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert household.ledger.durable_seq == household.ledger.seq == 6
+    assert state_of(hass, "sensor.home_ledger_entries") == "6"
+
+
+async def test_home_assistant_stop_flushes(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    household = loaded_entry.runtime_data
+    household.ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=2)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert household.ledger.durable_seq == household.ledger.seq
+    assert household.ledger.checkpoint_size == household.ledger.seq
+
+
+async def test_removal_deletes_ledger_and_key(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    folder = storage_directory(hass, loaded_entry.entry_id)
+    assert folder.exists()
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not folder.exists()
+
+
+def _damage(folder: Path, segment_index: int, offset_from_end: int) -> None:
+    segment = list_segments(folder)[segment_index]
+    data = bytearray(segment.read_bytes())
+    data[-offset_from_end] ^= 0xFF
+    segment.write_bytes(bytes(data))
+
+
+async def _prepare_ledger(hass: HomeAssistant, entry: MockConfigEntry) -> Path:
+    """Set the household up once, write two periods, unload; return the ledger folder."""
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-
+    await hass.async_block_till_done(wait_background_tasks=True)
+    ledger = entry.runtime_data.ledger
+    for _ in range(2):
+        ledger.append(Kind.PERIOD_OPEN)
+        ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=800_000)
+        ledger.append(Kind.PERIOD_CLOSE)
     assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.NOT_LOADED
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return storage_directory(hass, entry.entry_id) / "ledger"
+
+
+async def test_tampering_under_a_checkpoint_raises_a_repair_issue(
+    hass: HomeAssistant, household_entry: MockConfigEntry, issue_registry: ir.IssueRegistry
+) -> None:
+    folder = await _prepare_ledger(hass, household_entry)
+    _damage(folder, 1, 3)  # the first period: fast open does not read it, verification does
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert household_entry.state is ConfigEntryState.LOADED
+    assert state_of(hass, "binary_sensor.home_ledger_integrity") == "on"
+    issue = issue_registry.async_get_issue(DOMAIN, f"ledger_tampered_{household_entry.entry_id}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["seq"] == "6"  # the first period's close marker
+    # Once the damage is repaired (a backup restored), the next verification clears it.
+    _damage(folder, 1, 3)
+    result = await household_entry.runtime_data.async_verify()
+    assert result.valid
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"ledger_tampered_{household_entry.entry_id}")
+        is None
+    )
+    assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
+
+
+async def test_refused_ledger_fails_setup_with_a_clear_error(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    folder = await _prepare_ledger(hass, household_entry)
+    last = list_segments(folder)[-1]
+    last.write_bytes(last.read_bytes()[:20])  # shorter than its last signed checkpoint
+    assert not await hass.config_entries.async_setup(household_entry.entry_id)
+    assert household_entry.state is ConfigEntryState.SETUP_ERROR
+    assert household_entry.reason is not None
+    assert "damaged at entry" in household_entry.reason
+
+
+async def test_unreadable_ledger_is_retried(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    folder = storage_directory(hass, household_entry.entry_id)
+    folder.mkdir(parents=True)
+    (folder / "signing.key").write_text("not a key")
+    assert not await hass.config_entries.async_setup(household_entry.entry_id)
+    assert household_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_torn_tail_is_reported(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    folder = await _prepare_ledger(hass, household_entry)
+    with list_segments(folder)[-1].open("ab") as handle:
+        handle.write(b"\x30\x00\x00\x00partial")
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert "cut short by a crash" in caplog.text
+    issue = issue_registry.async_get_issue(DOMAIN, f"ledger_torn_tail_{household_entry.entry_id}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.WARNING
+    assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
+    assert (folder / CHECKPOINTS_FILE).exists()

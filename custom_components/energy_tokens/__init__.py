@@ -1,13 +1,19 @@
 """Energy Tokens: a household's electricity as a token economy with a hash-chained ledger."""
 
-from homeassistant.config_entries import ConfigEntry
+import shutil
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .const import DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL
+from .household import EnergyTokensConfigEntry, Household, storage_directory
+from .ledger import CorruptLedgerError, LedgerError
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -15,11 +21,40 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Set up a household."""
+async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:
+    """Set up a household: open its ledger, then its entities."""
+    try:
+        household = await Household.async_open(hass, entry)
+    except CorruptLedgerError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="ledger_refused",
+            translation_placeholders={"seq": str(err.seq), "reason": err.reason},
+        ) from err
+    except (OSError, ValueError, LedgerError) as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="ledger_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    entry.runtime_data = household
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, household.async_close)
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    household.async_start()
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """Unload a household."""
-    return True
+async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:
+    """Unload a household: its entities, then flush and close its ledger."""
+    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        await entry.runtime_data.async_close()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
+    """Delete a removed household's ledger, key and repair issues."""
+    await hass.async_add_executor_job(shutil.rmtree, storage_directory(hass, entry.entry_id), True)
+    for issue in (ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")

@@ -186,6 +186,7 @@ def test_checkpoints_by_count_time_request_and_close(
     ledger.append(Kind.PERIOD_OPEN)
     ledger.commit()
     assert ledger.checkpoint_size == 0  # 2 entries, under both limits
+    assert ledger.last_checkpoint_ms is None
     for _ in range(3):
         ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     ledger.commit()
@@ -196,6 +197,7 @@ def test_checkpoints_by_count_time_request_and_close(
     clock.advance(60_000)
     assert ledger.commit() == ledger.seq  # nothing pending, but the interval passed
     assert ledger.checkpoint_size == ledger.seq
+    assert ledger.last_checkpoint_ms == clock.now
     ledger.commit()
     ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     ledger.request_checkpoint()
@@ -221,6 +223,7 @@ def test_reopen_restores_state_and_continues(
     assert ledger.checkpoint_size < ledger.seq
     reopened = Ledger.open(ledger_dir, key, clock=clock)
     assert (reopened.seq, reopened.head, reopened.balances(), reopened.segment) == expected
+    assert reopened.last_checkpoint_ms == ledger.last_checkpoint_ms
     assert reopened.torn_tail is None
     reopened.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     reopened.close()

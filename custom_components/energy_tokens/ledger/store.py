@@ -163,7 +163,8 @@ class Ledger:
         self._fd: int | None = None
         self._fd_segment = ""
         self._checkpoint_size = 0
-        self._checkpoint_ms = clock()
+        self._checkpoint_ms = clock()  # the interval counts from opening when none is signed
+        self.last_checkpoint_ms: int | None = None
         self._checkpoint_requested = False
         self._failure: BaseException | None = None
         self._closed = False
@@ -286,6 +287,7 @@ class Ledger:
         )
         if checkpoints:
             ledger._checkpoint_size = checkpoints[-1].size
+            ledger.last_checkpoint_ms = checkpoints[-1].ts_ms
         ledger._replay(segments, start_index, start_offset)
         ledger._durable_seq = state.seq
         return ledger
@@ -583,6 +585,7 @@ class Ledger:
             os.close(fd)
         self._checkpoint_size = size
         self._checkpoint_ms = now
+        self.last_checkpoint_ms = now
 
     def close(self) -> None:
         """Commit what is pending, sign a final checkpoint and release the files."""

@@ -1,0 +1,36 @@
+"""Diagnostics of a household: configuration, balances and ledger statistics, never key material.
+
+The signing key is never read here; only the public verifier key is shown.
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+
+from .household import EnergyTokensConfigEntry
+from .ledger import verifier_key
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: EnergyTokensConfigEntry
+) -> dict[str, Any]:
+    """Return what helps to understand a household's state."""
+    household = entry.runtime_data
+    ledger = household.ledger
+    verification = household.verification
+    return {
+        "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
+        "ledger": {
+            "entries": ledger.seq,
+            "durable_entries": ledger.durable_seq,
+            "head": ledger.head.hex(),
+            "segment": ledger.segment,
+            "checkpoint_entries": ledger.checkpoint_size,
+            "last_checkpoint_ms": ledger.last_checkpoint_ms,
+            "verifier_key": verifier_key(ledger.origin, ledger.public_key),
+            "torn_tail": None if ledger.torn_tail is None else asdict(ledger.torn_tail),
+        },
+        "verification": None if verification is None else verification.as_dict(),
+        "balances_milli_tokens": ledger.balances(),
+    }
