@@ -27,7 +27,7 @@ movement = st.tuples(
 )
 operation = st.one_of(
     movement,
-    st.tuples(st.sampled_from(["commit", "open", "close", "checkpoint", "reopen"])),
+    st.tuples(st.sampled_from(["commit", "open", "close", "meter", "checkpoint", "reopen"])),
 )
 
 
@@ -57,6 +57,8 @@ def test_operations_stay_zero_sum_round_trip_and_verify(operations: list[tuple])
                     ledger.append(Kind.PERIOD_OPEN)
                 case ("close",):
                     ledger.append(Kind.PERIOD_CLOSE)
+                case ("meter",):
+                    ledger.append(Kind.METER, data={"wh": clock.now})
                 case ("checkpoint",):
                     ledger.request_checkpoint()
                     ledger.commit()

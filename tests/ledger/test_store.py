@@ -107,6 +107,7 @@ def test_movements_keep_zero_sum_and_open_accounts(make_ledger: Callable[..., Le
         (Kind.DEBIT, {"from_account": "a", "amount": 1}, "two different"),
         (Kind.PERIOD_OPEN, {"amount": 3}, "moves nothing"),
         (Kind.PERIOD_CLOSE, {"from_account": "a"}, "moves nothing"),
+        (Kind.METER, {"amount": 1}, "moves nothing"),
         (Kind.GENESIS, {}, "written by the ledger"),
         (Kind.ACCOUNT, {}, "written by the ledger"),
         (
@@ -519,3 +520,16 @@ def test_iter_entries_since(make_ledger: Callable[..., Ledger]) -> None:
     transfer = next(e for e in everything if e.kind is Kind.TRANSFER)
     assert str(transfer.cause) == "user:abc123"
     assert transfer.as_dict()["from"] == "device:dryer"
+
+
+def test_meter_markers_record_baselines(
+    make_ledger: Callable[..., Ledger], ledger_dir: Path
+) -> None:
+    ledger = make_ledger()
+    marker = ledger.append(
+        Kind.METER, data={"device": "device:a", "meter": "sensor.a_energy", "wh": 1_234_567}
+    )
+    assert (marker.from_account, marker.to_account, marker.amount) == (None, None, 0)
+    ledger.close()
+    assert verify_ledger(ledger_dir).valid
+    assert next(e for e in ledger.iter_entries() if e.kind is Kind.METER).data["wh"] == 1_234_567

@@ -14,6 +14,7 @@ import struct
 from typing import Any
 
 from .entries import (
+    APPENDABLE_MARKERS,
     ENTRY_TAG,
     HEADER,
     MAX_AMOUNT,
@@ -27,7 +28,7 @@ from .entries import (
 # Plain ints and bound functions: apply runs once per entry on every verification.
 _CAUSE_KINDS = frozenset(int(kind) for kind in CauseKind)
 _MOVEMENTS = frozenset(int(kind) for kind in MOVEMENT_KINDS)
-_PERIOD_MARKERS = frozenset({int(Kind.PERIOD_OPEN), int(Kind.PERIOD_CLOSE)})
+_MARKERS = frozenset(int(kind) for kind in APPENDABLE_MARKERS)
 _GENESIS = int(Kind.GENESIS)
 _ACCOUNT = int(Kind.ACCOUNT)
 _PERIOD_OPEN = int(Kind.PERIOD_OPEN)
@@ -155,9 +156,9 @@ class ChainState:
             balances[to_id] += amount
         elif kind == _ACCOUNT:
             self._open_account(seq, payload, from_id, to_id, amount, data_len)
-        elif kind in _PERIOD_MARKERS:
+        elif kind in _MARKERS:
             if from_id != NO_ACCOUNT or to_id != NO_ACCOUNT or amount:
-                raise ChainError(seq, "a period marker moves nothing")
+                raise ChainError(seq, "a marker moves nothing")
         elif kind == _GENESIS:
             self._genesis(payload, from_id, to_id, amount, data_len)
         else:

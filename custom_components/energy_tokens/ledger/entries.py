@@ -46,6 +46,7 @@ class Kind(enum.IntEnum):
     ADJUST = 10
     PERIOD_OPEN = 11
     PERIOD_CLOSE = 12
+    METER = 13  # a meter's baseline reading (first reading, reset, discarded spike)
 
 
 MOVEMENT_KINDS = frozenset(
@@ -61,7 +62,8 @@ MOVEMENT_KINDS = frozenset(
         Kind.ADJUST,
     }
 )
-MARKER_KINDS = frozenset({Kind.GENESIS, Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE})
+# Markers record facts and move nothing; the caller may append these.
+APPENDABLE_MARKERS = frozenset({Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE, Kind.METER})
 
 
 class CauseKind(enum.IntEnum):

@@ -35,6 +35,7 @@ from .checkpoints import (
     sign_checkpoint,
 )
 from .entries import (
+    APPENDABLE_MARKERS,
     MAX_AMOUNT,
     MOVEMENT_KINDS,
     NO_ACCOUNT,
@@ -434,9 +435,9 @@ class Ledger:
                 raise InvalidEntryError("amount must be positive")
             if not from_account or not to_account or from_account == to_account:
                 raise InvalidEntryError("a movement needs two different accounts")
-        elif kind is Kind.PERIOD_OPEN or kind is Kind.PERIOD_CLOSE:
+        elif kind in APPENDABLE_MARKERS:
             if from_account or to_account or amount:
-                raise InvalidEntryError("a period marker moves nothing")
+                raise InvalidEntryError("a marker moves nothing")
         else:
             raise InvalidEntryError(f"{kind.name.lower()} entries are written by the ledger")
         data_bytes = canonical_json(data) if data else b""  # refuses floats, before writing

@@ -1,0 +1,172 @@
+"""Metering: an energy sensor's readings turned into debitable consumption, safe from its pitfalls.
+
+``reading_wh`` turns a state into watt-hours with Home Assistant's EnergyConverter, or None when
+the state is no usable reading. ``MeterTracker`` holds one meter's consumption that the ledger
+has not yet recorded, as reading ranges in whole Wh:
+
+- unavailable, unknown, non-numeric, NaN, infinite and negative readings change nothing; after a
+  gap, consumption is caught up from the last good reading (cumulative meters make this exact);
+- a drop of more than 10% is a meter reset: what was consumed before it is kept, counting goes
+  on from the new value, and nothing is ever debited negative or twice;
+- smaller dips are noise and are ignored;
+- a rise faster than the power ceiling over the time since the last reading is held back for
+  the user to accept or discard, never silently debited;
+- readings are converted to Wh, so a unit change (kWh to MWh) changes nothing.
+
+Only whole Wh are handed out; the fraction stays pending, so nothing drifts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import enum
+import math
+
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, UnitOfEnergy
+from homeassistant.core import State
+from homeassistant.util.unit_conversion import EnergyConverter
+
+RESET_RATIO = 0.9  # a reading under 90% of the last one is a meter reset
+MS_PER_HOUR = 3_600_000
+MIN_ELAPSED_MS = 1_000  # readings closer than this are judged over one second
+
+
+def reading_wh(state: State | None) -> float | None:
+    """The state's reading in Wh, or None when it is not a usable energy reading."""
+    if state is None:
+        return None
+    unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+    if unit not in EnergyConverter.VALID_UNITS:
+        return None
+    device_class = state.attributes.get(ATTR_DEVICE_CLASS)
+    if device_class not in (None, SensorDeviceClass.ENERGY):
+        return None
+    try:
+        value = float(state.state)
+    except ValueError:
+        return None  # unavailable, unknown and anything else not a number
+    if not math.isfinite(value) or value < 0:
+        return None
+    return EnergyConverter.convert(value, unit, UnitOfEnergy.WATT_HOUR)
+
+
+class Outcome(enum.StrEnum):
+    """What a reading did to the tracker."""
+
+    BASELINE = "baseline"  # the first reading: counting starts here
+    CONSUMED = "consumed"
+    UNCHANGED = "unchanged"
+    INVALID = "invalid"  # no usable reading: nothing changes
+    NOISE = "noise"  # a small dip: ignored
+    RESET = "reset"  # the meter restarted from a lower value
+    SPIKE_HELD = "spike_held"  # an implausible rise: held for the user
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSpike:
+    """A rise faster than the power ceiling, kept out of the balance until the user decides."""
+
+    from_wh: int
+    to_wh: int
+    at_ms: int
+    power_w: float
+
+    @property
+    def wh(self) -> int:
+        """The energy the spike claims."""
+        return self.to_wh - self.from_wh
+
+
+class MeterTracker:
+    """One meter's readings since the last reading the ledger has recorded."""
+
+    def __init__(
+        self,
+        *,
+        max_power_w: float,
+        committed_wh: int | None = None,
+        committed_ms: int | None = None,
+    ) -> None:
+        """Resume from the ledger's last recorded reading (None: wait for a first reading)."""
+        self.max_power_w = max_power_w
+        self._open_from = committed_wh  # start of the range not yet recorded
+        self._last = None if committed_wh is None else float(committed_wh)
+        self._last_ms = committed_ms
+        self._closed: list[tuple[int, int]] = []  # ranges ended by a reset or a spike
+        self.held: list[HeldSpike] = []
+
+    @property
+    def baseline_wh(self) -> int | None:
+        """Where counting currently goes on from (what a meter marker records)."""
+        return self._open_from
+
+    @property
+    def last_reading_wh(self) -> float | None:
+        """The last good reading."""
+        return self._last
+
+    @property
+    def pending_wh(self) -> int:
+        """Whole Wh consumed but not yet taken for a debit."""
+        return sum(end - start for start, end in self._ranges())
+
+    def observe(self, value_wh: float | None, at_ms: int) -> Outcome:
+        """Take one reading (None: no usable reading)."""
+        if value_wh is None or not math.isfinite(value_wh) or value_wh < 0:
+            return Outcome.INVALID
+        last, last_ms = self._last, self._last_ms
+        if last is None or self._open_from is None or last_ms is None:
+            self._restart_from(value_wh, at_ms)
+            return Outcome.BASELINE
+        if value_wh < last:
+            if value_wh < last * RESET_RATIO:
+                self._close_open_range()
+                self._restart_from(value_wh, at_ms)
+                return Outcome.RESET
+            return Outcome.NOISE
+        if value_wh == last:
+            self._last_ms = at_ms
+            return Outcome.UNCHANGED
+        elapsed_ms = max(at_ms - last_ms, MIN_ELAPSED_MS)
+        power_w = (value_wh - last) * MS_PER_HOUR / elapsed_ms
+        if power_w > self.max_power_w:
+            self._close_open_range()
+            self.held.append(HeldSpike(math.floor(last), math.floor(value_wh), at_ms, power_w))
+            self._restart_from(value_wh, at_ms)
+            return Outcome.SPIKE_HELD
+        self._last = value_wh
+        self._last_ms = at_ms
+        return Outcome.CONSUMED
+
+    def take_ranges(self) -> list[tuple[int, int]]:
+        """Hand out the pending ranges for debits; they count as recorded from now on."""
+        ranges = self._ranges()
+        self._closed.clear()
+        if self._last is not None:
+            self._open_from = math.floor(self._last)
+        return ranges
+
+    def resolve_spike(self, spike: HeldSpike, *, accept: bool) -> tuple[int, int] | None:
+        """Drop a held spike; when accepted, return its range for a debit."""
+        self.held.remove(spike)
+        return (spike.from_wh, spike.to_wh) if accept and spike.wh > 0 else None
+
+    def _ranges(self) -> list[tuple[int, int]]:
+        ranges = list(self._closed)
+        if self._last is not None and self._open_from is not None:
+            end = math.floor(self._last)
+            if end > self._open_from:
+                ranges.append((self._open_from, end))
+        return ranges
+
+    def _close_open_range(self) -> None:
+        if self._last is not None and self._open_from is not None:
+            end = math.floor(self._last)
+            if end > self._open_from:
+                self._closed.append((self._open_from, end))
+
+    def _restart_from(self, value_wh: float, at_ms: int) -> None:
+        self._open_from = math.floor(value_wh)
+        self._last = value_wh
+        self._last_ms = at_ms
