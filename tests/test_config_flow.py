@@ -1,42 +1,164 @@
-"""Tests of the household config flow."""
+"""The household flow, its reconfigure step and the device subentry flow (every branch)."""
 
-from homeassistant.config_entries import SOURCE_USER
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.const import (
+    CONF_ALLOWANCE,
+    CONF_APPLY_NOW,
+    CONF_CUT_POLICY,
+    CONF_LOAD,
+    CONF_METER,
+    CONF_PRICE,
+    DEFAULTS,
+    DOMAIN,
+    SUBENTRY_DEVICE,
+)
+
+from .conftest import device_subentry
+
+SETTINGS = dict(DEFAULTS.items())
 
 
-async def test_user_flow_creates_household(hass: HomeAssistant) -> None:
+async def test_user_flow_creates_household_with_its_economy(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {}
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_NAME: "  Home  "}
-    )
+    user_input = {**SETTINGS, CONF_NAME: "  Home  ", "period_start_day": 15.0, CONF_PRICE: 0.2745}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Home"
-    assert result["data"] == {CONF_NAME: "Home"}
+    data = result["data"]
+    assert data[CONF_NAME] == "Home"
+    assert data["period_start_day"] == 15
+    assert isinstance(data["period_start_day"], int)
+    assert data[CONF_PRICE] == 0.2745
     entry = result["result"]
     assert entry.state.value == "loaded"
+    assert entry.runtime_data.settings.price_micro == 274_500
 
 
 async def test_user_flow_rejects_empty_name(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_NAME: "   "})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**SETTINGS, CONF_NAME: "   "}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_NAME: "name_empty"}
     assert hass.config_entries.async_entries(DOMAIN) == []
 
 
-async def test_user_flow_refuses_duplicate_name(hass: HomeAssistant) -> None:
-    MockConfigEntry(domain=DOMAIN, title="Home", data={CONF_NAME: "Home"}).add_to_hass(hass)
+async def test_user_flow_refuses_duplicate_name(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_NAME: "Home"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**SETTINGS, CONF_NAME: "Home"}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_reconfigure_changes_settings(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**SETTINGS, CONF_PRICE: 0.5, CONF_APPLY_NOW: False}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.data[CONF_PRICE] == 0.5
+    assert loaded_entry.data[CONF_NAME] == "Home"
+    assert loaded_entry.runtime_data.settings.price_micro == 500_000  # reloaded
+
+
+DEVICE = {
+    CONF_NAME: "Dryer",
+    CONF_METER: "sensor.dryer_energy",
+    CONF_ALLOWANCE: 40,
+    "priority": "normal",
+    "may_lend": True,
+    CONF_CUT_POLICY: "never",
+}
+
+
+async def test_add_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], DEVICE)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    subentry = next(s for s in loaded_entry.subentries.values() if s.title == "Dryer")
+    assert subentry.unique_id == "sensor.dryer_energy"
+    assert subentry.data[CONF_ALLOWANCE] == 40.0
+    household = loaded_entry.runtime_data  # reloaded with the device
+    assert household.devices[subentry.subentry_id].settings.allowance_milli == 40_000
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [device_subentry("Heater", "sensor.heater_energy", 50.0)]
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({CONF_NAME: "  "}, {CONF_NAME: "name_empty"}),
+        ({CONF_METER: "sensor.heater_energy"}, {CONF_METER: "meter_taken"}),
+        ({CONF_CUT_POLICY: "turn_off"}, {CONF_CUT_POLICY: "cut_needs_load"}),
+    ],
+)
+async def test_add_device_errors(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    changes: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**DEVICE, **changes}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert len(loaded_entry.subentries) == 1
+
+
+async def test_reconfigure_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    [subentry] = loaded_entry.subentries.values()
+    result = await loaded_entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            **DEVICE,
+            CONF_NAME: "Boiler",
+            CONF_METER: "sensor.heater_energy",  # its own meter is not "taken"
+            CONF_LOAD: "switch.boiler",
+            CONF_CUT_POLICY: "turn_off",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    updated = loaded_entry.subentries[subentry.subentry_id]
+    assert updated.title == "Boiler"
+    assert updated.data[CONF_LOAD] == "switch.boiler"
+    assert loaded_entry.runtime_data.devices[subentry.subentry_id].settings.name == "Boiler"

@@ -1,16 +1,19 @@
 """Setting up, unloading, reloading and removing a household."""
 
+from datetime import timedelta
 from pathlib import Path
 import stat
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.binary_sensor import HOUSEHOLD_BINARY_SENSORS
+from custom_components.energy_tokens.const import CONF_PERIOD, DOMAIN
 from custom_components.energy_tokens.household import storage_directory
 from custom_components.energy_tokens.ledger import (
     CHECKPOINTS_FILE,
@@ -18,6 +21,8 @@ from custom_components.energy_tokens.ledger import (
     list_segments,
     verify_ledger,
 )
+from custom_components.energy_tokens.ledger.layout import segment_first_seq
+from custom_components.energy_tokens.sensor import HOUSEHOLD_SENSORS
 
 from .helpers import state_of
 
@@ -43,14 +48,12 @@ async def test_setup_creates_ledger_key_device_and_entities(
     assert device is not None
     assert device.name == "Home"
     entities = er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
-    assert {e.unique_id for e in entities} == {
-        f"{loaded_entry.entry_id}_ledger_entries",
-        f"{loaded_entry.entry_id}_last_checkpoint",
-        f"{loaded_entry.entry_id}_ledger_integrity",
-    }
+    keys = [d.key for d in (*HOUSEHOLD_SENSORS, *HOUSEHOLD_BINARY_SENSORS)]
+    assert {e.unique_id for e in entities} == {f"{loaded_entry.entry_id}_{key}" for key in keys}
     assert all(e.device_id == device.id for e in entities)
 
-    assert state_of(hass, "sensor.home_ledger_entries") == "1"
+    ledger = loaded_entry.runtime_data.ledger
+    assert state_of(hass, "sensor.home_ledger_entries") == str(ledger.seq)
     assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
 
 
@@ -58,49 +61,52 @@ async def test_unload_flushes_and_signs_and_reload_reopens(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     household = loaded_entry.runtime_data
-    household.ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=5)
+    household.ledger.append(Kind.ADJUST, from_account="provider", to_account="pool", amount=5)
+    entries, pool = household.ledger.seq, household.ledger.balance("pool")
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.state is ConfigEntryState.NOT_LOADED
     folder = storage_directory(hass, loaded_entry.entry_id) / "ledger"
     result = verify_ledger(folder)
     assert result.valid
-    assert result.entries == 4  # genesis, two accounts, the purchase
+    assert result.entries == entries
     assert result.checkpoints_verified >= 1  # unloading signs a checkpoint
 
     assert await hass.config_entries.async_setup(loaded_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert loaded_entry.runtime_data.ledger.balance("pool") == 5
-    assert state_of(hass, "sensor.home_ledger_entries") == "4"
+    assert loaded_entry.runtime_data.ledger.balance("pool") == pool
+    assert loaded_entry.runtime_data.ledger.seq == entries  # reopening wrote nothing new
+    assert state_of(hass, "sensor.home_ledger_entries") == str(entries)
     assert state_of(hass, "sensor.home_last_signed_checkpoint") not in ("unknown", None)
 
 
 async def test_scheduled_group_commit(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
-    freezer: pytest.FixtureDef,  # type: ignore[type-arg]
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     from datetime import timedelta
 
     from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
     household = loaded_entry.runtime_data
+    durable = household.ledger.durable_seq
     for _ in range(3):
-        household.ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+        household.ledger.append(Kind.ADJUST, from_account="provider", to_account="pool", amount=1)
         household.async_schedule_commit()
-    assert household.ledger.durable_seq == 1
-    freezer.tick(timedelta(seconds=2))  # type: ignore[attr-defined]
+    assert household.ledger.durable_seq == durable
+    freezer.tick(timedelta(seconds=2))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert household.ledger.durable_seq == household.ledger.seq == 6
-    assert state_of(hass, "sensor.home_ledger_entries") == "6"
+    assert household.ledger.durable_seq == household.ledger.seq == durable + 3
+    assert state_of(hass, "sensor.home_ledger_entries") == str(durable + 3)
 
 
 async def test_home_assistant_stop_flushes(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     household = loaded_entry.runtime_data
-    household.ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=2)
+    household.ledger.append(Kind.ADJUST, from_account="provider", to_account="pool", amount=2)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert household.ledger.durable_seq == household.ledger.seq
@@ -124,24 +130,31 @@ def _damage(folder: Path, segment_index: int, offset_from_end: int) -> None:
     segment.write_bytes(bytes(data))
 
 
-async def _prepare_ledger(hass: HomeAssistant, entry: MockConfigEntry) -> Path:
-    """Set the household up once, write two periods, unload; return the ledger folder."""
+async def _prepare_ledger(
+    hass: HomeAssistant, entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> Path:
+    """Run a daily household over two period boundaries, unload; return the ledger folder."""
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_PERIOD: "daily"})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    ledger = entry.runtime_data.ledger
     for _ in range(2):
-        ledger.append(Kind.PERIOD_OPEN)
-        ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=800_000)
-        ledger.append(Kind.PERIOD_CLOSE)
+        freezer.tick(timedelta(days=1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    return storage_directory(hass, entry.entry_id) / "ledger"
+    folder = storage_directory(hass, entry.entry_id) / "ledger"
+    assert len(list_segments(folder)) == 4  # genesis, then three daily periods
+    return folder
 
 
 async def test_tampering_under_a_checkpoint_raises_a_repair_issue(
-    hass: HomeAssistant, household_entry: MockConfigEntry, issue_registry: ir.IssueRegistry
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    folder = await _prepare_ledger(hass, household_entry)
+    folder = await _prepare_ledger(hass, household_entry, freezer)
     _damage(folder, 1, 3)  # the first period: fast open does not read it, verification does
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -151,7 +164,10 @@ async def test_tampering_under_a_checkpoint_raises_a_repair_issue(
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.ERROR
     assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["seq"] == "6"  # the first period's close marker
+    segment = list_segments(folder)[1]
+    last_of_first_period = segment_first_seq(list_segments(folder)[2]) - 1
+    assert issue.translation_placeholders["seq"] == str(last_of_first_period)
+    assert segment.exists()
     # Once the damage is repaired (a backup restored), the next verification clears it.
     _damage(folder, 1, 3)
     result = await household_entry.runtime_data.async_verify()
@@ -164,9 +180,9 @@ async def test_tampering_under_a_checkpoint_raises_a_repair_issue(
 
 
 async def test_refused_ledger_fails_setup_with_a_clear_error(
-    hass: HomeAssistant, household_entry: MockConfigEntry
+    hass: HomeAssistant, household_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
-    folder = await _prepare_ledger(hass, household_entry)
+    folder = await _prepare_ledger(hass, household_entry, freezer)
     last = list_segments(folder)[-1]
     last.write_bytes(last.read_bytes()[:20])  # shorter than its last signed checkpoint
     assert not await hass.config_entries.async_setup(household_entry.entry_id)
@@ -190,8 +206,9 @@ async def test_torn_tail_is_reported(
     household_entry: MockConfigEntry,
     issue_registry: ir.IssueRegistry,
     caplog: pytest.LogCaptureFixture,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    folder = await _prepare_ledger(hass, household_entry)
+    folder = await _prepare_ledger(hass, household_entry, freezer)
     with list_segments(folder)[-1].open("ab") as handle:
         handle.write(b"\x30\x00\x00\x00partial")
     assert await hass.config_entries.async_setup(household_entry.entry_id)

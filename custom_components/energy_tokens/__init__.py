@@ -8,7 +8,7 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL
+from .const import DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL, ISSUE_METER_SPIKE
 from .household import EnergyTokensConfigEntry, Household, storage_directory
 from .ledger import CorruptLedgerError, LedgerError
 
@@ -41,9 +41,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     entry.async_on_unload(
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, household.async_close)
     )
+    # One reload mechanism for every change: household settings and device subentries alike.
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     household.async_start()
+    await household.async_commit()  # the periods settled at start are durable before we go on
     return True
+
+
+async def _async_reload(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:
@@ -58,3 +65,11 @@ async def async_remove_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry
     await hass.async_add_executor_job(shutil.rmtree, storage_directory(hass, entry.entry_id), True)
     for issue in (ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    registry = ir.async_get(hass)
+    for (domain, issue_id), held in list(registry.issues.items()):
+        if (
+            domain == DOMAIN
+            and issue_id.startswith(ISSUE_METER_SPIKE)
+            and (held.data or {}).get("entry_id") == entry.entry_id
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)

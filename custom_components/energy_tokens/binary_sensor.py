@@ -1,4 +1,4 @@
-"""Binary sensors of a household."""
+"""Binary sensors: a device's low and exhausted budget, the household's ledger integrity."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +12,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import HouseholdEntity
-from .household import EnergyTokensConfigEntry, Household
+from .entity import DeviceEntity, HouseholdEntity
+from .household import DeviceState, EnergyTokensConfigEntry, Household
+from .policies import Status
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 
@@ -23,6 +24,13 @@ class HouseholdBinarySensorDescription(BinarySensorEntityDescription):
     """Describe a household binary sensor."""
 
     is_on_fn: Callable[[Household], bool | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceBinarySensorDescription(BinarySensorEntityDescription):
+    """Describe a device binary sensor."""
+
+    is_on_fn: Callable[[Household, DeviceState], bool]
 
 
 def _ledger_problem(household: Household) -> bool | None:
@@ -41,17 +49,40 @@ HOUSEHOLD_BINARY_SENSORS: tuple[HouseholdBinarySensorDescription, ...] = (
     ),
 )
 
+DEVICE_BINARY_SENSORS: tuple[DeviceBinarySensorDescription, ...] = (
+    DeviceBinarySensorDescription(
+        key="low",
+        translation_key="low",
+        is_on_fn=lambda household, device: (
+            household.device_status(device) in (Status.LOW, Status.EXHAUSTED)
+        ),
+    ),
+    DeviceBinarySensorDescription(
+        key="exhausted",
+        translation_key="exhausted",
+        is_on_fn=lambda household, device: household.device_status(device) is Status.EXHAUSTED,
+    ),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: EnergyTokensConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a household's binary sensors."""
+    """Add the household's binary sensors, then each device's, under its subentry."""
     household = entry.runtime_data
     async_add_entities(
         HouseholdBinarySensor(household, description) for description in HOUSEHOLD_BINARY_SENSORS
     )
+    for subentry_id, device in household.devices.items():
+        async_add_entities(
+            (
+                DeviceBinarySensor(household, device, description)
+                for description in DEVICE_BINARY_SENSORS
+            ),
+            config_subentry_id=subentry_id,
+        )
 
 
 class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
@@ -63,3 +94,14 @@ class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """The described state."""
         return self.entity_description.is_on_fn(self.household)
+
+
+class DeviceBinarySensor(DeviceEntity, BinarySensorEntity):
+    """A binary sensor of a metered device."""
+
+    entity_description: DeviceBinarySensorDescription
+
+    @property
+    def is_on(self) -> bool:
+        """The described state."""
+        return self.entity_description.is_on_fn(self.household, self.device)

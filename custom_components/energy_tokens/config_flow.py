@@ -1,14 +1,110 @@
-"""Config flow creating an Energy Tokens household."""
+"""Config flows: the household (config entry) and its devices (config subentries)."""
 
-from typing import Any
+from __future__ import annotations
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from typing import Any, Literal
+
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
 from homeassistant.const import CONF_NAME
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
 import probatio
 
-from .const import DOMAIN
+from .const import (
+    CONF_ALLOWANCE,
+    CONF_APPLY_NOW,
+    CONF_AUTO_BORROW,
+    CONF_CAP_TOKENS,
+    CONF_CUT_POLICY,
+    CONF_DEBIT_INTERVAL,
+    CONF_LOAD,
+    CONF_LOW_THRESHOLD,
+    CONF_MAX_POWER_KW,
+    CONF_MAY_LEND,
+    CONF_METER,
+    CONF_PERIOD,
+    CONF_PERIOD_START_DAY,
+    CONF_PERIOD_START_WEEKDAY,
+    CONF_PRICE,
+    CONF_PRIORITY,
+    CONF_SELL_PRICE,
+    CONF_SURPLUS,
+    CONF_TOKEN_KWH,
+    DEFAULTS,
+    DOMAIN,
+    LOAD_DOMAINS,
+    SUBENTRY_DEVICE,
+    WEEKDAYS,
+    CutPolicy,
+    Priority,
+    Surplus,
+)
+from .periods import PeriodKind
 
-STEP_USER_SCHEMA = probatio.Schema({probatio.Required(CONF_NAME): str})
+
+def _number(
+    minimum: float, maximum: float, step: float | Literal["any"], unit: str | None = None
+) -> NumberSelector:
+    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _select(options: list[str], key: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(options=options, translation_key=key, mode=SelectSelectorMode.DROPDOWN)
+    )
+
+
+def household_schema(currency: str) -> probatio.Schema:
+    """The household settings form."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_TOKEN_KWH): _number(0.001, 1000, 0.001, "kWh"),
+            probatio.Required(CONF_PERIOD): _select([k.value for k in PeriodKind], CONF_PERIOD),
+            probatio.Required(CONF_PERIOD_START_DAY): _number(1, 28, 1),
+            probatio.Required(CONF_PERIOD_START_WEEKDAY): _select(
+                list(WEEKDAYS), CONF_PERIOD_START_WEEKDAY
+            ),
+            probatio.Required(CONF_CAP_TOKENS): _number(0, 1_000_000, 0.001),
+            probatio.Required(CONF_PRICE): _number(0, 1_000_000, "any", currency),
+            probatio.Required(CONF_SURPLUS): _select([s.value for s in Surplus], CONF_SURPLUS),
+            probatio.Required(CONF_SELL_PRICE): _number(0, 1_000_000, "any", currency),
+            probatio.Required(CONF_AUTO_BORROW): BooleanSelector(),
+            probatio.Required(CONF_LOW_THRESHOLD): _number(0, 100, 1, "%"),
+            probatio.Required(CONF_DEBIT_INTERVAL): _number(1, 60, 1, "min"),
+            probatio.Required(CONF_MAX_POWER_KW): _number(0.1, 10_000, 0.1, "kW"),
+        }
+    )
+
+
+def _clean_household(user_input: dict[str, Any]) -> dict[str, Any]:
+    """Store numbers with their proper types."""
+    cleaned = dict(user_input)
+    for key in (CONF_PERIOD_START_DAY, CONF_LOW_THRESHOLD, CONF_DEBIT_INTERVAL):
+        cleaned[key] = int(cleaned[key])
+    for key in (CONF_TOKEN_KWH, CONF_CAP_TOKENS, CONF_PRICE, CONF_SELL_PRICE, CONF_MAX_POWER_KW):
+        cleaned[key] = float(cleaned[key])
+    return cleaned
 
 
 class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -16,8 +112,16 @@ class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """A household's devices are its subentries."""
+        return {SUBENTRY_DEVICE: DeviceSubentryFlow}
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the household's name; names are unique per instance."""
+        """Name the household and set its economy up."""
         errors: dict[str, str] = {}
         if user_input is not None:
             name = user_input[CONF_NAME].strip()
@@ -25,9 +129,118 @@ class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_NAME] = "name_empty"
             else:
                 self._async_abort_entries_match({CONF_NAME: name})
-                return self.async_create_entry(title=name, data={CONF_NAME: name})
+                data = _clean_household(user_input) | {CONF_NAME: name}
+                return self.async_create_entry(title=name, data=data)
+        schema = probatio.Schema({probatio.Required(CONF_NAME): TextSelector()}).extend(
+            household_schema(self.hass.config.currency).schema
+        )
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(STEP_USER_SCHEMA, user_input),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or DEFAULTS),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the household's settings.
+
+        Changes that affect money or allowances take effect at the next period, or now when the
+        user asks: then the current period is settled and a new one opens with them.
+        """
+        entry = self._get_reconfigure_entry()
+        if user_input is not None:
+            data = dict(entry.data) | _clean_household(user_input)
+            return self.async_update_and_abort(entry, data=data)
+        schema = household_schema(self.hass.config.currency).extend(
+            {probatio.Required(CONF_APPLY_NOW, default=False): BooleanSelector()}
+        )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, dict(entry.data)),
+            description_placeholders={"name": entry.title},
+        )
+
+
+def device_schema() -> probatio.Schema:
+    """The device settings form."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_NAME): TextSelector(),
+            probatio.Required(CONF_METER): EntitySelector(
+                EntitySelectorConfig(domain="sensor", device_class=SensorDeviceClass.ENERGY)
+            ),
+            probatio.Required(CONF_ALLOWANCE): _number(0, 1_000_000, 0.001),
+            probatio.Required(CONF_PRIORITY): _select([p.value for p in Priority], CONF_PRIORITY),
+            probatio.Required(CONF_MAY_LEND): BooleanSelector(),
+            probatio.Optional(CONF_LOAD): EntitySelector(
+                EntitySelectorConfig(domain=list(LOAD_DOMAINS))
+            ),
+            probatio.Required(CONF_CUT_POLICY): _select(
+                [c.value for c in CutPolicy], CONF_CUT_POLICY
+            ),
+        }
+    )
+
+
+DEVICE_DEFAULTS: dict[str, object] = {
+    CONF_ALLOWANCE: 30.0,
+    CONF_PRIORITY: Priority.NORMAL.value,
+    CONF_MAY_LEND: True,
+    CONF_CUT_POLICY: CutPolicy.NEVER.value,
+}
+
+
+class DeviceSubentryFlow(ConfigSubentryFlow):
+    """Add or change one metered device of a household."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a device."""
+        return await self._async_device_form("user", user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a device; a new allowance applies from the next period."""
+        return await self._async_device_form("reconfigure", user_input)
+
+    async def _async_device_form(
+        self, step_id: str, user_input: dict[str, Any] | None
+    ) -> SubentryFlowResult:
+        entry = self._get_entry()
+        current = self._get_reconfigure_subentry() if step_id == "reconfigure" else None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            meter = user_input[CONF_METER]
+            taken = {
+                sub.data[CONF_METER]
+                for sub in entry.subentries.values()
+                if sub.subentry_type == SUBENTRY_DEVICE
+                and (current is None or sub.subentry_id != current.subentry_id)
+            }
+            if not name:
+                errors[CONF_NAME] = "name_empty"
+            elif meter in taken:
+                errors[CONF_METER] = "meter_taken"
+            elif (
+                user_input.get(CONF_LOAD) is None
+                and user_input[CONF_CUT_POLICY] == CutPolicy.TURN_OFF
+            ):
+                errors[CONF_CUT_POLICY] = "cut_needs_load"
+            else:
+                data = dict(user_input) | {
+                    CONF_NAME: name,
+                    CONF_ALLOWANCE: float(user_input[CONF_ALLOWANCE]),
+                }
+                if current is None:
+                    return self.async_create_entry(title=name, data=data, unique_id=meter)
+                return self.async_update_and_abort(
+                    entry, current, data=data, title=name, unique_id=meter
+                )
+        suggested = user_input or (dict(current.data) if current else DEVICE_DEFAULTS)
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(device_schema(), suggested),
             errors=errors,
         )

@@ -1,5 +1,6 @@
 """Constants of the Energy Tokens integration."""
 
+from enum import StrEnum
 from typing import Final
 
 DOMAIN: Final = "energy_tokens"
@@ -9,3 +10,83 @@ COMMIT_DELAY_SECONDS: Final = 1.0
 
 ISSUE_LEDGER_TAMPERED: Final = "ledger_tampered"
 ISSUE_LEDGER_TORN_TAIL: Final = "ledger_torn_tail"
+ISSUE_METER_SPIKE: Final = "meter_spike"
+
+SUBENTRY_DEVICE: Final = "device"
+
+# Household settings (config entry data)
+CONF_TOKEN_KWH: Final = "token_kwh"  # noqa: S105 - energy per token, not a secret
+CONF_PERIOD: Final = "period"
+CONF_PERIOD_START_DAY: Final = "period_start_day"
+CONF_PERIOD_START_WEEKDAY: Final = "period_start_weekday"
+CONF_CAP_TOKENS: Final = "cap_tokens"
+CONF_PRICE: Final = "price_per_token"
+CONF_SURPLUS: Final = "surplus"
+CONF_SELL_PRICE: Final = "sell_price"
+CONF_AUTO_BORROW: Final = "auto_borrow"
+CONF_LOW_THRESHOLD: Final = "low_threshold"
+CONF_DEBIT_INTERVAL: Final = "debit_interval"
+CONF_MAX_POWER_KW: Final = "max_power_kw"
+CONF_APPLY_NOW: Final = "apply_now"
+
+# Device settings (subentry data)
+CONF_METER: Final = "meter"
+CONF_ALLOWANCE: Final = "allowance"
+CONF_PRIORITY: Final = "priority"
+CONF_MAY_LEND: Final = "may_lend"
+CONF_LOAD: Final = "load"
+CONF_CUT_POLICY: Final = "cut_policy"
+
+
+class Surplus(StrEnum):
+    """What happens to unused tokens at period end."""
+
+    ROLLOVER = "rollover"
+    SELL = "sell"
+    FORFEIT = "forfeit"
+
+
+class Priority(StrEnum):
+    """How essential a device's load is."""
+
+    ESSENTIAL = "essential"
+    NORMAL = "normal"
+    DEFERRABLE = "deferrable"
+
+
+class CutPolicy(StrEnum):
+    """What happens to a device's load when its budget runs out."""
+
+    NEVER = "never"
+    NOTIFY = "notify"
+    TURN_OFF = "turn_off"
+
+
+WEEKDAYS: Final = ("0", "1", "2", "3", "4", "5", "6")
+
+DEFAULTS: Final[dict[str, object]] = {
+    CONF_TOKEN_KWH: 1.0,
+    CONF_PERIOD: "monthly",
+    CONF_PERIOD_START_DAY: 1,
+    CONF_PERIOD_START_WEEKDAY: "0",
+    CONF_CAP_TOKENS: 300.0,
+    CONF_PRICE: 0.30,
+    CONF_SURPLUS: Surplus.ROLLOVER.value,
+    CONF_SELL_PRICE: 0.10,
+    CONF_AUTO_BORROW: True,
+    CONF_LOW_THRESHOLD: 20,
+    CONF_DEBIT_INTERVAL: 5,
+    CONF_MAX_POWER_KW: 25.0,
+}
+
+LOAD_DOMAINS: Final = (
+    "switch",
+    "light",
+    "fan",
+    "climate",
+    "water_heater",
+    "media_player",
+    "input_boolean",
+    "humidifier",
+    "vacuum",
+)

@@ -1,23 +1,40 @@
-"""Base entity of a household."""
+"""Base entities: one for the household's device, one for each metered device."""
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
-from .household import Household
+from .household import DeviceState, Household
 
 
-class HouseholdEntity(Entity):
-    """An entity of a household's device, updated when the household changes."""
+class EnergyTokensEntity(Entity):
+    """An entity updated whenever its household changes."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
 
     def __init__(self, household: Household, description: EntityDescription) -> None:
-        """Attach the entity to the household's device."""
+        """Keep the household and the description."""
         self.household = household
         self.entity_description = description
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the household's changes."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.household.async_add_listener(self._handle_household_update))
+
+    @callback
+    def _handle_household_update(self) -> None:
+        self.async_write_ha_state()
+
+
+class HouseholdEntity(EnergyTokensEntity):
+    """An entity of the household's own device."""
+
+    def __init__(self, household: Household, description: EntityDescription) -> None:
+        """Attach the entity to the household's device."""
+        super().__init__(household, description)
         entry = household.entry
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
         self._attr_device_info = DeviceInfo(
@@ -28,11 +45,22 @@ class HouseholdEntity(Entity):
             entry_type=DeviceEntryType.SERVICE,
         )
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the household's changes."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self.household.async_add_listener(self._handle_household_update))
 
-    @callback
-    def _handle_household_update(self) -> None:
-        self.async_write_ha_state()
+class DeviceEntity(EnergyTokensEntity):
+    """An entity of one metered device (a subentry of the household)."""
+
+    def __init__(
+        self, household: Household, device: DeviceState, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the device's own Home Assistant device."""
+        super().__init__(household, description)
+        self.device = device
+        settings = device.settings
+        self._attr_unique_id = f"{settings.subentry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, settings.subentry_id)},
+            name=settings.name,
+            manufacturer="Energy Tokens",
+            model="Metered device",
+            entry_type=DeviceEntryType.SERVICE,
+        )

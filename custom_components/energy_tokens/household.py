@@ -1,27 +1,79 @@
-"""The runtime household: its ledger kept durable and verified, and the listeners of its state.
+"""The runtime household: the single writer of its ledger.
 
 Every change to a household goes through this object, so balances can never disagree with the
-ledger. File work (opening, group commits, verification, closing) runs in the executor.
+ledger: period boundaries, allocations, debits from metering, surplus at period end. State that a
+restart needs (the period, this period's consumption, each meter's last recorded reading) is read
+back from the current period's entries, never from a second store. File work (opening, group
+commits, verification, closing) runs in the executor.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 import logging
 from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+    async_track_time_interval,
+)
+from homeassistant.helpers.start import async_at_started
+from homeassistant.util import dt as dt_util
 
-from .const import COMMIT_DELAY_SECONDS, DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL
-from .ledger import Ledger, VerifyResult, load_or_create_signing_key, verify_ledger
+from .const import (
+    COMMIT_DELAY_SECONDS,
+    CONF_APPLY_NOW,
+    DOMAIN,
+    ISSUE_LEDGER_TAMPERED,
+    ISSUE_LEDGER_TORN_TAIL,
+    ISSUE_METER_SPIKE,
+)
+from .ledger import (
+    Cause,
+    CauseKind,
+    Entry,
+    Kind,
+    Ledger,
+    VerifyResult,
+    load_or_create_signing_key,
+    verify_ledger,
+)
+from .ledger.layout import segment_first_seq
+from .metering import MeterTracker, Outcome, reading_wh
+from .periods import Period, period_containing
+from .policies import (
+    CONSUMED,
+    MARKET,
+    POOL,
+    PROVIDER,
+    Status,
+    allocation_order,
+    status,
+    surplus_move,
+)
+from .settings import MILLI, DeviceSettings, HouseholdSettings
 
 _LOGGER = logging.getLogger(__name__)
 
 type EnergyTokensConfigEntry = ConfigEntry[Household]
+
+METERING = Cause(CauseKind.METERING)
 
 
 def storage_directory(hass: HomeAssistant, entry_id: str) -> Path:
@@ -29,9 +81,47 @@ def storage_directory(hass: HomeAssistant, entry_id: str) -> Path:
     return Path(hass.config.path(".storage", DOMAIN, entry_id))
 
 
-def _open_ledger(directory: Path, household_id: str) -> Ledger:
+def _open_ledger(directory: Path, household_id: str) -> tuple[Ledger, list[Entry]]:
+    """Open the ledger and read the current period's entries (executor)."""
     key = load_or_create_signing_key(directory / "signing.key")
-    return Ledger.open_or_create(directory / "ledger", key, household_id)
+    ledger = Ledger.open_or_create(directory / "ledger", key, household_id)
+    first = segment_first_seq(ledger.directory / ledger.segment)
+    return ledger, list(ledger.iter_entries(since_seq=first))
+
+
+def now_ms() -> int:
+    """Now as epoch milliseconds."""
+    return round(dt_util.utcnow().timestamp() * 1000)
+
+
+def _local(ms: int) -> datetime:
+    return dt_util.as_local(dt_util.utc_from_timestamp(ms / 1000))
+
+
+@dataclass(slots=True)
+class Baseline:
+    """A meter's last reading recorded in the ledger."""
+
+    meter: str
+    wh: int
+    ts_ms: int
+
+
+class DeviceState:
+    """A device's runtime: settings, meter tracker and this period's recorded consumption."""
+
+    def __init__(self, settings: DeviceSettings, tracker: MeterTracker) -> None:
+        """Start with nothing recorded this period."""
+        self.settings = settings
+        self.tracker = tracker
+        self.period_wh = 0  # whole Wh recorded this period
+        self.period_milli = 0  # milli-tokens debited this period
+        self.borrowed = False
+
+    def pending_milli(self, token_wh: int) -> int:
+        """Milli-tokens metered but not yet debited."""
+        total_wh = self.period_wh + self.tracker.pending_wh
+        return total_wh * MILLI // token_wh - self.period_milli
 
 
 class Household:
@@ -42,49 +132,493 @@ class Household:
         self.hass = hass
         self.entry = entry
         self.ledger = ledger
+        self.settings = HouseholdSettings.from_data(entry.data)
+        self.period_settings = self.settings  # money settings of the current period
+        self.period: Period | None = None
+        self.devices: dict[str, DeviceState] = {}
+        self.cost_micro = 0
+        self.sales_micro = 0
         self.verification: VerifyResult | None = None
+        self._by_meter: dict[str, DeviceState] = {}
         self._listeners: list[CALLBACK_TYPE] = []
         self._commit_lock = asyncio.Lock()
         self._cancel_commit: CALLBACK_TYPE | None = None
+        self._cancel_boundary: CALLBACK_TYPE | None = None
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+
+    # ----- opening
 
     @classmethod
     async def async_open(cls, hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> Household:
-        """Open (or create) the household's ledger; raises the ledger's errors."""
-        ledger = await hass.async_add_executor_job(
+        """Open (or create) the household's ledger and restore its state; raises ledger errors."""
+        ledger, current = await hass.async_add_executor_job(
             _open_ledger, storage_directory(hass, entry.entry_id), entry.entry_id
         )
         household = cls(hass, entry, ledger)
-        if (torn := ledger.torn_tail) is not None:
-            _LOGGER.warning(
-                "The ledger of %s ended in a write cut short by a crash: %s bytes from entry %s "
-                "on were never confirmed durable and were removed (%s)",
-                entry.title,
-                torn.dropped_bytes,
-                torn.first_lost_seq,
-                torn.reason,
-            )
-            ir.async_create_issue(
-                hass,
-                DOMAIN,
-                f"{ISSUE_LEDGER_TORN_TAIL}_{entry.entry_id}",
-                is_fixable=False,
-                is_persistent=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_LEDGER_TORN_TAIL,
-                translation_placeholders={
-                    "household": entry.title,
-                    "seq": str(torn.first_lost_seq),
-                    "bytes": str(torn.dropped_bytes),
-                },
-            )
+        household._report_torn_tail()
+        household._restore(current)
         return household
+
+    def _report_torn_tail(self) -> None:
+        torn = self.ledger.torn_tail
+        if torn is None:
+            return
+        _LOGGER.warning(
+            "The ledger of %s ended in a write cut short by a crash: %s bytes from entry %s on "
+            "were never confirmed durable and were removed (%s)",
+            self.entry.title,
+            torn.dropped_bytes,
+            torn.first_lost_seq,
+            torn.reason,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{ISSUE_LEDGER_TORN_TAIL}_{self.entry.entry_id}",
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_LEDGER_TORN_TAIL,
+            translation_placeholders={
+                "household": self.entry.title,
+                "seq": str(torn.first_lost_seq),
+                "bytes": str(torn.dropped_bytes),
+            },
+        )
+
+    def _restore(self, entries: list[Entry]) -> None:
+        """Rebuild the period's state from its entries (the current segment)."""
+        baselines: dict[str, Baseline] = {}
+        period_wh: dict[str, int] = {}
+        period_milli: dict[str, int] = {}
+        borrowed: set[str] = set()
+        for entry in entries:
+            data = entry.data
+            match entry.kind:
+                case Kind.PERIOD_OPEN:
+                    self.period = Period(_local(data["start_ms"]), _local(data["end_ms"]))
+                    self.period_settings = self.settings.with_money(data["money"])
+                    for account, meter in data["meters"].items():
+                        baselines[account] = Baseline(meter["meter"], meter["wh"], entry.ts_ms)
+                case Kind.DEBIT if entry.from_account is not None:
+                    start, end = data["wh"]
+                    period_wh[entry.from_account] = (
+                        period_wh.get(entry.from_account, 0) + end - start
+                    )
+                    period_milli[entry.from_account] = (
+                        period_milli.get(entry.from_account, 0) + entry.amount
+                    )
+                    baselines[entry.from_account] = Baseline(data["meter"], end, entry.ts_ms)
+                case Kind.METER:
+                    account = data["device"]
+                    if "range" in data:
+                        start, end = data["range"]
+                        period_wh[account] = period_wh.get(account, 0) + end - start
+                    if "wh" in data:
+                        baselines[account] = Baseline(data["meter"], data["wh"], entry.ts_ms)
+                case Kind.PURCHASE:
+                    self.cost_micro += entry.amount * data["price_micro"] // MILLI
+                case Kind.SALE:
+                    self.sales_micro += entry.amount * data["price_micro"] // MILLI
+                case Kind.BORROW if entry.to_account is not None:
+                    borrowed.add(entry.to_account)
+        for subentry in self.entry.subentries.values():  # every subentry is a device
+            settings = DeviceSettings.from_subentry(subentry)
+            baseline = baselines.get(settings.account)
+            if baseline is not None and baseline.meter == settings.meter:
+                tracker = MeterTracker(
+                    max_power_w=self.settings.max_power_w,
+                    committed_wh=baseline.wh,
+                    committed_ms=baseline.ts_ms,
+                )
+            else:  # new device, or a new meter: counting starts at its first reading
+                tracker = MeterTracker(max_power_w=self.settings.max_power_w)
+            device = DeviceState(settings, tracker)
+            device.period_wh = period_wh.get(settings.account, 0)
+            device.period_milli = period_milli.get(settings.account, 0)
+            device.borrowed = settings.account in borrowed
+            self.devices[settings.subentry_id] = device
+            self._by_meter[settings.meter] = device
 
     @callback
     def async_start(self) -> None:
-        """Start background work: full verification of the ledger."""
+        """Settle periods, start the clocks and verification; meter once Home Assistant runs."""
         self.entry.async_create_background_task(
             self.hass, self.async_verify(), f"{DOMAIN} verify {self.entry.title}"
         )
+        self._settle_periods(dt_util.utcnow())
+        self._return_tokens_of_removed_devices()
+        self.async_schedule_commit()
+        self._unsubscribe.append(
+            async_track_time_interval(
+                self.hass,
+                self._async_debit_interval,
+                timedelta(minutes=self.settings.debit_interval_min),
+            )
+        )
+        self._unsubscribe.append(async_at_started(self.hass, self._async_start_metering))
+
+    # ----- periods
+
+    def _settle_periods(self, now: datetime) -> None:
+        """Open the first period, apply settings now when asked, close what has ended."""
+        zone = dt_util.get_default_time_zone()
+        spec = self.settings.period
+        at = round(now.timestamp() * 1000)
+        if self.period is None:
+            self._open_period(period_containing(spec, now, zone), at)
+        elif (
+            self.entry.data.get(CONF_APPLY_NOW)
+            and self.period_settings.money() != self.settings.money()
+        ):
+            self._close_period(at)
+            following = period_containing(spec, now, zone)
+            self._open_period(Period(dt_util.as_local(now), following.end), at)
+        while self.period is not None and self.period.end_ms <= at:
+            end = self.period.end
+            self._close_period(self.period.end_ms)
+            following = period_containing(spec, end, zone)
+            if following.start_ms < self.period.end_ms:  # the period kind changed
+                following = Period(end, following.end)
+            self._open_period(following, self.period.end_ms)
+        self._schedule_boundary()
+
+    def _schedule_boundary(self) -> None:
+        assert self.period is not None
+        self._cancel_boundary = async_track_point_in_utc_time(
+            self.hass, self._async_boundary, self.period.end
+        )
+
+    @callback
+    def _async_boundary(self, now: datetime) -> None:
+        self._cancel_boundary = None
+        self._settle_periods(now)
+        self.async_schedule_commit()
+        self.async_notify()
+
+    def _open_period(self, period: Period, at_ms: int) -> None:
+        self.period = period
+        self.period_settings = settings = self.settings
+        self.cost_micro = self.sales_micro = 0
+        meters: dict[str, dict[str, Any]] = {}
+        for device in self.devices.values():
+            device.period_wh = device.period_milli = 0
+            device.borrowed = False
+            if (wh := device.tracker.baseline_wh) is not None:
+                meters[device.settings.account] = {"meter": device.settings.meter, "wh": wh}
+        ledger = self.ledger
+        ledger.append(
+            Kind.PERIOD_OPEN,
+            data={
+                "period": period.key,
+                "start_ms": period.start_ms,
+                "end_ms": period.end_ms,
+                "money": settings.money(),
+                "meters": meters,
+            },
+            ts_ms=at_ms,
+        )
+        purchase = settings.cap_milli - ledger.balance(POOL)  # rolled-over tokens pay part
+        if purchase > 0:
+            self._purchase(POOL, purchase, at_ms, overage=False)
+        for device_settings in allocation_order(d.settings for d in self.devices.values()):
+            share = min(device_settings.allowance_milli, ledger.balance(POOL))
+            if share > 0:
+                ledger.append(
+                    Kind.ALLOCATE,
+                    from_account=POOL,
+                    to_account=device_settings.account,
+                    amount=share,
+                    ts_ms=at_ms,
+                )
+
+    def _close_period(self, at_ms: int) -> None:
+        assert self.period is not None
+        self._flush_all(at_ms)
+        ledger = self.ledger
+        settings = self.period_settings
+        kind, target = surplus_move(settings.surplus)
+        consumed: dict[str, int] = {}
+        for device in self.devices.values():
+            account = device.settings.account
+            consumed[account] = device.period_milli
+            balance = ledger.balance(account)
+            if balance > 0:
+                self._move_surplus(kind, account, target, balance, at_ms)
+            elif balance < 0:  # consumed beyond its tokens: bought at the household price
+                self._purchase(account, -balance, at_ms, overage=True)
+        pool = ledger.balance(POOL)
+        if pool > 0 and target != POOL:
+            self._move_surplus(kind, POOL, target, pool, at_ms)
+        ledger.append(
+            Kind.PERIOD_CLOSE,
+            data={
+                "period": self.period.key,
+                "consumed_milli": consumed,
+                "cost_micro": self.cost_micro,
+                "sales_micro": self.sales_micro,
+            },
+            ts_ms=at_ms,
+        )
+
+    def _purchase(self, account: str, amount: int, at_ms: int, *, overage: bool) -> None:
+        price = self.period_settings.price_micro
+        data: dict[str, Any] = {"price_micro": price}
+        if overage:
+            data["overage"] = True
+        self.ledger.append(
+            Kind.PURCHASE,
+            from_account=PROVIDER,
+            to_account=account,
+            amount=amount,
+            data=data,
+            ts_ms=at_ms,
+        )
+        self.cost_micro += amount * price // MILLI
+
+    def _move_surplus(self, kind: Kind, account: str, target: str, amount: int, at_ms: int) -> None:
+        data: dict[str, Any] | None = None
+        if target == MARKET:
+            price = self.period_settings.sell_price_micro
+            data = {"price_micro": price}
+            self.sales_micro += amount * price // MILLI
+        self.ledger.append(
+            kind, from_account=account, to_account=target, amount=amount, data=data, ts_ms=at_ms
+        )
+
+    def _return_tokens_of_removed_devices(self) -> None:
+        """A removed device's tokens go back to the pool (its debt is settled from it)."""
+        current = {device.settings.account for device in self.devices.values()}
+        for account, balance in self.ledger.balances().items():
+            if not account.startswith("device:") or account in current or balance == 0:
+                continue
+            source, target = (account, POOL) if balance > 0 else (POOL, account)
+            self.ledger.append(
+                Kind.ADJUST,
+                from_account=source,
+                to_account=target,
+                amount=abs(balance),
+                data={"reason": "device removed"},
+            )
+
+    # ----- metering
+
+    @callback
+    def _async_start_metering(self, _hass: HomeAssistant) -> None:
+        """Follow the meters; Home Assistant has started, so their states are settled."""
+        if not self._by_meter:
+            return
+        self._unsubscribe.append(
+            async_track_state_change_event(
+                self.hass, list(self._by_meter), self._async_meter_changed
+            )
+        )
+        at = now_ms()
+        for meter, device in self._by_meter.items():
+            self._observe(device, self.hass.states.get(meter), at)
+        self.async_notify()
+
+    @callback
+    def _async_meter_changed(self, event: Event[EventStateChangedData]) -> None:
+        device = self._by_meter[event.data["entity_id"]]
+        new_state = event.data["new_state"]
+        at = now_ms() if new_state is None else round(new_state.last_updated_timestamp * 1000)
+        self._observe(device, new_state, at)
+        self.async_notify()
+
+    def _observe(self, device: DeviceState, state: State | None, at_ms: int) -> None:
+        before = self.device_status(device)
+        outcome = device.tracker.observe(reading_wh(state), at_ms)
+        match outcome:
+            case Outcome.BASELINE:
+                self._write_baseline(device, at_ms)
+            case Outcome.RESET:
+                _LOGGER.info(
+                    "%s: the meter %s restarted from a lower value; counting goes on from it",
+                    device.settings.name,
+                    device.settings.meter,
+                )
+                self._flush(device, at_ms)
+                self._write_baseline(device, at_ms)
+            case Outcome.SPIKE_HELD:
+                self._flush(device, at_ms)
+                self._write_baseline(device, at_ms)
+                self._raise_spike_issue(device)
+            case Outcome.CONSUMED:
+                after = self.device_status(device)
+                if after != before and after in (Status.LOW, Status.EXHAUSTED):
+                    self._flush(device, at_ms)  # crossing a threshold is written at once
+            case _:
+                return
+
+    def _write_baseline(self, device: DeviceState, at_ms: int) -> None:
+        self.ledger.append(
+            Kind.METER,
+            data={
+                "device": device.settings.account,
+                "meter": device.settings.meter,
+                "wh": device.tracker.baseline_wh,
+            },
+            cause=METERING,
+            ts_ms=at_ms,
+        )
+        self.async_schedule_commit()
+
+    def _flush(self, device: DeviceState, at_ms: int) -> None:
+        """Debit what a device's meter recorded since the last debit."""
+        for start, end in device.tracker.take_ranges():
+            self._debit(device, start, end, at_ms, METERING, {})
+        self.async_schedule_commit()
+
+    def _debit(
+        self,
+        device: DeviceState,
+        start: int,
+        end: int,
+        at_ms: int | None,
+        cause: Cause,
+        extra: dict[str, str],
+    ) -> None:
+        """Debit a reading range; amounts follow the period's running total, so nothing drifts."""
+        settings = device.settings
+        period_wh = device.period_wh + end - start
+        period_milli = period_wh * MILLI // self.period_settings.token_wh
+        amount = period_milli - device.period_milli
+        if amount > 0:
+            self.ledger.append(
+                Kind.DEBIT,
+                from_account=settings.account,
+                to_account=CONSUMED,
+                amount=amount,
+                cause=cause,
+                data={"meter": settings.meter, "wh": [start, end], **extra},
+                ts_ms=at_ms,
+            )
+        else:  # less than a milli-token: the reading is still recorded
+            self.ledger.append(
+                Kind.METER,
+                data={
+                    "device": settings.account,
+                    "meter": settings.meter,
+                    "wh": end,
+                    "range": [start, end],
+                },
+                cause=cause,
+                ts_ms=at_ms,
+            )
+        device.period_wh = period_wh
+        device.period_milli = period_milli
+
+    def _flush_all(self, at_ms: int) -> None:
+        for device in self.devices.values():
+            if device.tracker.pending_wh:
+                self._flush(device, at_ms)
+
+    @callback
+    def _async_debit_interval(self, _now: datetime) -> None:
+        self._flush_all(now_ms())
+        self.async_notify()
+
+    def _raise_spike_issue(self, device: DeviceState) -> None:
+        spike = device.tracker.spike
+        assert spike is not None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{ISSUE_METER_SPIKE}_{device.settings.subentry_id}_{spike.at_ms}",
+            is_fixable=True,
+            is_persistent=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_METER_SPIKE,
+            translation_placeholders={
+                "device": device.settings.name,
+                "energy": f"{spike.wh / 1000:.3f}",
+                "power": f"{spike.power_w / 1000:.1f}",
+            },
+            data={
+                "entry_id": self.entry.entry_id,
+                "subentry_id": device.settings.subentry_id,
+                "from_wh": spike.from_wh,
+                "to_wh": spike.to_wh,
+            },
+        )
+        _LOGGER.warning(
+            "%s: the meter %s jumped by %.3f kWh (%.1f kW); held back for review in Repairs",
+            device.settings.name,
+            device.settings.meter,
+            spike.wh / 1000,
+            spike.power_w / 1000,
+        )
+
+    @callback
+    def async_resolve_spike(
+        self, subentry_id: str, from_wh: int, to_wh: int, *, accept: bool
+    ) -> None:
+        """Debit a held spike the user accepted, or record that it was discarded."""
+        device = self.devices[subentry_id]
+        settings = device.settings
+        if accept:
+            self._debit(device, from_wh, to_wh, None, Cause(CauseKind.USER), {"spike": "accepted"})
+        else:
+            self.ledger.append(
+                Kind.METER,
+                data={
+                    "device": settings.account,
+                    "meter": settings.meter,
+                    "discarded": [from_wh, to_wh],
+                },
+                cause=Cause(CauseKind.USER),
+            )
+        self.async_schedule_commit()
+        self.async_notify()
+
+    # ----- what entities show
+
+    def balance_milli(self, device: DeviceState) -> int:
+        """The device's balance, including consumption not yet debited."""
+        pending = device.pending_milli(self.period_settings.token_wh)
+        return self.ledger.balance(device.settings.account) - pending
+
+    def consumed_milli(self, device: DeviceState) -> int:
+        """The device's consumption this period, including what is not yet debited."""
+        return device.period_milli + device.pending_milli(self.period_settings.token_wh)
+
+    def device_status(self, device: DeviceState) -> Status:
+        """The device's budget status."""
+        return status(
+            self.balance_milli(device),
+            device.settings.allowance_milli,
+            self.settings.low_threshold,
+            device.borrowed,
+        )
+
+    def total_consumed_milli(self) -> int:
+        """The household's consumption this period."""
+        return sum(self.consumed_milli(device) for device in self.devices.values())
+
+    def share_percent(self, device: DeviceState) -> float | None:
+        """The device's share of the household's consumption this period."""
+        total = self.total_consumed_milli()
+        return None if total == 0 else round(self.consumed_milli(device) * 100 / total, 1)
+
+    def ranking(self) -> list[DeviceState]:
+        """Devices by consumption this period, largest first."""
+        return sorted(
+            self.devices.values(),
+            key=lambda device: (-self.consumed_milli(device), device.settings.name),
+        )
+
+    def run_out(self, device: DeviceState) -> datetime | None:
+        """When the balance reaches zero at this period's consumption rate, if it will."""
+        if self.period is None:
+            return None
+        balance = self.balance_milli(device)
+        consumed = self.consumed_milli(device)
+        now = dt_util.utcnow()
+        elapsed = (now.timestamp() - self.period.start.timestamp()) * 1000
+        if balance <= 0 or consumed <= 0 or elapsed <= 0:
+            return None
+        return now + timedelta(milliseconds=balance * elapsed / consumed)
 
     # ----- listeners
 
@@ -160,7 +694,15 @@ class Household:
         return result
 
     async def async_close(self, _event: Event | None = None) -> None:
-        """Flush, sign a final checkpoint and release the files (unload and shutdown)."""
+        """Debit what is pending, flush, sign a final checkpoint, release the files."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if self._cancel_boundary is not None:
+            self._cancel_boundary()
+            self._cancel_boundary = None
+        if self.ledger.usable:
+            self._flush_all(now_ms())
         if self._cancel_commit is not None:
             self._cancel_commit()
             self._cancel_commit = None

@@ -51,6 +51,14 @@ def reading_wh(state: State | None) -> float | None:
     return EnergyConverter.convert(value, unit, UnitOfEnergy.WATT_HOUR)
 
 
+def _whole(value_wh: float) -> int:
+    """Whole Wh of a reading, after rounding away unit-conversion noise.
+
+    0.5021 MWh is 502099.99999999994 Wh as a float, and must count as 502100.
+    """
+    return math.floor(round(value_wh, 6))
+
+
 class Outcome(enum.StrEnum):
     """What a reading did to the tracker."""
 
@@ -94,7 +102,7 @@ class MeterTracker:
         self._last = None if committed_wh is None else float(committed_wh)
         self._last_ms = committed_ms
         self._closed: list[tuple[int, int]] = []  # ranges ended by a reset or a spike
-        self.held: list[HeldSpike] = []
+        self.spike: HeldSpike | None = None  # the latest rise held back, for the caller to report
 
     @property
     def baseline_wh(self) -> int | None:
@@ -132,7 +140,7 @@ class MeterTracker:
         power_w = (value_wh - last) * MS_PER_HOUR / elapsed_ms
         if power_w > self.max_power_w:
             self._close_open_range()
-            self.held.append(HeldSpike(math.floor(last), math.floor(value_wh), at_ms, power_w))
+            self.spike = HeldSpike(_whole(last), _whole(value_wh), at_ms, power_w)
             self._restart_from(value_wh, at_ms)
             return Outcome.SPIKE_HELD
         self._last = value_wh
@@ -144,29 +152,24 @@ class MeterTracker:
         ranges = self._ranges()
         self._closed.clear()
         if self._last is not None:
-            self._open_from = math.floor(self._last)
+            self._open_from = _whole(self._last)
         return ranges
-
-    def resolve_spike(self, spike: HeldSpike, *, accept: bool) -> tuple[int, int] | None:
-        """Drop a held spike; when accepted, return its range for a debit."""
-        self.held.remove(spike)
-        return (spike.from_wh, spike.to_wh) if accept and spike.wh > 0 else None
 
     def _ranges(self) -> list[tuple[int, int]]:
         ranges = list(self._closed)
         if self._last is not None and self._open_from is not None:
-            end = math.floor(self._last)
+            end = _whole(self._last)
             if end > self._open_from:
                 ranges.append((self._open_from, end))
         return ranges
 
     def _close_open_range(self) -> None:
         if self._last is not None and self._open_from is not None:
-            end = math.floor(self._last)
+            end = _whole(self._last)
             if end > self._open_from:
                 self._closed.append((self._open_from, end))
 
     def _restart_from(self, value_wh: float, at_ms: int) -> None:
-        self._open_from = math.floor(value_wh)
+        self._open_from = _whole(value_wh)
         self._last = value_wh
         self._last_ms = at_ms

@@ -1,4 +1,4 @@
-"""Sensors of a household."""
+"""Sensors: balances and consumption of each device, the household's pool, money and ledger."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,23 +10,98 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import PERCENTAGE, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .entity import HouseholdEntity
-from .household import EnergyTokensConfigEntry, Household
+from .entity import DeviceEntity, HouseholdEntity
+from .household import DeviceState, EnergyTokensConfigEntry, Household
+from .policies import POOL, Status
+from .settings import MICRO, MILLI
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
+TOKENS = "tokens"
+
+
+def _tokens(milli: int) -> float:
+    return milli / MILLI
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceSensorDescription(SensorEntityDescription):
+    """Describe a sensor of a metered device."""
+
+    value_fn: Callable[[Household, DeviceState], StateType | datetime]
+    per_period: bool = False  # a total that starts again each period (last_reset)
 
 
 @dataclass(frozen=True, kw_only=True)
 class HouseholdSensorDescription(SensorEntityDescription):
-    """Describe a household sensor."""
+    """Describe a sensor of the household."""
 
     value_fn: Callable[[Household], StateType | datetime]
+    per_period: bool = False
+    in_currency: bool = False
+
+
+def _rank(household: Household, device: DeviceState) -> int:
+    return household.ranking().index(device) + 1
+
+
+DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
+    DeviceSensorDescription(
+        key="balance",
+        translation_key="balance",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda household, device: _tokens(household.balance_milli(device)),
+    ),
+    DeviceSensorDescription(
+        key="consumed",
+        translation_key="consumed",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        per_period=True,
+        value_fn=lambda household, device: _tokens(household.consumed_milli(device)),
+    ),
+    DeviceSensorDescription(
+        key="allowance",
+        translation_key="allowance",
+        native_unit_of_measurement=TOKENS,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _household, device: _tokens(device.settings.allowance_milli),
+    ),
+    DeviceSensorDescription(
+        key="share",
+        translation_key="share",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda household, device: household.share_percent(device),
+    ),
+    DeviceSensorDescription(
+        key="rank",
+        translation_key="rank",
+        value_fn=_rank,
+    ),
+    DeviceSensorDescription(
+        key="run_out",
+        translation_key="run_out",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda household, device: household.run_out(device),
+    ),
+    DeviceSensorDescription(
+        key="status",
+        translation_key="status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[s.value for s in Status],
+        value_fn=lambda household, device: household.device_status(device).value,
+    ),
+)
 
 
 def _last_checkpoint(household: Household) -> datetime | None:
@@ -34,7 +109,62 @@ def _last_checkpoint(household: Household) -> datetime | None:
     return None if signed_ms is None else dt_util.utc_from_timestamp(signed_ms / 1000)
 
 
+def _top_consumer(household: Household) -> str | None:
+    ranking = household.ranking()
+    if not ranking or household.consumed_milli(ranking[0]) <= 0:
+        return None
+    return ranking[0].settings.name
+
+
 HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
+    HouseholdSensorDescription(
+        key="pool",
+        translation_key="pool",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda household: _tokens(household.ledger.balance(POOL)),
+    ),
+    HouseholdSensorDescription(
+        key="consumed",
+        translation_key="household_consumed",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        per_period=True,
+        value_fn=lambda household: _tokens(household.total_consumed_milli()),
+    ),
+    HouseholdSensorDescription(
+        key="cost",
+        translation_key="cost",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        per_period=True,
+        in_currency=True,
+        value_fn=lambda household: household.cost_micro / MICRO,
+    ),
+    HouseholdSensorDescription(
+        key="sales",
+        translation_key="sales",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        per_period=True,
+        in_currency=True,
+        value_fn=lambda household: household.sales_micro / MICRO,
+    ),
+    HouseholdSensorDescription(
+        key="top_consumer",
+        translation_key="top_consumer",
+        value_fn=_top_consumer,
+    ),
+    HouseholdSensorDescription(
+        key="period_end",
+        translation_key="period_end",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda household: None if household.period is None else household.period.end,
+    ),
     HouseholdSensorDescription(
         key="ledger_entries",
         translation_key="ledger_entries",
@@ -57,9 +187,14 @@ async def async_setup_entry(
     entry: EnergyTokensConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a household's sensors."""
+    """Add the household's sensors, then each device's, under its subentry."""
     household = entry.runtime_data
     async_add_entities(HouseholdSensor(household, description) for description in HOUSEHOLD_SENSORS)
+    for subentry_id, device in household.devices.items():
+        async_add_entities(
+            (DeviceSensor(household, device, description) for description in DEVICE_SENSORS),
+            config_subentry_id=subentry_id,
+        )
 
 
 class HouseholdSensor(HouseholdEntity, SensorEntity):
@@ -67,7 +202,36 @@ class HouseholdSensor(HouseholdEntity, SensorEntity):
 
     entity_description: HouseholdSensorDescription
 
+    def __init__(self, household: Household, description: HouseholdSensorDescription) -> None:
+        """Money sensors are in the instance's currency."""
+        super().__init__(household, description)
+        if description.in_currency:
+            self._attr_native_unit_of_measurement = household.hass.config.currency
+
     @property
     def native_value(self) -> StateType | datetime:
         """The described value."""
         return self.entity_description.value_fn(self.household)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Per-period totals start again when a period opens."""
+        period = self.household.period
+        return period.start if self.entity_description.per_period and period else None
+
+
+class DeviceSensor(DeviceEntity, SensorEntity):
+    """A sensor of a metered device."""
+
+    entity_description: DeviceSensorDescription
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The described value."""
+        return self.entity_description.value_fn(self.household, self.device)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Per-period totals start again when a period opens."""
+        period = self.household.period
+        return period.start if self.entity_description.per_period and period else None

@@ -389,6 +389,11 @@ class Ledger:
         return self._checkpoint_size
 
     @property
+    def usable(self) -> bool:
+        """Whether entries can still be appended (not closed, no write failure)."""
+        return self._failure is None and not self._closed
+
+    @property
     def segment(self) -> str:
         """The segment new entries go to (the current period's)."""
         return self._segment

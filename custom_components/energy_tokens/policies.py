@@ -1,0 +1,53 @@
+"""Pure decisions of a household: who is served first, where surplus goes, a device's status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import enum
+
+from .const import Priority, Surplus
+from .ledger import Kind
+from .settings import DeviceSettings
+
+POOL = "pool"
+PROVIDER = "provider"
+MARKET = "market"
+CONSUMED = "consumed"
+
+_PRIORITY_ORDER = {Priority.ESSENTIAL: 0, Priority.NORMAL: 1, Priority.DEFERRABLE: 2}
+
+
+class Status(enum.StrEnum):
+    """A device's budget status."""
+
+    OK = "ok"
+    LOW = "low"
+    BORROWING = "borrowing"
+    EXHAUSTED = "exhausted"
+
+
+def allocation_order(devices: Iterable[DeviceSettings]) -> list[DeviceSettings]:
+    """Essential devices first, deferrable last; by name within a priority."""
+    return sorted(devices, key=lambda device: (_PRIORITY_ORDER[device.priority], device.name))
+
+
+def surplus_move(surplus: Surplus) -> tuple[Kind, str]:
+    """The entry kind and the receiving account for unused tokens at period end."""
+    match surplus:
+        case Surplus.ROLLOVER:
+            return Kind.ROLLOVER, POOL
+        case Surplus.SELL:
+            return Kind.SALE, MARKET
+        case _:
+            return Kind.FORFEIT, PROVIDER
+
+
+def status(balance_milli: int, allowance_milli: int, low_threshold: int, borrowed: bool) -> Status:
+    """Exhausted at or below zero, low under the threshold share of the allowance."""
+    if balance_milli <= 0:
+        return Status.EXHAUSTED
+    if borrowed:
+        return Status.BORROWING
+    if balance_milli * 100 < allowance_milli * low_threshold:
+        return Status.LOW
+    return Status.OK

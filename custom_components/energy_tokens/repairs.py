@@ -1,0 +1,62 @@
+"""Repair flows: the user accepts or discards a meter jump that was held back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+
+from .household import EnergyTokensConfigEntry
+
+
+class MeterSpikeRepairFlow(RepairsFlow):
+    """Accept a held jump as consumption (a debit) or discard it (recorded as discarded)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        """Keep the held jump's details from the issue."""
+        self._data = data
+
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
+        """Offer the two choices."""
+        entry: EnergyTokensConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._data["entry_id"]
+        )
+        if (
+            entry is None
+            or entry.state is not ConfigEntryState.LOADED
+            or self._data["subentry_id"] not in entry.runtime_data.devices
+        ):
+            return self.async_abort(reason="household_not_loaded")
+        return self.async_show_menu(step_id="init", menu_options=["accept", "discard"])
+
+    async def async_step_accept(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Debit the jump."""
+        return self._resolve(accept=True)
+
+    async def async_step_discard(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Drop the jump."""
+        return self._resolve(accept=False)
+
+    def _resolve(self, *, accept: bool) -> RepairsFlowResult:
+        entry: EnergyTokensConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._data["entry_id"]
+        )
+        assert entry is not None
+        entry.runtime_data.async_resolve_spike(
+            self._data["subentry_id"], self._data["from_wh"], self._data["to_wh"], accept=accept
+        )
+        return self.async_create_entry(data={})
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    """The fix flow of a meter-spike issue."""
+    assert data is not None
+    return MeterSpikeRepairFlow(data)

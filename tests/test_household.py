@@ -1,0 +1,547 @@
+"""The household economy through the real harness: periods, allocation, metering, surplus."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.repairs import repairs_flow_manager
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.energy_tokens.const import (
+    CONF_CAP_TOKENS,
+    CONF_PERIOD,
+    CONF_PRICE,
+    CONF_SURPLUS,
+    DOMAIN,
+)
+from custom_components.energy_tokens.household import storage_directory
+from custom_components.energy_tokens.ledger import Kind, verify_ledger
+
+from .conftest import device_subentry
+from .helpers import state_of
+
+DRYER = "sensor.dryer_energy"
+HEATER = "sensor.heater_energy"
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [
+        device_subentry("Dryer", DRYER, 30.0),
+        device_subentry("Heater", HEATER, 50.0, priority="essential", may_lend=False),
+    ]
+
+
+async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def _entries(entry: MockConfigEntry, kind: Kind) -> list[Any]:
+    """The entries of a kind, after committing what is pending (reading sees durable entries)."""
+    await entry.runtime_data.async_commit()
+    return [e for e in entry.runtime_data.ledger.iter_entries() if e.kind is kind]
+
+
+async def test_first_period_buys_the_cap_and_allocates(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    ledger = loaded_entry.runtime_data.ledger
+    assert ledger.balances() == {
+        "provider": -300_000,
+        "pool": 220_000,
+        "device:" + _sub(loaded_entry, "Heater"): 50_000,
+        "device:" + _sub(loaded_entry, "Dryer"): 30_000,
+    }
+    [opened] = await _entries(loaded_entry, Kind.PERIOD_OPEN)
+    assert opened.data["period"] == "2026-11-01"
+    assert opened.data["money"]["price_micro"] == 300_000
+    allocations = await _entries(loaded_entry, Kind.ALLOCATE)
+    assert next(e.to_account for e in allocations) == "device:" + _sub(
+        loaded_entry, "Heater"
+    )  # essential first
+    assert state_of(hass, "sensor.home_unallocated_pool") == "220.0"
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+    assert state_of(hass, "sensor.dryer_allowance") == "30.0"
+    assert state_of(hass, "sensor.home_cost_this_period") == "90.0"
+    assert state_of(hass, "sensor.dryer_budget_status") == "ok"
+    assert state_of(hass, "sensor.home_period_end").startswith("2026-12-01T08:00:00")  # US/Pacific
+    for name in ("Dryer", "Heater"):
+        device = device_registry.async_get_device_by_identifier(
+            (DOMAIN, _sub(loaded_entry, name)), loaded_entry.entry_id
+        )
+        assert device is not None
+        assert device.config_subentry_id == _sub(loaded_entry, name)
+    dryer_entities = [
+        e
+        for e in er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
+        if e.config_subentry_id == _sub(loaded_entry, "Dryer")
+    ]
+    assert len(dryer_entities) == 9
+
+
+def _sub(entry: MockConfigEntry, title: str) -> str:
+    return str(next(s.subentry_id for s in entry.subentries.values() if s.title == title))
+
+
+async def test_metering_debits_live_and_in_batches(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    set_meter(DRYER, 1200.0)  # first reading: a baseline, not consumption
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+    await _tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 1201.5)
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_balance") == "28.5"  # live, not yet in the ledger
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
+    assert await _entries(loaded_entry, Kind.DEBIT) == []
+    await _tick(hass, freezer, timedelta(minutes=5))  # the debit interval
+    [debit] = await _entries(loaded_entry, Kind.DEBIT)
+    assert debit.amount == 1500
+    assert debit.data == {"meter": DRYER, "wh": [1_200_000, 1_201_500]}
+    assert str(debit.cause) == "metering"
+    assert state_of(hass, "sensor.dryer_balance") == "28.5"
+    assert state_of(hass, "sensor.dryer_share_of_consumption") == "100.0"
+    assert state_of(hass, "sensor.dryer_consumption_rank") == "1"
+    assert state_of(hass, "sensor.home_top_consumer") == "Dryer"
+    assert state_of(hass, "sensor.dryer_projected_run_out") not in ("unknown", "unavailable")
+    markers = [e for e in await _entries(loaded_entry, Kind.METER) if e.data.get("meter") == DRYER]
+    assert markers[0].data["wh"] == 1_200_000
+
+
+async def test_gaps_resets_and_noise_neither_create_nor_lose(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    readings: list[tuple[str | float, str]] = [
+        (500.0, "kWh"),
+        ("unavailable", "kWh"),
+        ("unknown", "kWh"),
+        ("garbage", "kWh"),
+        ("nan", "kWh"),
+        ("-3", "kWh"),
+        (502.0, "kWh"),  # gap caught up: 2 kWh
+        (501.9, "kWh"),  # noise
+        (0.5021, "MWh"),  # unit change: 502.1 kWh, +0.1
+        (4.0, "kWh"),  # meter reset: nothing debited for it
+        (5.0, "kWh"),  # +1 after the reset
+    ]
+    for value, unit in readings:
+        await _tick(hass, freezer, timedelta(hours=1))
+        set_meter(DRYER, value, unit)
+        await hass.async_block_till_done()
+    await _tick(hass, freezer, timedelta(minutes=5))
+    debits = await _entries(loaded_entry, Kind.DEBIT)
+    assert sum(d.amount for d in debits) == 3_100
+    assert all(d.amount > 0 for d in debits)
+    assert state_of(hass, "sensor.dryer_balance") == "26.9"
+    assert verify_ledger(loaded_entry.runtime_data.ledger.directory).valid
+
+
+async def test_restart_neither_redebits_nor_drops(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    set_meter(DRYER, 100.0)
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 102.25)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(household_entry.entry_id)  # pending is debited
+    await hass.async_block_till_done()
+    set_meter(DRYER, 103.0)  # consumed while the household was down
+    await _tick(hass, freezer, timedelta(hours=2))
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(minutes=5))
+    debits = await _entries(household_entry, Kind.DEBIT)
+    assert [d.data["wh"] for d in debits] == [[100_000, 102_250], [102_250, 103_000]]
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "3.0"
+    assert state_of(hass, "sensor.dryer_balance") == "27.0"
+
+
+async def test_crossing_the_low_threshold_is_written_at_once(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    set_meter(DRYER, 0.0)
+    await _tick(hass, freezer, timedelta(hours=3))
+    set_meter(DRYER, 25.0)  # 5 of 30 tokens left: under 20%
+    await hass.async_block_till_done()
+    assert [d.amount for d in await _entries(loaded_entry, Kind.DEBIT)] == [25_000]
+    assert state_of(hass, "sensor.dryer_budget_status") == "low"
+    assert state_of(hass, "binary_sensor.dryer_budget_low") == "on"
+    assert state_of(hass, "binary_sensor.dryer_budget_exhausted") == "off"
+    await _tick(hass, freezer, timedelta(hours=2))
+    set_meter(DRYER, 31.0)
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_budget_status") == "exhausted"
+    assert state_of(hass, "binary_sensor.dryer_budget_exhausted") == "on"
+    assert state_of(hass, "sensor.dryer_balance") == "-1.0"
+    assert state_of(hass, "sensor.dryer_projected_run_out") == "unknown"
+
+
+@pytest.mark.parametrize("accept", [True, False])
+async def test_meter_spike_is_held_and_resolved_in_repairs(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    accept: bool,
+) -> None:
+    set_meter(DRYER, 10.0)
+    await _tick(hass, freezer, timedelta(seconds=30))
+    set_meter(DRYER, 70.0)  # +60 kWh in 30 s: 7.2 MW
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+    [issue] = [i for (d, i) in issue_registry.issues if d == DOMAIN and i.startswith("meter_spike")]
+    held = issue_registry.async_get_issue(DOMAIN, issue)
+    assert held is not None
+    assert held.is_fixable
+    assert held.translation_placeholders == {
+        "device": "Dryer",
+        "energy": "60.000",
+        "power": "7200.0",
+    }
+
+    household = loaded_entry.runtime_data
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    result = await manager.async_init(DOMAIN, context={"issue_id": issue})
+    assert result["type"] == "menu"
+    assert result["menu_options"] == ["accept", "discard"]
+    result = await manager.async_configure(
+        result["flow_id"], {"next_step_id": "accept" if accept else "discard"}
+    )
+    assert result["type"] == "create_entry"
+    assert issue_registry.async_get_issue(DOMAIN, issue) is None  # resolved
+    await household.async_commit()
+    debits = await _entries(loaded_entry, Kind.DEBIT)
+    if accept:
+        assert [d.amount for d in debits] == [60_000]
+        assert debits[0].data["spike"] == "accepted"
+        assert state_of(hass, "sensor.dryer_balance") == "-30.0"
+    else:
+        assert debits == []
+        assert any("discarded" in e.data for e in await _entries(loaded_entry, Kind.METER))
+        assert state_of(hass, "sensor.dryer_balance") == "30.0"
+
+
+async def test_spike_fix_flow_aborts_when_the_household_is_gone(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "meter_spike_gone_1",
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="meter_spike",
+        data={"entry_id": "gone", "subentry_id": "s", "from_wh": 0, "to_wh": 1},
+    )
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    result = await manager.async_init(DOMAIN, context={"issue_id": "meter_spike_gone_1"})
+    assert result["type"] == "abort"
+    assert result["reason"] == "household_not_loaded"
+
+
+@pytest.mark.parametrize(
+    ("surplus", "dryer_kind", "pool_kind", "sales"),
+    [
+        ("rollover", Kind.ROLLOVER, None, "0.0"),
+        ("sell", Kind.SALE, Kind.SALE, "24.0"),
+        ("forfeit", Kind.FORFEIT, Kind.FORFEIT, "0.0"),
+    ],
+)
+async def test_period_close_handles_surplus_and_overage(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    household_settings: dict[str, Any],
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    surplus: str,
+    dryer_kind: Kind,
+    pool_kind: Kind | None,
+    sales: str,
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, CONF_SURPLUS: surplus, CONF_PERIOD: "daily"}
+    )
+    set_meter(HEATER, 0.0)
+    set_meter(DRYER, 0.0)
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(hours=12))
+    set_meter(HEATER, 53.0)  # 3 over its 50
+    set_meter(DRYER, 10.0)  # 20 of 30 left
+    await hass.async_block_till_done()
+    await _tick(hass, freezer, timedelta(days=1))  # past the boundary
+    household = household_entry.runtime_data
+    [close] = await _entries(household_entry, Kind.PERIOD_CLOSE)
+    dryer = "device:" + _sub(household_entry, "Dryer")
+    heater = "device:" + _sub(household_entry, "Heater")
+    assert close.data["consumed_milli"] == {dryer: 10_000, heater: 53_000}
+    moved = [
+        e
+        for e in household.ledger.iter_entries()
+        if e.kind is dryer_kind and e.from_account == dryer
+    ]
+    assert [e.amount for e in moved] == [20_000]
+    overage = [e for e in await _entries(household_entry, Kind.PURCHASE) if e.data.get("overage")]
+    assert [(e.to_account, e.amount) for e in overage] == [(heater, 3_000)]
+    if pool_kind is not None:
+        assert any(
+            e.kind is pool_kind and e.from_account == "pool"
+            for e in household.ledger.iter_entries()
+        )
+    assert close.data["cost_micro"] == 300_000 * 300 + 3_000 * 300
+    opened = await _entries(household_entry, Kind.PERIOD_OPEN)
+    assert len(opened) == 2
+    purchases = [
+        e for e in await _entries(household_entry, Kind.PURCHASE) if not e.data.get("overage")
+    ]
+    if surplus == "rollover":  # rolled-over tokens pay part of the next purchase
+        assert purchases[-1].amount == 300_000 - (220_000 + 20_000)  # pool + the dryer's 20
+    else:
+        assert purchases[-1].amount == 300_000
+    assert household.ledger.balance(dryer) == 30_000
+    assert household.ledger.balance(heater) == 50_000
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "0.0"
+    assert state_of(hass, "sensor.home_sales_credit_this_period") == "0.0"
+    assert close.data["sales_micro"] == (round(float(sales) * 1_000_000))
+    assert sum(household.ledger.balances().values()) == 0
+
+
+async def test_missed_boundaries_are_closed_on_start_with_their_times(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, CONF_PERIOD: "daily"}
+    )
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await hass.config_entries.async_unload(household_entry.entry_id)
+    freezer.tick(timedelta(days=3))
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    opened = await _entries(household_entry, Kind.PERIOD_OPEN)
+    closed = await _entries(household_entry, Kind.PERIOD_CLOSE)
+    assert [e.data["period"] for e in opened] == [
+        "2026-11-23",
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-26",
+    ]
+    assert [e.ts_ms for e in closed] == [e.data["start_ms"] for e in opened[1:]]
+    assert verify_ledger(storage_directory(hass, household_entry.entry_id) / "ledger").valid
+
+
+async def test_money_changes_wait_for_the_next_period_unless_applied_now(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    hass.config_entries.async_update_entry(
+        loaded_entry, data={**loaded_entry.data, CONF_PRICE: 0.5, CONF_CAP_TOKENS: 100.0}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)  # reloaded by the listener
+    household = loaded_entry.runtime_data
+    assert household.period_settings.price_micro == 300_000  # the current period keeps its price
+    assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 1
+    hass.config_entries.async_update_entry(
+        loaded_entry, data={**loaded_entry.data, "apply_now": True}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    household = loaded_entry.runtime_data
+    assert household.period_settings.price_micro == 500_000
+    assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 2
+    assert len(await _entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
+    # The rolled-over 300 tokens exceed the new cap of 100: nothing is bought this time.
+    assert len(await _entries(loaded_entry, Kind.PURCHASE)) == 1
+    assert household.ledger.balance("pool") == 300_000 - 80_000
+
+
+async def test_removed_device_returns_its_tokens_and_disappears(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    dryer = _sub(loaded_entry, "Dryer")
+    pool = loaded_entry.runtime_data.ledger.balance("pool")
+    assert hass.config_entries.async_remove_subentry(loaded_entry, dryer)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    household = loaded_entry.runtime_data
+    assert household.ledger.balance("device:" + dryer) == 0
+    assert household.ledger.balance("pool") == pool + 30_000
+    [adjust] = await _entries(loaded_entry, Kind.ADJUST)
+    assert adjust.data == {"reason": "device removed"}
+    assert (
+        device_registry.async_get_device_by_identifier((DOMAIN, dryer), loaded_entry.entry_id)
+        is None
+    )
+    assert hass.states.get("sensor.dryer_balance") is None
+    assert not [
+        e
+        for e in er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
+        if e.config_subentry_id == dryer
+    ]
+
+
+async def test_restart_in_a_new_period_resumes_from_the_marker_baseline(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, CONF_PERIOD: "daily"}
+    )
+    set_meter(DRYER, 10.0)
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(days=1))  # a new period: baselines go in its marker
+    assert await hass.config_entries.async_unload(household_entry.entry_id)
+    set_meter(DRYER, 12.0)
+    await _tick(hass, freezer, timedelta(hours=1))
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(minutes=5))
+    [debit] = await _entries(household_entry, Kind.DEBIT)
+    assert debit.data["wh"] == [10_000, 12_000]  # not a new baseline: nothing lost
+
+
+async def test_readings_below_a_milli_token_are_still_recorded(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, "token_kwh": 1000.0}
+    )
+    set_meter(DRYER, 0.0)
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 0.0005)  # 0.5 Wh: nothing whole yet
+    await _tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 0.0009)  # 0.9 Wh: still under a milli-token of 1 MWh
+    await _tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 0.9991)  # 999 Wh: under a milli-token too (1 milli-token is 1 kWh)
+    await _tick(hass, freezer, timedelta(minutes=5))
+    assert await _entries(household_entry, Kind.DEBIT) == []
+    [recorded] = [e for e in await _entries(household_entry, Kind.METER) if "range" in e.data]
+    assert recorded.data["range"] == [0, 999]
+    assert await hass.config_entries.async_reload(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    set_meter(DRYER, 1.0001)  # 1000 Wh in the period: the first whole milli-token
+    await _tick(hass, freezer, timedelta(hours=1))
+    await _tick(hass, freezer, timedelta(minutes=5))
+    [debit] = await _entries(household_entry, Kind.DEBIT)
+    assert debit.amount == 1
+    assert debit.data["wh"] == [999, 1000]
+
+
+async def test_restart_restores_money_and_borrowing(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    household = loaded_entry.runtime_data
+    dryer = "device:" + _sub(loaded_entry, "Dryer")
+    heater = "device:" + _sub(loaded_entry, "Heater")
+    # What the borrowing and selling actions record (see the budget actions).
+    household.ledger.append(Kind.BORROW, from_account=dryer, to_account=heater, amount=2_000)
+    household.ledger.append(
+        Kind.SALE,
+        from_account=dryer,
+        to_account="market",
+        amount=5_000,
+        data={"price_micro": 100_000},
+    )
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.heater_budget_status") == "borrowing"
+    assert state_of(hass, "sensor.dryer_budget_status") == "ok"
+    assert state_of(hass, "sensor.home_sales_credit_this_period") == "0.5"
+    assert state_of(hass, "sensor.home_cost_this_period") == "90.0"
+
+
+async def test_a_changed_period_kind_starts_at_the_old_end(
+    hass: HomeAssistant, household_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, CONF_PERIOD: "daily"}
+    )
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, CONF_PERIOD: "monthly"}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _tick(hass, freezer, timedelta(days=1))
+    opened = await _entries(household_entry, Kind.PERIOD_OPEN)
+    assert [e.data["period"] for e in opened] == ["2026-11-23", "2026-11-24"]
+    assert opened[1].data["start_ms"] == opened[0].data["end_ms"]  # from the old end
+    household = household_entry.runtime_data
+    assert household.period is not None
+    assert opened[1].data["end_ms"] == household.period.end_ms
+    assert household.period.end.isoformat().startswith("2026-12-01")  # to the monthly boundary
+
+
+async def test_a_small_cap_serves_essential_devices_first(
+    hass: HomeAssistant, household_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, CONF_CAP_TOKENS: 60.0, CONF_PERIOD: "daily"}
+    )
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    ledger = household_entry.runtime_data.ledger
+    assert ledger.balance("device:" + _sub(household_entry, "Heater")) == 50_000  # essential
+    assert ledger.balance("device:" + _sub(household_entry, "Dryer")) == 10_000  # what is left
+    assert ledger.balance("pool") == 0
+    await _tick(hass, freezer, timedelta(days=1))  # nothing used: all rolls over, nothing bought
+    assert len(await _entries(household_entry, Kind.PURCHASE)) == 1
+
+
+async def test_removing_the_household_clears_its_spike_repairs(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    set_meter(DRYER, 1.0)
+    await _tick(hass, freezer, timedelta(seconds=10))
+    set_meter(DRYER, 90.0)
+    await hass.async_block_till_done()
+    assert [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    assert await hass.config_entries.async_remove(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not [i for (d, i) in issue_registry.issues if d == DOMAIN]
