@@ -7,7 +7,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigSubentryData
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
@@ -107,9 +107,10 @@ async def test_metering_debits_live_and_in_batches(
     set_meter(DRYER, 1201.5)
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "28.5"  # live, not yet in the ledger
-    assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "0.0"  # refreshed per interval
     assert await _entries(loaded_entry, Kind.DEBIT) == []
     await _tick(hass, freezer, timedelta(minutes=5))  # the debit interval
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
     [debit] = await _entries(loaded_entry, Kind.DEBIT)
     assert debit.amount == 1500
     assert debit.data == {"meter": DRYER, "wh": [1_200_000, 1_201_500]}
@@ -199,6 +200,7 @@ async def test_crossing_the_low_threshold_is_written_at_once(
     assert state_of(hass, "sensor.dryer_budget_status") == "exhausted"
     assert state_of(hass, "binary_sensor.dryer_budget_exhausted") == "on"
     assert state_of(hass, "sensor.dryer_balance") == "-1.0"
+    await _tick(hass, freezer, timedelta(minutes=5))
     assert state_of(hass, "sensor.dryer_projected_run_out") == "unknown"
 
 
@@ -545,3 +547,34 @@ async def test_removing_the_household_clears_its_spike_repairs(
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done()
     assert not [i for (d, i) in issue_registry.issues if d == DOMAIN]
+
+
+async def test_a_reading_rewrites_only_the_live_balance(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
+
+    set_meter(DRYER, 100.0)
+    await _tick(hass, freezer, timedelta(hours=1))
+    written: list[str] = []
+
+    def record(event: Any) -> None:
+        written.append(event.data["entity_id"])
+
+    @callback
+    def every_entity(_data: Any) -> bool:
+        return True
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    hass.bus.async_listen(EVENT_STATE_REPORTED, record, event_filter=every_entity)
+    set_meter(DRYER, 100.5)
+    await hass.async_block_till_done()
+    assert sorted(written) == sorted([DRYER, "sensor.dryer_balance"])
+    written.clear()
+    set_meter(DRYER, 126.0)  # crosses into low: the status entities follow too
+    await hass.async_block_till_done()
+    assert {"sensor.dryer_budget_status", "binary_sensor.dryer_budget_low"} <= set(written)
+    assert not [w for w in written if w.startswith(("sensor.heater", "sensor.home"))]

@@ -13,7 +13,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import DeviceEntity, HouseholdEntity
-from .household import DeviceState, EnergyTokensConfigEntry, Household
+from .household import (
+    TOPIC_LEDGER,
+    DeviceState,
+    EnergyTokensConfigEntry,
+    Household,
+    device_topic,
+)
 from .policies import Status
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
@@ -86,9 +92,10 @@ async def async_setup_entry(
 
 
 class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
-    """A binary sensor of the household."""
+    """A binary sensor of the household (ledger integrity: follows verification)."""
 
     entity_description: HouseholdBinarySensorDescription
+    _topic = TOPIC_LEDGER
 
     @property
     def is_on(self) -> bool | None:
@@ -97,9 +104,19 @@ class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
 
 
 class DeviceBinarySensor(DeviceEntity, BinarySensorEntity):
-    """A binary sensor of a metered device."""
+    """A binary sensor of a metered device (low, exhausted: follow its status)."""
 
     entity_description: DeviceBinarySensorDescription
+
+    def __init__(
+        self,
+        household: Household,
+        device: DeviceState,
+        description: DeviceBinarySensorDescription,
+    ) -> None:
+        """Follow the device's status."""
+        super().__init__(household, device, description)
+        self._topic = device_topic(device.settings.subentry_id, "status")
 
     @property
     def is_on(self) -> bool:

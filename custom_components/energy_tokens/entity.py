@@ -5,14 +5,15 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
-from .household import DeviceState, Household
+from .household import TOPIC_PERIODIC, DeviceState, Household
 
 
 class EnergyTokensEntity(Entity):
-    """An entity updated whenever its household changes."""
+    """An entity updated when its topic of the household changes."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    _topic = TOPIC_PERIODIC
 
     def __init__(self, household: Household, description: EntityDescription) -> None:
         """Keep the household and the description."""
@@ -20,9 +21,11 @@ class EnergyTokensEntity(Entity):
         self.entity_description = description
 
     async def async_added_to_hass(self) -> None:
-        """Follow the household's changes."""
+        """Follow the household's changes on this entity's topic."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.household.async_add_listener(self._handle_household_update))
+        self.async_on_remove(
+            self.household.async_add_listener(self._handle_household_update, self._topic)
+        )
 
     @callback
     def _handle_household_update(self) -> None:

@@ -71,6 +71,19 @@ from .settings import MILLI, DeviceSettings, HouseholdSettings
 
 _LOGGER = logging.getLogger(__name__)
 
+TOPIC_PERIODIC = "periodic"  # aggregates: refreshed on the debit interval and boundaries
+TOPIC_LEDGER = "ledger"  # ledger statistics: refreshed on commits and verification
+
+
+def device_topic(subentry_id: str, kind: str) -> str:
+    """A device's topic.
+
+    ``live``: every reading; ``status``: when its status changes; ``periodic``: the
+    household's aggregate refresh.
+    """
+    return TOPIC_PERIODIC if kind == TOPIC_PERIODIC else f"{subentry_id}:{kind}"
+
+
 type EnergyTokensConfigEntry = ConfigEntry[Household]
 
 METERING = Cause(CauseKind.METERING)
@@ -140,7 +153,7 @@ class Household:
         self.sales_micro = 0
         self.verification: VerifyResult | None = None
         self._by_meter: dict[str, DeviceState] = {}
-        self._listeners: list[CALLBACK_TYPE] = []
+        self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._commit_lock = asyncio.Lock()
         self._cancel_commit: CALLBACK_TYPE | None = None
         self._cancel_boundary: CALLBACK_TYPE | None = None
@@ -424,9 +437,9 @@ class Household:
         new_state = event.data["new_state"]
         at = now_ms() if new_state is None else round(new_state.last_updated_timestamp * 1000)
         self._observe(device, new_state, at)
-        self.async_notify()
 
     def _observe(self, device: DeviceState, state: State | None, at_ms: int) -> None:
+        """Take one reading; refresh only the entities it changes."""
         before = self.device_status(device)
         outcome = device.tracker.observe(reading_wh(state), at_ms)
         match outcome:
@@ -445,11 +458,19 @@ class Household:
                 self._write_baseline(device, at_ms)
                 self._raise_spike_issue(device)
             case Outcome.CONSUMED:
-                after = self.device_status(device)
-                if after != before and after in (Status.LOW, Status.EXHAUSTED):
-                    self._flush(device, at_ms)  # crossing a threshold is written at once
+                pass
             case _:
                 return
+        subentry_id = device.settings.subentry_id
+        after = self.device_status(device)
+        if after != before:
+            if after in (Status.LOW, Status.EXHAUSTED):
+                self._flush(device, at_ms)  # crossing a threshold is written at once
+            self.async_notify(
+                device_topic(subentry_id, "live"), device_topic(subentry_id, "status")
+            )
+        else:
+            self.async_notify(device_topic(subentry_id, "live"))
 
     def _write_baseline(self, device: DeviceState, at_ms: int) -> None:
         self.ledger.append(
@@ -621,23 +642,31 @@ class Household:
         return now + timedelta(milliseconds=balance * elapsed / consumed)
 
     # ----- listeners
+    #
+    # Entities listen to a topic so a meter reading rewrites only what it changes: the device's
+    # live balance, its status entities when the status changes; ledger statistics follow
+    # commits; aggregates (shares, ranks, run-out, totals) follow the debit interval.
 
     @callback
-    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
-        """Call ``update_callback`` whenever the household's state changes."""
-        self._listeners.append(update_callback)
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, topic: str = TOPIC_PERIODIC
+    ) -> Callable[[], None]:
+        """Call ``update_callback`` when ``topic`` changes (and on every full refresh)."""
+        listeners = self._listeners.setdefault(topic, [])
+        listeners.append(update_callback)
 
         @callback
         def remove() -> None:
-            self._listeners.remove(update_callback)
+            listeners.remove(update_callback)
 
         return remove
 
     @callback
-    def async_notify(self) -> None:
-        """Tell every listener that the state changed."""
-        for update_callback in list(self._listeners):
-            update_callback()
+    def async_notify(self, *topics: str) -> None:
+        """Tell the listeners of ``topics`` that something changed; no topic: everyone."""
+        for topic in topics or list(self._listeners):
+            for update_callback in list(self._listeners.get(topic, ())):
+                update_callback()
 
     # ----- durability
 
@@ -657,7 +686,7 @@ class Household:
         """Write and sync everything appended so far; return the durable sequence number."""
         async with self._commit_lock:
             durable = await self.hass.async_add_executor_job(self.ledger.commit)
-        self.async_notify()
+        self.async_notify(TOPIC_LEDGER)
         return durable
 
     async def async_verify(self) -> VerifyResult:
@@ -690,7 +719,7 @@ class Household:
                     "reason": str(result.reason),
                 },
             )
-        self.async_notify()
+        self.async_notify(TOPIC_LEDGER)
         return result
 
     async def async_close(self, _event: Event | None = None) -> None:

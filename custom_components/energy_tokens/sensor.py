@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -17,7 +18,14 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .entity import DeviceEntity, HouseholdEntity
-from .household import DeviceState, EnergyTokensConfigEntry, Household
+from .household import (
+    TOPIC_LEDGER,
+    TOPIC_PERIODIC,
+    DeviceState,
+    EnergyTokensConfigEntry,
+    Household,
+    device_topic,
+)
 from .policies import POOL, Status
 from .settings import MICRO, MILLI
 
@@ -35,6 +43,7 @@ class DeviceSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[Household, DeviceState], StateType | datetime]
     per_period: bool = False  # a total that starts again each period (last_reset)
+    topic: Literal["live", "status", "periodic"] = "periodic"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +53,7 @@ class HouseholdSensorDescription(SensorEntityDescription):
     value_fn: Callable[[Household], StateType | datetime]
     per_period: bool = False
     in_currency: bool = False
+    topic: str = TOPIC_PERIODIC
 
 
 def _rank(household: Household, device: DeviceState) -> int:
@@ -57,6 +67,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         native_unit_of_measurement=TOKENS,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
+        topic="live",
         value_fn=lambda household, device: _tokens(household.balance_milli(device)),
     ),
     DeviceSensorDescription(
@@ -99,6 +110,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         translation_key="status",
         device_class=SensorDeviceClass.ENUM,
         options=[s.value for s in Status],
+        topic="status",
         value_fn=lambda household, device: household.device_status(device).value,
     ),
 )
@@ -170,6 +182,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         translation_key="ledger_entries",
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.TOTAL_INCREASING,
+        topic=TOPIC_LEDGER,
         value_fn=lambda household: household.ledger.seq,
     ),
     HouseholdSensorDescription(
@@ -177,6 +190,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         translation_key="last_checkpoint",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        topic=TOPIC_LEDGER,
         value_fn=_last_checkpoint,
     ),
 )
@@ -205,6 +219,7 @@ class HouseholdSensor(HouseholdEntity, SensorEntity):
     def __init__(self, household: Household, description: HouseholdSensorDescription) -> None:
         """Money sensors are in the instance's currency."""
         super().__init__(household, description)
+        self._topic = description.topic
         if description.in_currency:
             self._attr_native_unit_of_measurement = household.hass.config.currency
 
@@ -224,6 +239,13 @@ class DeviceSensor(DeviceEntity, SensorEntity):
     """A sensor of a metered device."""
 
     entity_description: DeviceSensorDescription
+
+    def __init__(
+        self, household: Household, device: DeviceState, description: DeviceSensorDescription
+    ) -> None:
+        """Follow the description's topic of this device."""
+        super().__init__(household, device, description)
+        self._topic = device_topic(device.settings.subentry_id, description.topic)
 
     @property
     def native_value(self) -> StateType | datetime:
