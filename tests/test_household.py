@@ -573,6 +573,7 @@ async def test_a_reading_rewrites_only_the_live_balance(
     set_meter(DRYER, 100.5)
     await hass.async_block_till_done()
     assert sorted(written) == sorted([DRYER, "sensor.dryer_balance"])
+    await _tick(hass, freezer, timedelta(hours=2))
     written.clear()
     set_meter(DRYER, 126.0)  # crosses into low: the status entities follow too
     await hass.async_block_till_done()
