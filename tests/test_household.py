@@ -169,6 +169,7 @@ async def test_restart_neither_redebits_nor_drops(
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(household_entry.entry_id)  # pending is debited
     await hass.async_block_till_done()
+    await _tick(hass, freezer, timedelta(minutes=30))
     set_meter(DRYER, 103.0)  # consumed while the household was down
     await _tick(hass, freezer, timedelta(hours=2))
     assert await hass.config_entries.async_setup(household_entry.entry_id)
@@ -579,3 +580,33 @@ async def test_a_reading_rewrites_only_the_live_balance(
     await hass.async_block_till_done()
     assert {"sensor.dryer_budget_status", "binary_sensor.dryer_budget_low"} <= set(written)
     assert not [w for w in written if w.startswith(("sensor.heater", "sensor.home"))]
+
+
+async def test_readings_are_timed_by_their_state_not_the_wall_clock(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A meter whose state is an hour old when metering starts: its next rise is judged
+    over the time since that state, from the state's own timestamp."""
+    set_meter(DRYER, 100.0)
+    await _tick(hass, freezer, timedelta(hours=1))
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    [baseline] = [
+        e for e in await _entries(household_entry, Kind.METER) if e.data["meter"] == DRYER
+    ]
+    state = hass.states.get(DRYER)
+    assert state is not None
+    assert baseline.data["read_ms"] == round(state.last_updated_timestamp * 1000)
+    assert baseline.ts_ms > baseline.data["read_ms"]  # entries never go back in time
+    await _tick(hass, freezer, timedelta(minutes=30))
+    set_meter(DRYER, 130.0)  # 30 kWh over 1.5 hours since the state: 20 kW, plausible
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_balance") == "0.0"
+    # After a restart the baseline's time comes from the marker's reading time, not its entry.
+    assert await hass.config_entries.async_reload(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    device = next(iter(household_entry.runtime_data.devices.values()))
+    assert device.tracker.baseline_wh == 130_000

@@ -59,14 +59,12 @@ DEVICE_BINARY_SENSORS: tuple[DeviceBinarySensorDescription, ...] = (
     DeviceBinarySensorDescription(
         key="low",
         translation_key="low",
-        is_on_fn=lambda household, device: (
-            household.device_status(device) in (Status.LOW, Status.EXHAUSTED)
-        ),
+        is_on_fn=lambda _household, device: device.status in (Status.LOW, Status.EXHAUSTED),
     ),
     DeviceBinarySensorDescription(
         key="exhausted",
         translation_key="exhausted",
-        is_on_fn=lambda household, device: household.device_status(device) is Status.EXHAUSTED,
+        is_on_fn=lambda _household, device: device.status is Status.EXHAUSTED,
     ),
 )
 
@@ -97,10 +95,10 @@ class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
     entity_description: HouseholdBinarySensorDescription
     _topic = TOPIC_LEDGER
 
-    @property
-    def is_on(self) -> bool | None:
-        """The described state."""
-        return self.entity_description.is_on_fn(self.household)
+    def refresh(self) -> object:
+        """On, off or unknown."""
+        self._attr_is_on = self.entity_description.is_on_fn(self.household)
+        return self._attr_is_on
 
 
 class DeviceBinarySensor(DeviceEntity, BinarySensorEntity):
@@ -118,7 +116,7 @@ class DeviceBinarySensor(DeviceEntity, BinarySensorEntity):
         super().__init__(household, device, description)
         self._topic = device_topic(device.settings.subentry_id, "status")
 
-    @property
-    def is_on(self) -> bool:
-        """The described state."""
-        return self.entity_description.is_on_fn(self.household, self.device)
+    def refresh(self) -> object:
+        """On or off."""
+        self._attr_is_on = self.entity_description.is_on_fn(self.household, self.device)
+        return self._attr_is_on

@@ -23,13 +23,25 @@ class EnergyTokensEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the household's changes on this entity's topic."""
         await super().async_added_to_hass()
+        self._last_written = self.refresh()  # Home Assistant writes this once we are added
         self.async_on_remove(
             self.household.async_add_listener(self._handle_household_update, self._topic)
         )
 
+    _last_written: object = None
+
+    def refresh(self) -> object:
+        """Compute the entity's attributes from the household; return what it would show."""
+        raise NotImplementedError
+
     @callback
     def _handle_household_update(self) -> None:
-        self.async_write_ha_state()
+        # Writing a state costs far more than computing it; with a hundred devices, most
+        # refreshes change nothing for most entities.
+        key = self.refresh()
+        if key != self._last_written:
+            self._last_written = key
+            self.async_write_ha_state()
 
 
 class HouseholdEntity(EnergyTokensEntity):

@@ -130,6 +130,11 @@ class DeviceState:
         self.period_wh = 0  # whole Wh recorded this period
         self.period_milli = 0  # milli-tokens debited this period
         self.borrowed = False
+        # As of the last reading or refresh; a reading recomputes them once for every entity.
+        self.status = Status.OK
+        self.balance_milli = 0
+        self.live_topic = device_topic(settings.subentry_id, "live")
+        self.status_topic = device_topic(settings.subentry_id, "status")
 
     def pending_milli(self, token_wh: int) -> int:
         """Milli-tokens metered but not yet debited."""
@@ -153,6 +158,10 @@ class Household:
         self.sales_micro = 0
         self.verification: VerifyResult | None = None
         self._by_meter: dict[str, DeviceState] = {}
+        self._consumed: dict[str, int] = {}
+        self._total = 0
+        self._ranking: list[DeviceState] = []
+        self._rank: dict[str, int] = {}
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._commit_lock = asyncio.Lock()
         self._cancel_commit: CALLBACK_TYPE | None = None
@@ -228,7 +237,8 @@ class Household:
                         start, end = data["range"]
                         period_wh[account] = period_wh.get(account, 0) + end - start
                     if "wh" in data:
-                        baselines[account] = Baseline(data["meter"], data["wh"], entry.ts_ms)
+                        read_ms = data.get("read_ms", entry.ts_ms)
+                        baselines[account] = Baseline(data["meter"], data["wh"], read_ms)
                 case Kind.PURCHASE:
                     self.cost_micro += entry.amount * data["price_micro"] // MILLI
                 case Kind.SALE:
@@ -252,6 +262,7 @@ class Household:
             device.borrowed = settings.account in borrowed
             self.devices[settings.subentry_id] = device
             self._by_meter[settings.meter] = device
+        self._refresh_aggregates()
 
     @callback
     def async_start(self) -> None:
@@ -261,6 +272,7 @@ class Household:
         )
         self._settle_periods(dt_util.utcnow())
         self._return_tokens_of_removed_devices()
+        self._refresh_aggregates()
         self.async_schedule_commit()
         self._unsubscribe.append(
             async_track_time_interval(
@@ -426,21 +438,22 @@ class Household:
                 self.hass, list(self._by_meter), self._async_meter_changed
             )
         )
-        at = now_ms()
         for meter, device in self._by_meter.items():
-            self._observe(device, self.hass.states.get(meter), at)
+            self._observe(device, self.hass.states.get(meter))
         self.async_notify()
 
     @callback
     def _async_meter_changed(self, event: Event[EventStateChangedData]) -> None:
-        device = self._by_meter[event.data["entity_id"]]
-        new_state = event.data["new_state"]
-        at = now_ms() if new_state is None else round(new_state.last_updated_timestamp * 1000)
-        self._observe(device, new_state, at)
+        self._observe(self._by_meter[event.data["entity_id"]], event.data["new_state"])
 
-    def _observe(self, device: DeviceState, state: State | None, at_ms: int) -> None:
-        """Take one reading; refresh only the entities it changes."""
-        before = self.device_status(device)
+    def _observe(self, device: DeviceState, state: State | None) -> None:
+        """Take one reading; refresh only the entities it changes.
+
+        A reading is timed by its state's own last_updated, always: power is judged over the
+        time between readings, so two clocks must never be mixed.
+        """
+        at_ms = now_ms() if state is None else round(state.last_updated_timestamp * 1000)
+        before = device.status
         outcome = device.tracker.observe(reading_wh(state), at_ms)
         match outcome:
             case Outcome.BASELINE:
@@ -461,24 +474,31 @@ class Household:
                 pass
             case _:
                 return
-        subentry_id = device.settings.subentry_id
-        after = self.device_status(device)
+        after = self._update_live(device)
         if after != before:
             if after in (Status.LOW, Status.EXHAUSTED):
                 self._flush(device, at_ms)  # crossing a threshold is written at once
-            self.async_notify(
-                device_topic(subentry_id, "live"), device_topic(subentry_id, "status")
-            )
+            self.async_notify(device.live_topic, device.status_topic)
         else:
-            self.async_notify(device_topic(subentry_id, "live"))
+            self.async_notify(device.live_topic)
+
+    def _update_live(self, device: DeviceState) -> Status:
+        """Recompute a device's live balance and status, once for all its entities."""
+        balance = device.balance_milli = self.balance_milli(device)
+        device.status = status(
+            balance, device.settings.allowance_milli, self.settings.low_threshold, device.borrowed
+        )
+        return device.status
 
     def _write_baseline(self, device: DeviceState, at_ms: int) -> None:
+        # The reading's own time is kept: the entry's time may be later (entries never go back).
         self.ledger.append(
             Kind.METER,
             data={
                 "device": device.settings.account,
                 "meter": device.settings.meter,
                 "wh": device.tracker.baseline_wh,
+                "read_ms": at_ms,
             },
             cause=METERING,
             ts_ms=at_ms,
@@ -604,30 +624,37 @@ class Household:
         """The device's consumption this period, including what is not yet debited."""
         return device.period_milli + device.pending_milli(self.period_settings.token_wh)
 
-    def device_status(self, device: DeviceState) -> Status:
-        """The device's budget status."""
-        return status(
-            self.balance_milli(device),
-            device.settings.allowance_milli,
-            self.settings.low_threshold,
-            device.borrowed,
+    def _refresh_aggregates(self) -> None:
+        """Compute household-wide figures once per refresh, not once per entity."""
+        consumed = {key: self.consumed_milli(device) for key, device in self.devices.items()}
+        self._consumed = consumed
+        self._total = sum(consumed.values())
+        self._ranking = sorted(
+            self.devices.values(),
+            key=lambda device: (-consumed[device.settings.subentry_id], device.settings.name),
         )
+        self._rank = {device.settings.subentry_id: n for n, device in enumerate(self._ranking, 1)}
+        for device in self.devices.values():
+            self._update_live(device)
 
     def total_consumed_milli(self) -> int:
-        """The household's consumption this period."""
-        return sum(self.consumed_milli(device) for device in self.devices.values())
+        """The household's consumption this period, as of the last refresh."""
+        return self._total
 
     def share_percent(self, device: DeviceState) -> float | None:
-        """The device's share of the household's consumption this period."""
-        total = self.total_consumed_milli()
-        return None if total == 0 else round(self.consumed_milli(device) * 100 / total, 1)
+        """The device's share of the household's consumption, as of the last refresh."""
+        consumed = self._consumed[device.settings.subentry_id]
+        return None if self._total == 0 else round(consumed * 100 / self._total, 1)
 
-    def ranking(self) -> list[DeviceState]:
-        """Devices by consumption this period, largest first."""
-        return sorted(
-            self.devices.values(),
-            key=lambda device: (-self.consumed_milli(device), device.settings.name),
-        )
+    def rank(self, device: DeviceState) -> int:
+        """The device's place by consumption (1: largest), as of the last refresh."""
+        return self._rank[device.settings.subentry_id]
+
+    def top_consumer(self) -> str | None:
+        """The largest consumer's name, as of the last refresh; None before anyone consumed."""
+        if not self._ranking or self._consumed[self._ranking[0].settings.subentry_id] <= 0:
+            return None
+        return self._ranking[0].settings.name
 
     def run_out(self, device: DeviceState) -> datetime | None:
         """When the balance reaches zero at this period's consumption rate, if it will."""
@@ -639,7 +666,8 @@ class Household:
         elapsed = (now.timestamp() - self.period.start.timestamp()) * 1000
         if balance <= 0 or consumed <= 0 or elapsed <= 0:
             return None
-        return now + timedelta(milliseconds=balance * elapsed / consumed)
+        run_out = now + timedelta(milliseconds=balance * elapsed / consumed)
+        return run_out.replace(second=0, microsecond=0)  # to the minute: no churn
 
     # ----- listeners
     #
@@ -664,6 +692,8 @@ class Household:
     @callback
     def async_notify(self, *topics: str) -> None:
         """Tell the listeners of ``topics`` that something changed; no topic: everyone."""
+        if not topics or TOPIC_PERIODIC in topics:
+            self._refresh_aggregates()
         for topic in topics or list(self._listeners):
             for update_callback in list(self._listeners.get(topic, ())):
                 update_callback()

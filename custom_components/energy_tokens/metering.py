@@ -18,8 +18,10 @@ Only whole Wh are handed out; the fraction stays pending, so nothing drifts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import enum
+import functools
 import math
 
 from homeassistant.components.sensor import SensorDeviceClass
@@ -48,7 +50,13 @@ def reading_wh(state: State | None) -> float | None:
         return None  # unavailable, unknown and anything else not a number
     if not math.isfinite(value) or value < 0:
         return None
-    return EnergyConverter.convert(value, unit, UnitOfEnergy.WATT_HOUR)
+    return _to_wh(unit)(value)
+
+
+@functools.cache
+def _to_wh(unit: str) -> Callable[[float], float]:
+    """Home Assistant's converter from ``unit`` to Wh, made once per unit (it runs per reading)."""
+    return EnergyConverter.converter_factory(unit, UnitOfEnergy.WATT_HOUR)
 
 
 def _whole(value_wh: float) -> int:
@@ -102,6 +110,7 @@ class MeterTracker:
         self._last = None if committed_wh is None else float(committed_wh)
         self._last_ms = committed_ms
         self._closed: list[tuple[int, int]] = []  # ranges ended by a reset or a spike
+        self._closed_wh = 0
         self.spike: HeldSpike | None = None  # the latest rise held back, for the caller to report
 
     @property
@@ -117,7 +126,10 @@ class MeterTracker:
     @property
     def pending_wh(self) -> int:
         """Whole Wh consumed but not yet taken for a debit."""
-        return sum(end - start for start, end in self._ranges())
+        pending = self._closed_wh
+        if self._last is not None and self._open_from is not None:
+            pending += max(_whole(self._last) - self._open_from, 0)
+        return pending
 
     def observe(self, value_wh: float | None, at_ms: int) -> Outcome:
         """Take one reading (None: no usable reading)."""
@@ -151,6 +163,7 @@ class MeterTracker:
         """Hand out the pending ranges for debits; they count as recorded from now on."""
         ranges = self._ranges()
         self._closed.clear()
+        self._closed_wh = 0
         if self._last is not None:
             self._open_from = _whole(self._last)
         return ranges
@@ -168,6 +181,7 @@ class MeterTracker:
             end = _whole(self._last)
             if end > self._open_from:
                 self._closed.append((self._open_from, end))
+                self._closed_wh += end - self._open_from
 
     def _restart_from(self, value_wh: float, at_ms: int) -> None:
         self._open_from = _whole(value_wh)

@@ -56,10 +56,6 @@ class HouseholdSensorDescription(SensorEntityDescription):
     topic: str = TOPIC_PERIODIC
 
 
-def _rank(household: Household, device: DeviceState) -> int:
-    return household.ranking().index(device) + 1
-
-
 DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
     DeviceSensorDescription(
         key="balance",
@@ -68,7 +64,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
         topic="live",
-        value_fn=lambda household, device: _tokens(household.balance_milli(device)),
+        value_fn=lambda _household, device: _tokens(device.balance_milli),
     ),
     DeviceSensorDescription(
         key="consumed",
@@ -97,7 +93,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
     DeviceSensorDescription(
         key="rank",
         translation_key="rank",
-        value_fn=_rank,
+        value_fn=lambda household, device: household.rank(device),
     ),
     DeviceSensorDescription(
         key="run_out",
@@ -111,7 +107,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[s.value for s in Status],
         topic="status",
-        value_fn=lambda household, device: household.device_status(device).value,
+        value_fn=lambda _household, device: device.status.value,
     ),
 )
 
@@ -119,13 +115,6 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
 def _last_checkpoint(household: Household) -> datetime | None:
     signed_ms = household.ledger.last_checkpoint_ms
     return None if signed_ms is None else dt_util.utc_from_timestamp(signed_ms / 1000)
-
-
-def _top_consumer(household: Household) -> str | None:
-    ranking = household.ranking()
-    if not ranking or household.consumed_milli(ranking[0]) <= 0:
-        return None
-    return ranking[0].settings.name
 
 
 HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
@@ -169,7 +158,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
     HouseholdSensorDescription(
         key="top_consumer",
         translation_key="top_consumer",
-        value_fn=_top_consumer,
+        value_fn=lambda household: household.top_consumer(),
     ),
     HouseholdSensorDescription(
         key="period_end",
@@ -223,16 +212,12 @@ class HouseholdSensor(HouseholdEntity, SensorEntity):
         if description.in_currency:
             self._attr_native_unit_of_measurement = household.hass.config.currency
 
-    @property
-    def native_value(self) -> StateType | datetime:
-        """The described value."""
-        return self.entity_description.value_fn(self.household)
-
-    @property
-    def last_reset(self) -> datetime | None:
-        """Per-period totals start again when a period opens."""
-        period = self.household.period
-        return period.start if self.entity_description.per_period and period else None
+    def refresh(self) -> object:
+        """The described value; per-period totals start again when a period opens."""
+        description = self.entity_description
+        self._attr_native_value = description.value_fn(self.household)
+        self._attr_last_reset = _period_start(self.household, description.per_period)
+        return self._attr_native_value, self._attr_last_reset
 
 
 class DeviceSensor(DeviceEntity, SensorEntity):
@@ -247,13 +232,14 @@ class DeviceSensor(DeviceEntity, SensorEntity):
         super().__init__(household, device, description)
         self._topic = device_topic(device.settings.subentry_id, description.topic)
 
-    @property
-    def native_value(self) -> StateType | datetime:
-        """The described value."""
-        return self.entity_description.value_fn(self.household, self.device)
+    def refresh(self) -> object:
+        """The described value; per-period totals start again when a period opens."""
+        description = self.entity_description
+        self._attr_native_value = description.value_fn(self.household, self.device)
+        self._attr_last_reset = _period_start(self.household, description.per_period)
+        return self._attr_native_value, self._attr_last_reset
 
-    @property
-    def last_reset(self) -> datetime | None:
-        """Per-period totals start again when a period opens."""
-        period = self.household.period
-        return period.start if self.entity_description.per_period and period else None
+
+def _period_start(household: Household, per_period: bool) -> datetime | None:
+    period = household.period
+    return period.start if per_period and period is not None else None

@@ -1,0 +1,195 @@
+"""Ingest benchmark: cost per energy-sensor state change, energy_tokens beside utility_meter.
+
+One Home Assistant instance, 100 energy sensors, each tracked by a utility_meter and by a device
+of an Energy Tokens household. Every sensor is updated many times while simulated time advances
+30 s per round (so debit intervals and group commits happen). Prints ``metric: value unit`` lines:
+
+    scripts/bench ingest [--sensors 100] [--rounds 60]
+
+Time spent in each integration's state-change handler is measured around the handler itself, in
+the same run. For energy_tokens its periodic debit flushes and the ledger commits (executor) are
+added, so ledger writes are included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+import functools
+from pathlib import Path
+import sys
+import tempfile
+import time
+from typing import Any
+
+from freezegun import freeze_time
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from homeassistant import loader  # noqa: E402
+from homeassistant.components.utility_meter.sensor import UtilityMeterSensor  # noqa: E402
+from homeassistant.config_entries import ConfigSubentryData  # noqa: E402
+from homeassistant.const import CONF_NAME  # noqa: E402
+from homeassistant.core import HomeAssistant, callback  # noqa: E402
+from homeassistant.setup import async_setup_component  # noqa: E402
+from pytest_homeassistant_custom_component.common import (  # noqa: E402
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_test_home_assistant,
+)
+
+from custom_components.energy_tokens.const import DEFAULTS, DOMAIN, SUBENTRY_DEVICE  # noqa: E402
+from custom_components.energy_tokens.household import Household  # noqa: E402
+from custom_components.energy_tokens.ledger import Ledger  # noqa: E402
+
+ATTRIBUTES = {"unit_of_measurement": "kWh", "device_class": "energy", "state_class": "total"}
+
+
+class Timer:
+    """Accumulated time of wrapped calls (on the real clock: simulated time is frozen)."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+        self.calls = 0
+        self.clock = time.perf_counter_ns  # bound before freezegun patches the time module
+
+    def wrap_callback(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Time a synchronous event-loop callback, keeping it a callback."""
+
+        @callback
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = self.clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.ns += self.clock() - started
+                self.calls += 1
+
+        return timed
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Time a plain function (the ledger commit runs in the executor)."""
+
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = self.clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.ns += self.clock() - started
+                self.calls += 1
+
+        return timed
+
+
+def emit(metric: str, value: float, unit: str) -> None:
+    print(f"{metric}: {value:,.2f} {unit}", flush=True)
+
+
+async def run(sensors: int, rounds: int) -> None:
+    utility = Timer()
+    tokens_readings = Timer()
+    tokens_flushes = Timer()
+    tokens_commits = Timer()
+    # Wrapped before setup, so the listeners both integrations register are the timed ones.
+    UtilityMeterSensor.async_reading = utility.wrap_callback(UtilityMeterSensor.async_reading)  # type: ignore[method-assign]
+    Household._async_meter_changed = tokens_readings.wrap_callback(  # type: ignore[method-assign]
+        Household._async_meter_changed
+    )
+    Household._async_debit_interval = tokens_flushes.wrap_callback(  # type: ignore[method-assign]
+        Household._async_debit_interval
+    )
+    Ledger.commit = tokens_commits.wrap(Ledger.commit)  # type: ignore[method-assign]
+
+    with tempfile.TemporaryDirectory() as config_dir, freeze_time("2026-11-23 12:00:00") as clock:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # find custom_components/
+            values = [1000.0 + index for index in range(sensors)]
+            for index in range(sensors):
+                hass.states.async_set(f"sensor.meter_{index}", str(values[index]), ATTRIBUTES)
+            await _set_up(hass, sensors)
+            await hass.async_block_till_done()
+            for _ in range(12):  # warm up: baselines, first readings, a first debit interval
+                await _round(hass, clock, values)
+            for timer in (utility, tokens_readings, tokens_flushes, tokens_commits):
+                timer.ns = timer.calls = 0
+            started = utility.clock()
+            for _ in range(rounds):
+                await _round(hass, clock, values)
+            elapsed = (utility.clock() - started) / 1e9
+            changes = sensors * rounds
+            household: Household = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
+            await hass.config_entries.async_unload(household.entry.entry_id)
+            await hass.async_stop(force=True)
+    assert utility.calls == changes, (utility.calls, changes)
+    assert tokens_readings.calls == changes, (tokens_readings.calls, changes)
+    um = utility.ns / changes / 1000
+    et_readings = tokens_readings.ns / changes / 1000
+    et = (tokens_readings.ns + tokens_flushes.ns + tokens_commits.ns) / changes / 1000
+    print(f"python: {sys.version.split()[0]}")
+    emit("state_changes", changes, "changes")
+    emit("home_assistant_wall_time_per_change", elapsed / changes * 1e6, "us")
+    emit("utility_meter_per_change", um, "us")
+    emit("energy_tokens_per_change_readings_only", et_readings, "us")
+    emit("energy_tokens_per_change_with_ledger_writes", et, "us")
+    emit("energy_tokens_debit_flushes", tokens_flushes.calls, "flushes")
+    emit("energy_tokens_ledger_commits", tokens_commits.calls, "commits")
+    emit("energy_tokens_to_utility_meter_ratio", et / um, "x")
+
+
+async def _set_up(hass: HomeAssistant, sensors: int) -> None:
+    meters = {
+        f"um_{index}": {"source": f"sensor.meter_{index}", "cycle": "monthly"}
+        for index in range(sensors)
+    }
+    assert await async_setup_component(hass, "utility_meter", {"utility_meter": meters})
+    subentries = [
+        ConfigSubentryData(
+            data={
+                CONF_NAME: f"Device {index}",
+                "meter": f"sensor.meter_{index}",
+                "allowance": 2.0,
+                "priority": "normal",
+                "may_lend": True,
+                "cut_policy": "never",
+            },
+            subentry_type=SUBENTRY_DEVICE,
+            title=f"Device {index}",
+            unique_id=f"sensor.meter_{index}",
+        )
+        for index in range(sensors)
+    ]
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Bench",
+        data={CONF_NAME: "Bench", **DEFAULTS, "cap_tokens": 1000.0},
+        subentries_data=subentries,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+
+
+async def _round(hass: HomeAssistant, clock: Any, values: list[float]) -> None:
+    """30 s pass; every meter rises by 10 Wh (1.2 kW)."""
+    clock.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    for index in range(len(values)):
+        values[index] += 0.01
+        hass.states.async_set(f"sensor.meter_{index}", f"{values[index]:.3f}", ATTRIBUTES)
+    await hass.async_block_till_done()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sensors", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=60)
+    args = parser.parse_args()
+    asyncio.run(run(args.sensors, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
