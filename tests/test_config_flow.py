@@ -94,12 +94,21 @@ DEVICE = {
 }
 
 
-async def test_add_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+async def _start_device_flow(hass: HomeAssistant, entry: MockConfigEntry, choice: str) -> Any:
     result = await hass.config_entries.subentries.async_init(
-        (loaded_entry.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
+        (entry.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
     )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["device", "energy_dashboard"]
+    return await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"next_step_id": choice}
+    )
+
+
+async def test_add_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    result = await _start_device_flow(hass, loaded_entry, "device")
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "device"
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], DEVICE)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -129,9 +138,7 @@ async def test_add_device_errors(
     changes: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
-    result = await hass.config_entries.subentries.async_init(
-        (loaded_entry.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
-    )
+    result = await _start_device_flow(hass, loaded_entry, "device")
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {**DEVICE, **changes}
     )
@@ -162,3 +169,74 @@ async def test_reconfigure_device(hass: HomeAssistant, loaded_entry: MockConfigE
     assert updated.title == "Boiler"
     assert updated.data[CONF_LOAD] == "switch.boiler"
     assert loaded_entry.runtime_data.devices[subentry.subentry_id].settings.name == "Boiler"
+
+
+async def test_add_from_the_energy_dashboard(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    from homeassistant.components.energy.data import async_get_manager
+
+    for entity_id, name in [
+        ("sensor.dryer_energy", "Dryer plug"),
+        ("sensor.ev_energy", "EV charger meter"),
+        ("sensor.fridge_energy", "Fridge plug"),
+        ("sensor.heater_energy", "Heater plug"),  # tracked already
+    ]:
+        hass.states.async_set(
+            entity_id,
+            "1",
+            {"device_class": "energy", "unit_of_measurement": "kWh", "friendly_name": name},
+        )
+    hass.states.async_set("sensor.outdoor_temperature", "3", {"device_class": "temperature"})
+    manager = await async_get_manager(hass)
+    await manager.async_update(
+        {
+            "energy_sources": [],
+            "device_consumption": [
+                {"stat_consumption": "sensor.dryer_energy", "name": "Dryer"},
+                {"stat_consumption": "sensor.ev_energy"},
+                {"stat_consumption": "sensor.heater_energy"},
+            ]
+        }
+    )
+    result = await _start_device_flow(hass, loaded_entry, "energy_dashboard")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "energy_dashboard"
+    schema = result["data_schema"].schema
+    [field] = schema
+    options = schema[field].config["options"]
+    assert [o["value"] for o in options] == [
+        "sensor.dryer_energy",
+        "sensor.ev_energy",
+        "sensor.fridge_energy",
+    ]  # the dashboard's first; the tracked heater and non-energy sensors are not offered
+    assert field.default() == ["sensor.dryer_energy", "sensor.ev_energy"]
+    assert result["description_placeholders"] == {"allowance": "250"}  # 300 cap - 50 allocated
+
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {"meters": []})
+    assert result["errors"] == {"meters": "none_chosen"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {"meters": ["sensor.dryer_energy", "sensor.ev_energy", "sensor.fridge_energy"]},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    added = {s.unique_id: s for s in loaded_entry.subentries.values()}
+    assert {s.title for s in added.values()} == {
+        "Heater",
+        "Dryer",
+        "EV charger meter",
+        "Fridge plug",
+    }
+    assert added["sensor.ev_energy"].data[CONF_ALLOWANCE] == 83.333  # 250 split three ways
+    household = loaded_entry.runtime_data
+    assert len(household.devices) == 4  # one reload took them all in
+    assert loaded_entry.state.value == "loaded"
+
+
+async def test_nothing_to_add_from_the_energy_dashboard(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await _start_device_flow(hass, loaded_entry, "energy_dashboard")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "nothing_to_add"

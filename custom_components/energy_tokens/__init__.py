@@ -49,8 +49,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     return True
 
 
+_RELOADING: set[str] = set()
+
+
 async def _async_reload(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Reload once for changes made together (an import adds many devices at once)."""
+    if entry.entry_id in _RELOADING:
+        return
+    _RELOADING.add(entry.entry_id)
+    try:
+        await hass.config_entries.async_reload(entry.entry_id)
+    finally:
+        _RELOADING.discard(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:

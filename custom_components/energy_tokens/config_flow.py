@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+import math
+from types import MappingProxyType
 from typing import Any, Literal
 
+from homeassistant.components.energy.data import async_get_manager as async_get_energy_manager
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentry,
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import CONF_NAME
-from homeassistant.core import callback
+from homeassistant.const import ATTR_DEVICE_CLASS, CONF_NAME
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -21,6 +26,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -40,6 +46,7 @@ from .const import (
     CONF_MAX_POWER_KW,
     CONF_MAY_LEND,
     CONF_METER,
+    CONF_METERS,
     CONF_PERIOD,
     CONF_PERIOD_START_DAY,
     CONF_PERIOD_START_WEEKDAY,
@@ -192,11 +199,66 @@ DEVICE_DEFAULTS: dict[str, object] = {
 
 
 class DeviceSubentryFlow(ConfigSubentryFlow):
-    """Add or change one metered device of a household."""
+    """Add or change the metered devices of a household."""
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add one device, or every device the Energy dashboard knows at once."""
+        return self.async_show_menu(step_id="user", menu_options=["device", "energy_dashboard"])
+
+    async def async_step_device(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
         """Add a device."""
-        return await self._async_device_form("user", user_input)
+        return await self._async_device_form("device", user_input)
+
+    async def async_step_energy_dashboard(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Offer the Energy dashboard's devices and untracked energy sensors in one step.
+
+        Like a metering device that detects the consumers on its network: the chosen sensors
+        become devices, sharing the tokens the cap leaves unallocated.
+        """
+        entry = self._get_entry()
+        tracked = {sub.data[CONF_METER] for sub in entry.subentries.values()}
+        dashboard = await _energy_dashboard_devices(self.hass)
+        candidates = _candidates(self.hass, dashboard, tracked)
+        if not candidates:
+            return self.async_abort(reason="nothing_to_add")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            chosen = [meter for meter in user_input[CONF_METERS] if meter in candidates]
+            if chosen:
+                allowance = _split_allowance(entry, len(chosen))
+                subentries = [
+                    ConfigSubentry(
+                        data=MappingProxyType(
+                            DEVICE_DEFAULTS
+                            | {
+                                CONF_NAME: candidates[meter],
+                                CONF_METER: meter,
+                                CONF_ALLOWANCE: allowance,
+                            }
+                        ),
+                        subentry_type=SUBENTRY_DEVICE,
+                        title=candidates[meter],
+                        unique_id=meter,
+                    )
+                    for meter in chosen
+                ]
+                for subentry in subentries[:-1]:
+                    self.hass.config_entries.async_add_subentry(entry, subentry)
+                last = subentries[-1]
+                return self.async_create_entry(
+                    title=last.title, data=dict(last.data), unique_id=last.unique_id
+                )
+            errors[CONF_METERS] = "none_chosen"
+        return self.async_show_form(
+            step_id="energy_dashboard",
+            data_schema=_import_schema(candidates, dashboard),
+            errors=errors,
+            description_placeholders={"allowance": f"{_split_allowance(entry, 1):g}"},
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -244,3 +306,50 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
             data_schema=self.add_suggested_values_to_schema(device_schema(), suggested),
             errors=errors,
         )
+
+
+async def _energy_dashboard_devices(hass: HomeAssistant) -> dict[str, str | None]:
+    """The Energy dashboard's individual devices: meter entity to the name given there."""
+    manager = await async_get_energy_manager(hass)
+    prefs: Mapping[str, Any] = manager.data or {}
+    return {
+        device["stat_consumption"]: device.get("name")
+        for device in prefs.get("device_consumption", [])
+    }
+
+
+def _candidates(
+    hass: HomeAssistant, dashboard: dict[str, str | None], tracked: set[str]
+) -> dict[str, str]:
+    """Untracked meters, the Energy dashboard's first, each with a device name."""
+    energy_sensors = [
+        state.entity_id
+        for state in hass.states.async_all("sensor")
+        if state.attributes.get(ATTR_DEVICE_CLASS) == SensorDeviceClass.ENERGY
+    ]
+    candidates: dict[str, str] = {}
+    for meter in [*dashboard, *energy_sensors]:
+        if meter in tracked or meter in candidates:
+            continue
+        state = hass.states.get(meter)
+        candidates[meter] = dashboard.get(meter) or (state.name if state else meter)
+    return candidates
+
+
+def _import_schema(candidates: dict[str, str], dashboard: dict[str, str | None]) -> probatio.Schema:
+    options = [SelectOptionDict(value=meter, label=name) for meter, name in candidates.items()]
+    default = [meter for meter in candidates if meter in dashboard]
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_METERS, default=default): SelectSelector(
+                SelectSelectorConfig(options=options, multiple=True, mode=SelectSelectorMode.LIST)
+            )
+        }
+    )
+
+
+def _split_allowance(entry: ConfigEntry, count: int) -> float:
+    """Each new device's share of the tokens the cap leaves unallocated (never negative)."""
+    allocated = sum(float(sub.data[CONF_ALLOWANCE]) for sub in entry.subentries.values())
+    unallocated = max(float(entry.data[CONF_CAP_TOKENS]) - allocated, 0.0)
+    return math.floor(unallocated / count * 1000) / 1000

@@ -31,6 +31,7 @@ CONF_APPLY_NOW: Final = "apply_now"
 
 # Device settings (subentry data)
 CONF_METER: Final = "meter"
+CONF_METERS: Final = "meters"
 CONF_ALLOWANCE: Final = "allowance"
 CONF_PRIORITY: Final = "priority"
 CONF_MAY_LEND: Final = "may_lend"
