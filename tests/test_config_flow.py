@@ -196,7 +196,7 @@ async def test_add_from_the_energy_dashboard(
                 {"stat_consumption": "sensor.dryer_energy", "name": "Dryer"},
                 {"stat_consumption": "sensor.ev_energy"},
                 {"stat_consumption": "sensor.heater_energy"},
-            ]
+            ],
         }
     )
     result = await _start_device_flow(hass, loaded_entry, "energy_dashboard")
