@@ -58,18 +58,7 @@ class Timer:
 
     def wrap_callback(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Time a synchronous event-loop callback, keeping it a callback."""
-
-        @callback
-        @functools.wraps(function)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = self.clock()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.ns += self.clock() - started
-                self.calls += 1
-
-        return timed
+        return callback(self.wrap(function))
 
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Time a plain function (the ledger commit runs in the executor)."""
