@@ -610,3 +610,20 @@ async def test_readings_are_timed_by_their_state_not_the_wall_clock(
     await hass.async_block_till_done(wait_background_tasks=True)
     device = next(iter(household_entry.runtime_data.devices.values()))
     assert device.tracker.baseline_wh == 130_000
+
+
+async def test_live_balance_moves_in_tenths_and_is_exact_each_interval(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    set_meter(DRYER, 100.0)
+    await _tick(hass, freezer, timedelta(minutes=5))
+    for value, shown in [(100.04, "30.0"), (100.08, "30.0"), (100.12, "29.88"), (100.15, "29.88")]:
+        await _tick(hass, freezer, timedelta(seconds=30))
+        set_meter(DRYER, value)
+        await hass.async_block_till_done()
+        assert state_of(hass, "sensor.dryer_balance") == shown
+    await _tick(hass, freezer, timedelta(minutes=5))  # the interval shows the exact balance
+    assert state_of(hass, "sensor.dryer_balance") == "29.85"

@@ -72,6 +72,10 @@ from .settings import MILLI, DeviceSettings, HouseholdSettings
 _LOGGER = logging.getLogger(__name__)
 
 TOPIC_PERIODIC = "periodic"  # aggregates: refreshed on the debit interval and boundaries
+# A reading rewrites the live balance once it moved by a tenth of a token (or the status
+# changed): a state write costs more than everything else a reading does, and every write grows
+# the recorder's database. Each refresh shows the exact balance.
+LIVE_STEP_MILLI = 100
 TOPIC_LEDGER = "ledger"  # ledger statistics: refreshed on commits and verification
 
 
@@ -133,6 +137,7 @@ class DeviceState:
         # As of the last reading or refresh; a reading recomputes them once for every entity.
         self.status = Status.OK
         self.balance_milli = 0
+        self.shown_milli = 0  # the balance its sensor last showed
         self.live_topic = device_topic(settings.subentry_id, "live")
         self.status_topic = device_topic(settings.subentry_id, "status")
 
@@ -478,8 +483,10 @@ class Household:
         if after != before:
             if after in (Status.LOW, Status.EXHAUSTED):
                 self._flush(device, at_ms)  # crossing a threshold is written at once
+            device.shown_milli = device.balance_milli
             self.async_notify(device.live_topic, device.status_topic)
-        else:
+        elif abs(device.balance_milli - device.shown_milli) >= LIVE_STEP_MILLI:
+            device.shown_milli = device.balance_milli
             self.async_notify(device.live_topic)
 
     def _update_live(self, device: DeviceState) -> Status:
@@ -636,6 +643,7 @@ class Household:
         self._rank = {device.settings.subentry_id: n for n, device in enumerate(self._ranking, 1)}
         for device in self.devices.values():
             self._update_live(device)
+            device.shown_milli = device.balance_milli
 
     def total_consumed_milli(self) -> int:
         """The household's consumption this period, as of the last refresh."""
