@@ -5,6 +5,7 @@ import io
 import json
 from pathlib import Path
 
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.energy_tokens.ledger import (
@@ -343,3 +344,54 @@ def test_checkpoint_signature_lines_are_checked() -> None:
     record["note"] = f"{body}\n\n{dash} {name} {base64.b64encode(raw[:4] + bytes(64)).decode()}\n"
     with pytest.raises(CheckpointError, match="no valid signature"):
         decode_checkpoint_record(canonical_json(record), public)
+
+
+json_scalars = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(),
+    st.booleans(),
+    st.none(),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(max_size=8), children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_flat_fast_path_matches_the_encoder(value: dict[str, object]) -> None:
+    """Whatever takes the fast path encodes to exactly what the general encoder gives."""
+    from custom_components.energy_tokens.ledger.entries import (
+        _ENCODER,
+        _check_json_value,
+        _flat_object,
+    )
+
+    fast = _flat_object(value)
+    try:
+        _check_json_value(value)
+    except InvalidEntryError:
+        assert fast is None  # refused by the general path: never taken by the fast one
+        with pytest.raises(InvalidEntryError):
+            canonical_json(value)
+        return
+    expected = _ENCODER.encode(value).encode()
+    assert fast is None or fast == expected
+    assert canonical_json(value) == expected
+
+
+def test_flat_fast_path_is_taken_for_debit_data() -> None:
+    from custom_components.energy_tokens.ledger.entries import _flat_object
+
+    data = {"wh": [1_200_000, 1_201_500], "meter": 'sensor.a"b\\c\u00e9'}
+    assert (
+        _flat_object(data)
+        == json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
+    assert _flat_object({"x": True}) is None  # booleans take the general path
+    assert _flat_object({"x": [1, "a"]}) is None

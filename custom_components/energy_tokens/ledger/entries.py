@@ -125,13 +125,40 @@ class Entry(NamedTuple):
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
+_encode_string = json.encoder.encode_basestring  # what _ENCODER uses for strings
 _SCALARS = frozenset({int, str, bool, type(None)})
 
 
 def canonical_json(value: Any) -> bytes:
     """Encode as canonical JSON (sorted keys, no spaces, UTF-8); floats are refused."""
+    if type(value) is dict and (flat := _flat_object(value)) is not None:
+        return flat
     _check_json_value(value)
     return _ENCODER.encode(value).encode()
+
+
+def _flat_object(value: dict[str, Any]) -> bytes | None:
+    """The canonical encoding of an object of strings, integers and lists of integers.
+
+    Most entries' data has this shape (a debit's meter and reading range), and building it
+    directly costs half of the general encoder. Anything else returns None.
+    """
+    parts = []
+    for key in sorted(value):
+        if type(key) is not str or not key.isascii():
+            return None
+        item = value[key]
+        kind = type(item)
+        if kind is str:
+            text = _encode_string(item)
+        elif kind is int:
+            text = int.__repr__(item)
+        elif kind is list and all(type(number) is int for number in item):
+            text = "[" + ",".join([int.__repr__(number) for number in item]) + "]"
+        else:
+            return None
+        parts.append(f"{_encode_string(key)}:{text}")
+    return ("{" + ",".join(parts) + "}").encode()
 
 
 def _check_json_value(value: Any) -> None:
