@@ -36,6 +36,7 @@ METERING = ledger_pkg.Cause(ledger_pkg.CauseKind.METERING)
 USER = ledger_pkg.Cause(ledger_pkg.CauseKind.USER, "9f2c1d7e4b8a4c6f9e0d1a2b3c4d5e6f")
 DEVICES = [f"device:{name}" for name in ("dryer", "heater", "ev", "fridge", "dishwasher")]
 ENTRIES_PER_PERIOD = 86_400  # 10 devices, a debit every 5 minutes, 30 days
+TRIES = 3  # rates are the best of this many runs: the machines are shared and noisy
 
 
 class Clock:
@@ -151,12 +152,12 @@ def main() -> None:
 
 
 def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
-    print(f"python: {sys.version.split()[0]}")
+    print(f"python: {sys.version.split()[0]} (rates: best of {TRIES} runs)")
     # 1. Durable appends: group commit against one fsync per entry, same run.
     single_count = 2000
-    _, single = build(work / "single", single_count, 1)
     group_count = 200_000
-    _, grouped = build(work / "grouped", group_count, batch)
+    single = min(build(work / f"single{n}", single_count, 1)[1] for n in range(TRIES))
+    grouped = min(build(work / f"grouped{n}", group_count, batch)[1] for n in range(TRIES))
     emit("durable_appends_per_entry_fsync", single_count / single, "entries/s")
     emit(f"durable_appends_group_commit_{batch}", group_count / grouped, "entries/s")
     emit("group_commit_speedup", (group_count / grouped) / (single_count / single), "x")
@@ -168,12 +169,14 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     total = ledger.seq
     emit("build_large_ledger", build_s, "s")
     emit("large_ledger_entries", total, "entries")
-    started = time.perf_counter()
-    result = ledger_pkg.verify_ledger(big)
-    verify_s = time.perf_counter() - started
-    assert result.valid, result.reason
+    verify_s = float("inf")
+    for _ in range(TRIES):
+        started = time.perf_counter()
+        result = ledger_pkg.verify_ledger(big)
+        verify_s = min(verify_s, time.perf_counter() - started)
+        assert result.valid, result.reason
     emit("verified_entries_per_s", total / verify_s, "entries/s")
-    baseline = bare_hash_rate(big)
+    baseline = max(bare_hash_rate(big) for _ in range(TRIES))
     emit("bare_read_and_hash_per_s", baseline, "entries/s")
     emit("verify_cost_vs_bare_hash", baseline / (total / verify_s), "x")
     emit("checkpoints_verified", result.checkpoints_verified, "checkpoints")

@@ -395,3 +395,7 @@ def test_flat_fast_path_is_taken_for_debit_data() -> None:
     )
     assert _flat_object({"x": True}) is None  # booleans take the general path
     assert _flat_object({"x": [1, "a"]}) is None
+    assert _flat_object({"x": [1, True]}) is None
+    assert _flat_object({1: 2, "a": 3}) is None  # type: ignore[dict-item]
+    with pytest.raises(InvalidEntryError, match="ASCII"):
+        canonical_json({1: 2, "a": 3})

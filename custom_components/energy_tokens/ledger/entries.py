@@ -126,6 +126,8 @@ _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 _encode_string = json.encoder.encode_basestring  # what _ENCODER uses for strings
+_KEY_PREFIXES: dict[str, str] = {}  # data keys are a small set: each is encoded once
+MAX_CACHED_KEYS = 256
 _SCALARS = frozenset({int, str, bool, type(None)})
 
 
@@ -143,21 +145,32 @@ def _flat_object(value: dict[str, Any]) -> bytes | None:
     Most entries' data has this shape (a debit's meter and reading range), and building it
     directly costs half of the general encoder. Anything else returns None.
     """
+    try:
+        keys = sorted(value)
+    except TypeError:  # keys of mixed types: the general path refuses them
+        return None
     parts = []
-    for key in sorted(value):
-        if type(key) is not str or not key.isascii():
-            return None
+    for key in keys:
+        prefix = _KEY_PREFIXES.get(key)
+        if prefix is None:
+            if type(key) is not str or not key.isascii():
+                return None
+            prefix = _encode_string(key) + ":"
+            if len(_KEY_PREFIXES) < MAX_CACHED_KEYS:
+                _KEY_PREFIXES[key] = prefix
         item = value[key]
         kind = type(item)
         if kind is str:
-            text = _encode_string(item)
+            parts.append(prefix + _encode_string(item))
         elif kind is int:
-            text = int.__repr__(item)
-        elif kind is list and all(type(number) is int for number in item):
-            text = "[" + ",".join([int.__repr__(number) for number in item]) + "]"
+            parts.append(prefix + int.__repr__(item))
+        elif kind is list:
+            for number in item:
+                if type(number) is not int:
+                    return None
+            parts.append(prefix + "[" + ",".join(map(int.__repr__, item)) + "]")
         else:
             return None
-        parts.append(f"{_encode_string(key)}:{text}")
     return ("{" + ",".join(parts) + "}").encode()
 
 
