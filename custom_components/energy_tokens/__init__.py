@@ -11,13 +11,15 @@ from homeassistant.helpers.typing import ConfigType
 from .const import DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL, ISSUE_METER_SPIKE
 from .household import EnergyTokensConfigEntry, Household, storage_directory
 from .ledger import CorruptLedgerError, LedgerError
+from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (actions and intents are registered here)."""
+    """Register the actions, for every household."""
+    async_setup_services(hass)
     return True
 
 

@@ -124,6 +124,16 @@ class Baseline:
     ts_ms: int
 
 
+class BudgetError(Exception):
+    """An action refused before anything was written; ``key`` names the translated message."""
+
+    def __init__(self, key: str, **placeholders: str) -> None:
+        """Keep the translation key and its placeholders."""
+        super().__init__(key)
+        self.key = key
+        self.placeholders = placeholders
+
+
 class DeviceState:
     """A device's runtime: settings, meter tracker and this period's recorded consumption."""
 
@@ -315,6 +325,8 @@ class Household:
 
     def _schedule_boundary(self) -> None:
         assert self.period is not None
+        if self._cancel_boundary is not None:  # a period closed early (close_period)
+            self._cancel_boundary()
         self._cancel_boundary = async_track_point_in_utc_time(
             self.hass, self._async_boundary, self.period.end
         )
@@ -491,11 +503,20 @@ class Household:
 
     def _update_live(self, device: DeviceState) -> Status:
         """Recompute a device's live balance and status, once for all its entities."""
-        balance = device.balance_milli = self.balance_milli(device)
-        device.status = status(
-            balance, device.settings.allowance_milli, self.settings.low_threshold, device.borrowed
-        )
+        device.balance_milli = self.balance_milli(device)
+        device.status = self.status_of(device, device.balance_milli)
         return device.status
+
+    def status_of(self, device: DeviceState, balance_milli: int | None = None) -> Status:
+        """The device's budget status now."""
+        if balance_milli is None:
+            balance_milli = self.balance_milli(device)
+        return status(
+            balance_milli,
+            device.settings.allowance_milli,
+            self.settings.low_threshold,
+            device.borrowed,
+        )
 
     def _write_baseline(self, device: DeviceState, at_ms: int) -> None:
         # The reading's own time is kept: the entry's time may be later (entries never go back).
@@ -617,6 +638,126 @@ class Household:
                 },
                 cause=Cause(CauseKind.USER),
             )
+        self.async_schedule_commit()
+        self.async_notify()
+
+    # ----- actions (services and voice use these; each validates before writing anything)
+
+    def _check_amount(self, amount_milli: int) -> None:
+        if amount_milli <= 0:
+            raise BudgetError("amount_not_positive")
+
+    @callback
+    def async_transfer(
+        self, source: DeviceState, target: DeviceState, amount_milli: int, cause: Cause, note: str
+    ) -> Entry:
+        """Move tokens from one device to another (shift allowance)."""
+        self._check_amount(amount_milli)
+        if source is target:
+            raise BudgetError("same_device")
+        if amount_milli > self.balance_milli(source):
+            raise BudgetError("insufficient_balance", device=source.settings.name)
+        entry = self.ledger.append(
+            Kind.TRANSFER,
+            from_account=source.settings.account,
+            to_account=target.settings.account,
+            amount=amount_milli,
+            cause=cause,
+            data={"note": note} if note else None,
+        )
+        self._after_action()
+        return entry
+
+    @callback
+    def async_top_up(self, amount_milli: int, cause: Cause) -> Entry:
+        """Buy extra tokens into the pool at the period's price."""
+        self._check_amount(amount_milli)
+        price = self.period_settings.price_micro
+        entry = self.ledger.append(
+            Kind.PURCHASE,
+            from_account=PROVIDER,
+            to_account=POOL,
+            amount=amount_milli,
+            cause=cause,
+            data={"price_micro": price, "top_up": True},
+        )
+        self.cost_micro += amount_milli * price // MILLI
+        self._after_action()
+        return entry
+
+    @callback
+    def async_sell(self, device: DeviceState | None, amount_milli: int | None, cause: Cause) -> int:
+        """Sell a device's (or the pool's) tokens at the sell price; return what was sold.
+
+        ``amount_milli`` None sells everything available.
+        """
+        account = POOL if device is None else device.settings.account
+        available = self.ledger.balance(POOL) if device is None else self.balance_milli(device)
+        amount = available if amount_milli is None else amount_milli
+        if amount_milli is None and available <= 0:
+            raise BudgetError("nothing_to_sell")
+        self._check_amount(amount)
+        if amount > available:
+            raise BudgetError(
+                "insufficient_balance",
+                device=self.entry.title if device is None else device.settings.name,
+            )
+        price = self.period_settings.sell_price_micro
+        self.ledger.append(
+            Kind.SALE,
+            from_account=account,
+            to_account=MARKET,
+            amount=amount,
+            cause=cause,
+            data={"price_micro": price},
+        )
+        self.sales_micro += amount * price // MILLI
+        self._after_action()
+        return amount
+
+    @callback
+    def async_close_period_now(self) -> None:
+        """Settle the running period now and open the next, which starts now."""
+        now = dt_util.utcnow()
+        at = round(now.timestamp() * 1000)
+        assert self.period is not None
+        self._close_period(at)
+        following = period_containing(self.settings.period, now, dt_util.get_default_time_zone())
+        self._open_period(Period(dt_util.as_local(now), following.end), at)
+        self._schedule_boundary()
+        self._after_action()
+
+    @callback
+    def async_adjust_allowance_now(self, device: DeviceState, new_milli: int, cause: Cause) -> None:
+        """Move the difference between a new and the current allowance now.
+
+        Pool to device, or back, so the change counts in the running period.
+        """
+        difference = new_milli - device.settings.allowance_milli
+        if difference > 0:
+            if difference > self.ledger.balance(POOL):
+                raise BudgetError("pool_too_small")
+            self.ledger.append(
+                Kind.ALLOCATE,
+                from_account=POOL,
+                to_account=device.settings.account,
+                amount=difference,
+                cause=cause,
+            )
+        elif difference < 0:
+            if -difference > self.balance_milli(device):
+                raise BudgetError("insufficient_balance", device=device.settings.name)
+            self.ledger.append(
+                Kind.ADJUST,
+                from_account=device.settings.account,
+                to_account=POOL,
+                amount=-difference,
+                cause=cause,
+                data={"reason": "allowance lowered"},
+            )
+        self._after_action()
+
+    def _after_action(self) -> None:
         self.async_schedule_commit()
         self.async_notify()
 

@@ -1,0 +1,258 @@
+"""The actions, through Home Assistant's service registry: effects, permissions and refusals."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.auth.models import User
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.ledger import Kind
+
+from .conftest import device_subentry
+from .helpers import state_of
+
+DRYER = "sensor.dryer_energy"
+HEATER = "sensor.heater_energy"
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [device_subentry("Dryer", DRYER, 30.0), device_subentry("Heater", HEATER, 50.0)]
+
+
+def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
+    subentry = next(s for s in entry.subentries.values() if s.title == name)
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, subentry.subentry_id), entry.entry_id
+    )
+    assert device is not None
+    return device.id
+
+
+async def _call(
+    hass: HomeAssistant, service: str, data: dict[str, Any], user: User | None = None, **kwargs: Any
+) -> Any:
+    context = Context(user_id=user.id) if user else None
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, context=context, **kwargs
+    )
+
+
+async def _snapshot(entry: MockConfigEntry) -> tuple[int, dict[str, int]]:
+    ledger = entry.runtime_data.ledger
+    return ledger.seq, ledger.balances()
+
+
+async def test_transfer_moves_tokens_and_records_who(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_read_only_user: User
+) -> None:
+    dryer = _device_id(hass, loaded_entry, "Dryer")
+    heater = _device_id(hass, loaded_entry, "Heater")
+    await _call(
+        hass,
+        "transfer",
+        {"from_device": dryer, "to_device": heater, "amount": 3, "note": "cold night"},
+        hass_read_only_user,  # moving tokens between devices is for everyone
+    )
+    household = loaded_entry.runtime_data
+    assert state_of(hass, "sensor.dryer_balance") == "27.0"
+    assert state_of(hass, "sensor.heater_balance") == "53.0"
+    await household.async_commit()
+    [transfer] = [e for e in household.ledger.iter_entries() if e.kind is Kind.TRANSFER]
+    assert transfer.amount == 3000
+    assert str(transfer.cause) == f"user:{hass_read_only_user.id}"
+    assert transfer.data == {"note": "cold night"}
+    # From an automation (no user), the cause says so.
+    await _call(hass, "transfer", {"from_device": heater, "to_device": dryer, "amount": 1})
+    await household.async_commit()
+    last = list(household.ledger.iter_entries())[-1]
+    assert str(last.cause).startswith("automation:")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"amount": 0}, "amount_not_positive"),
+        ({"amount": -2}, "amount_not_positive"),
+        ({"amount": 31}, "insufficient_balance"),
+        ({"to_device": "same"}, "same_device"),
+        ({"from_device": "nope"}, "unknown_device"),
+    ],
+)
+async def test_refused_transfers_write_nothing(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, data: dict[str, Any], key: str
+) -> None:
+    dryer = _device_id(hass, loaded_entry, "Dryer")
+    heater = _device_id(hass, loaded_entry, "Heater")
+    call = {"from_device": dryer, "to_device": heater, "amount": 2} | data
+    if call["to_device"] == "same":
+        call["to_device"] = dryer
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, "transfer", call)
+    assert error.value.translation_key == key
+    assert await _snapshot(loaded_entry) == before
+
+
+async def test_transfer_between_households_is_refused(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        title="Cabin",
+        data={**loaded_entry.data, "name": "Cabin"},
+        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(
+            hass,
+            "transfer",
+            {
+                "from_device": _device_id(hass, loaded_entry, "Dryer"),
+                "to_device": _device_id(hass, other, "Sauna"),
+                "amount": 1,
+            },
+        )
+    assert error.value.translation_key == "other_household"
+
+
+async def test_top_up_is_for_administrators(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_admin_user: User,
+    hass_read_only_user: User,
+) -> None:
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(Unauthorized):
+        await _call(
+            hass, "top_up", {"household": loaded_entry.entry_id, "amount": 20}, hass_read_only_user
+        )
+    assert await _snapshot(loaded_entry) == before
+    await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 20}, hass_admin_user)
+    assert state_of(hass, "sensor.home_unallocated_pool") == "240.0"
+    assert state_of(hass, "sensor.home_cost_this_period") == "96.0"  # 320 tokens at 0.30
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 0})
+    assert error.value.translation_key == "amount_not_positive"
+
+
+async def test_household_targets_are_checked(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, "top_up", {"household": "not-an-entry", "amount": 1})
+    assert error.value.translation_key == "unknown_household"
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 1})
+    assert error.value.translation_key == "household_not_loaded"
+
+
+async def test_set_allowance_from_next_period_and_now(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_admin_user: User,
+    hass_read_only_user: User,
+) -> None:
+    dryer = _device_id(hass, loaded_entry, "Dryer")
+    with pytest.raises(Unauthorized):
+        await _call(hass, "set_allowance", {"device": dryer, "amount": 40}, hass_read_only_user)
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 40}, hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_allowance") == "40.0"
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"  # from the next period
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 45, "when": "now"})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_balance") == "35.0"  # 45 - 40 moved from the pool now
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 20, "when": "now"})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_balance") == "10.0"
+    assert state_of(hass, "sensor.home_unallocated_pool") == "240.0"
+    household = loaded_entry.runtime_data
+    kinds = [e.kind for e in household.ledger.iter_entries()][-2:]
+    assert kinds == [Kind.ALLOCATE, Kind.ADJUST]
+    for amount, key in [(-1, "amount_negative"), (1000, "pool_too_small")]:
+        with pytest.raises(ServiceValidationError) as error:
+            await _call(hass, "set_allowance", {"device": dryer, "amount": amount, "when": "now"})
+        assert error.value.translation_key == key
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, "set_allowance", {"device": dryer, "amount": 0, "when": "now"})
+    assert error.value.translation_key == "insufficient_balance"
+
+
+async def test_sell_surplus_of_a_device_and_of_the_pool(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    dryer = _device_id(hass, loaded_entry, "Dryer")
+    await _call(hass, "sell_surplus", {"device": dryer, "amount": 5})
+    assert state_of(hass, "sensor.dryer_balance") == "25.0"
+    await _call(hass, "sell_surplus", {"household": loaded_entry.entry_id})  # all of the pool
+    assert state_of(hass, "sensor.home_unallocated_pool") == "0.0"
+    household = loaded_entry.runtime_data
+    assert household.sales_micro == (5_000 + 220_000) * 100_000 // 1000
+    for data, key in [
+        ({"household": loaded_entry.entry_id}, "nothing_to_sell"),
+        ({"device": dryer, "amount": 26}, "insufficient_balance"),
+        ({"household": loaded_entry.entry_id, "amount": 1}, "insufficient_balance"),
+        ({}, "seller_missing"),
+    ]:
+        with pytest.raises(ServiceValidationError) as error:
+            await _call(hass, "sell_surplus", data)
+        assert error.value.translation_key == key
+
+
+async def test_close_period_now(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.tick(timedelta(hours=2))
+    async_fire_time_changed(hass)
+    await _call(hass, "close_period", {"household": loaded_entry.entry_id})
+    household = loaded_entry.runtime_data
+    await household.async_commit()
+    kinds = [e.kind for e in household.ledger.iter_entries()]
+    assert kinds.count(Kind.PERIOD_CLOSE) == 1
+    assert kinds.count(Kind.PERIOD_OPEN) == 2
+    assert household.period is not None
+    assert household.period.start_ms == round(freezer().timestamp() * 1000)
+
+
+async def test_verify_ledger_and_get_balances_and_ledger(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, set_meter: Callable[..., None]
+) -> None:
+    household = {"household": loaded_entry.entry_id}
+    result = await _call(hass, "verify_ledger", household, return_response=True)
+    ledger = loaded_entry.runtime_data.ledger
+    assert result == {
+        "valid": True,
+        "entries": ledger.seq,
+        "head": ledger.head.hex(),
+        "first_bad_seq": None,
+        "reason": None,
+    }
+    balances = await _call(hass, "get_balances", household, return_response=True)
+    assert balances["pool"] == 220.0
+    assert {d["device"]: (d["balance"], d["status"]) for d in balances["devices"]} == {
+        "Dryer": (30.0, "ok"),
+        "Heater": (50.0, "ok"),
+    }
+    everything = await _call(hass, "get_ledger", household, return_response=True)
+    assert [e["seq"] for e in everything["entries"]] == list(range(1, ledger.seq + 1))
+    dryer = _device_id(hass, loaded_entry, "Dryer")
+    only_dryer = await _call(
+        hass, "get_ledger", {**household, "device": dryer, "limit": 5}, return_response=True
+    )
+    assert [e["kind"] for e in only_dryer["entries"]] == ["account", "allocate"]
+    tail = await _call(hass, "get_ledger", {**household, "since": ledger.seq}, return_response=True)
+    assert [e["seq"] for e in tail["entries"]] == [ledger.seq]
+    assert tail["entries"][0]["hash"] == ledger.head.hex()
