@@ -14,6 +14,12 @@ ISSUE_METER_SPIKE: Final = "meter_spike"
 
 SUBENTRY_DEVICE: Final = "device"
 
+# Events (payloads documented in the README)
+EVENT_LOW_BALANCE: Final = "energy_tokens_low_balance"
+EVENT_EXHAUSTED: Final = "energy_tokens_exhausted"
+EVENT_BORROWED: Final = "energy_tokens_borrowed"
+EVENT_PERIOD_CLOSED: Final = "energy_tokens_period_closed"
+
 # Household settings (config entry data)
 CONF_TOKEN_KWH: Final = "token_kwh"  # noqa: S105 - energy per token, not a secret
 CONF_PERIOD: Final = "period"

@@ -26,7 +26,7 @@ from homeassistant.core import (
     State,
     callback,
 )
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_point_in_utc_time,
@@ -40,9 +40,14 @@ from .const import (
     COMMIT_DELAY_SECONDS,
     CONF_APPLY_NOW,
     DOMAIN,
+    EVENT_BORROWED,
+    EVENT_EXHAUSTED,
+    EVENT_LOW_BALANCE,
+    EVENT_PERIOD_CLOSED,
     ISSUE_LEDGER_TAMPERED,
     ISSUE_LEDGER_TORN_TAIL,
     ISSUE_METER_SPIKE,
+    Priority,
 )
 from .ledger import (
     Cause,
@@ -64,10 +69,12 @@ from .policies import (
     PROVIDER,
     Status,
     allocation_order,
+    borrowing_plan,
+    projected_surplus,
     status,
     surplus_move,
 )
-from .settings import MILLI, DeviceSettings, HouseholdSettings
+from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -402,6 +409,20 @@ class Household:
             },
             ts_ms=at_ms,
         )
+        self.hass.bus.async_fire(
+            EVENT_PERIOD_CLOSED,
+            {
+                "household_id": self.entry.entry_id,
+                "household": self.entry.title,
+                "period": self.period.key,
+                "consumed": {
+                    device.settings.name: device.period_milli / MILLI
+                    for device in self.devices.values()
+                },
+                "cost": self.cost_micro / MICRO,
+                "sales": self.sales_micro / MICRO,
+            },
+        )
 
     def _purchase(self, account: str, amount: int, at_ms: int, *, overage: bool) -> None:
         price = self.period_settings.price_micro
@@ -495,11 +516,88 @@ class Household:
         if after != before:
             if after in (Status.LOW, Status.EXHAUSTED):
                 self._flush(device, at_ms)  # crossing a threshold is written at once
+            if after is Status.EXHAUSTED:
+                after = self._borrow_or_report(device)
+            elif after is Status.LOW:
+                self._fire(EVENT_LOW_BALANCE, device)
             device.shown_milli = device.balance_milli
             self.async_notify(device.live_topic, device.status_topic)
         elif abs(device.balance_milli - device.shown_milli) >= LIVE_STEP_MILLI:
             device.shown_milli = device.balance_milli
             self.async_notify(device.live_topic)
+
+    def _borrow_or_report(self, device: DeviceState) -> Status:
+        """A device ran out: borrow for it when allowed, else report it exhausted."""
+        lent = self._auto_borrow(device) if self.settings.auto_borrow else []
+        for lender in lent:
+            self._update_live(lender)
+            lender.shown_milli = lender.balance_milli
+            self.async_notify(lender.live_topic, lender.status_topic)
+        status_now = self._update_live(device)
+        if status_now is Status.EXHAUSTED:
+            self._fire(EVENT_EXHAUSTED, device)
+        return status_now
+
+    def _auto_borrow(self, device: DeviceState) -> list[DeviceState]:
+        """Borrow for a device that ran out; return the lenders.
+
+        Lenders may lend, are not essential and are on course to end the period with tokens to
+        spare; none gives more than its projected surplus, the largest surplus gives first.
+        """
+        if self.period is None:
+            return []
+        now = now_ms()
+        elapsed = now - self.period.start_ms
+        left = max(self.period.end_ms - now, 0)
+        lenders = {
+            other.settings.account: other
+            for other in self.devices.values()
+            if other is not device
+            and other.settings.may_lend
+            and other.settings.priority is not Priority.ESSENTIAL
+        }
+        surpluses = {
+            account: projected_surplus(
+                self.balance_milli(other), self.consumed_milli(other), elapsed, left
+            )
+            for account, other in lenders.items()
+        }
+        chunk = max(device.settings.allowance_milli // 10, MILLI)
+        need = max(-self.balance_milli(device), 0) + chunk
+        plan = borrowing_plan(need, surpluses)
+        for account, amount in plan:
+            self.ledger.append(
+                Kind.BORROW,
+                from_account=account,
+                to_account=device.settings.account,
+                amount=amount,
+                ts_ms=now,
+            )
+            self._fire(
+                EVENT_BORROWED, device, lender=lenders[account].settings.name, amount=amount / MILLI
+            )
+        if plan:
+            device.borrowed = True
+            self.async_schedule_commit()
+        return [lenders[account] for account, _ in plan]
+
+    def _fire(self, event_type: str, device: DeviceState, **extra: Any) -> None:
+        """Fire a budget event about a device, with its Home Assistant device id."""
+        registered = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, device.settings.subentry_id), self.entry.entry_id
+        )
+        self.hass.bus.async_fire(
+            event_type,
+            {
+                "household_id": self.entry.entry_id,
+                "household": self.entry.title,
+                "device_id": None if registered is None else registered.id,
+                "device": device.settings.name,
+                "balance": self.balance_milli(device) / MILLI,
+                "allowance": device.settings.allowance_milli / MILLI,
+                **extra,
+            },
+        )
 
     def _update_live(self, device: DeviceState) -> Status:
         """Recompute a device's live balance and status, once for all its entities."""

@@ -51,3 +51,23 @@ def status(balance_milli: int, allowance_milli: int, low_threshold: int, borrowe
     if balance_milli * 100 < allowance_milli * low_threshold:
         return Status.LOW
     return Status.OK
+
+
+def projected_surplus(
+    balance_milli: int, consumed_milli: int, elapsed_ms: int, left_ms: int
+) -> int:
+    """What a device will have left at period end if it goes on at its pace so far."""
+    needed = consumed_milli * left_ms // elapsed_ms if elapsed_ms > 0 else 0
+    return balance_milli - needed
+
+
+def borrowing_plan(need_milli: int, surpluses: dict[str, int]) -> list[tuple[str, int]]:
+    """Who lends how much: largest projected surplus first, none beyond its surplus."""
+    plan: list[tuple[str, int]] = []
+    for account, surplus in sorted(surpluses.items(), key=lambda item: (-item[1], item[0])):
+        if need_milli <= 0 or surplus <= 0:
+            break
+        take = min(surplus, need_milli)
+        plan.append((account, take))
+        need_milli -= take
+    return plan
