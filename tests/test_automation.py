@@ -1,0 +1,157 @@
+"""Device triggers and logbook lines for the budget events."""
+
+from typing import Any
+
+from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_get_device_automations,
+    async_mock_service,
+)
+
+from custom_components.energy_tokens import logbook
+from custom_components.energy_tokens.const import (
+    DOMAIN,
+    EVENT_BORROWED,
+    EVENT_EXHAUSTED,
+    EVENT_LOW_BALANCE,
+    EVENT_PERIOD_CLOSED,
+)
+
+from .conftest import device_subentry
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [device_subentry("Dryer", "sensor.dryer_energy", 10.0)]
+
+
+def _dryer(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
+    [subentry] = entry.subentries.values()
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, subentry.subentry_id), entry.entry_id
+    )
+    assert device is not None
+    return device
+
+
+async def test_metered_devices_offer_budget_triggers(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    dryer = _dryer(hass, loaded_entry)
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, dryer.id)
+    ours = sorted(t["type"] for t in triggers if t["domain"] == DOMAIN)
+    assert ours == ["borrowed", "exhausted", "low_balance"]
+    household = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, loaded_entry.entry_id), loaded_entry.entry_id
+    )
+    assert household is not None
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, household.id)
+    assert not [t for t in triggers if t["domain"] == DOMAIN]
+
+
+async def test_device_trigger_runs_an_automation(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    calls = async_mock_service(hass, "test", "automation")
+    dryer = _dryer(hass, loaded_entry)
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "trigger": {
+                    "platform": "device",
+                    "domain": DOMAIN,
+                    "device_id": dryer.id,
+                    "type": "exhausted",
+                },
+                "action": {
+                    "service": "test.automation",
+                    "data_template": {"device": "{{ trigger.event.data.device }}"},
+                },
+            }
+        },
+    )
+    hass.bus.async_fire(EVENT_EXHAUSTED, {"device_id": "another", "device": "Other"})
+    hass.bus.async_fire(EVENT_LOW_BALANCE, {"device_id": dryer.id, "device": "Dryer"})
+    hass.bus.async_fire(EVENT_EXHAUSTED, {"device_id": dryer.id, "device": "Dryer"})
+    await hass.async_block_till_done()
+    assert [call.data["device"] for call in calls] == ["Dryer"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "name", "message"),
+    [
+        (
+            EVENT_LOW_BALANCE,
+            {"device": "Dryer", "balance": 1.5, "allowance": 10.0},
+            "Dryer",
+            "is low on tokens: 1.5 of 10 left",
+        ),
+        (
+            EVENT_EXHAUSTED,
+            {"device": "Dryer", "balance": -0.25},
+            "Dryer",
+            "ran out of tokens (-0.25)",
+        ),
+        (
+            EVENT_BORROWED,
+            {"device": "Dryer", "amount": 3.0, "lender": "Heater"},
+            "Dryer",
+            "borrowed 3 tokens from Heater",
+        ),
+        (
+            EVENT_PERIOD_CLOSED,
+            {"household": "Home", "period": "2026-11-01", "cost": 90.0, "sales": 2.5},
+            "Home",
+            "closed period 2026-11-01: cost 90, sales 2.5",
+        ),
+    ],
+)
+def test_logbook_lines(event_type: str, data: dict[str, Any], name: str, message: str) -> None:
+    described: dict[str, Any] = {}
+
+    def collect(domain: str, kind: str, describe: Any) -> None:
+        assert domain == DOMAIN
+        described[kind] = describe
+
+    logbook.async_describe_events(None, collect)  # type: ignore[arg-type]
+    assert set(described) == {
+        EVENT_LOW_BALANCE,
+        EVENT_EXHAUSTED,
+        EVENT_BORROWED,
+        EVENT_PERIOD_CLOSED,
+    }
+    line = described[event_type](Event(event_type, data))
+    assert line == {"name": name, "message": message}
+
+
+async def test_no_triggers_for_unknown_or_foreign_devices(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    from types import MappingProxyType
+
+    from homeassistant.config_entries import ConfigSubentry
+
+    from custom_components.energy_tokens.device_trigger import async_get_triggers
+
+    assert await async_get_triggers(hass, "no-such-device") == []
+    foreign = MockConfigEntry(domain="other")
+    foreign.add_to_hass(hass)
+    hass.config_entries.async_add_subentry(
+        foreign,
+        ConfigSubentry(data=MappingProxyType({}), subentry_type="x", title="x", unique_id="x"),
+    )
+    [subentry] = foreign.subentries.values()
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=foreign.entry_id,
+        config_subentry_id=subentry.subentry_id,
+        identifiers={("other", "plug")},
+    )
+    assert await async_get_triggers(hass, device.id) == []
