@@ -256,3 +256,46 @@ async def test_verify_ledger_and_get_balances_and_ledger(
     tail = await _call(hass, "get_ledger", {**household, "since": ledger.seq}, return_response=True)
     assert [e["seq"] for e in tail["entries"]] == [ledger.seq]
     assert tail["entries"][0]["hash"] == ledger.head.hex()
+
+
+async def test_a_thousand_concurrent_transfers(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Random directions, all at once: the ledger verifies, sums to zero, nobody overdraws."""
+    import asyncio
+    import random
+
+    from custom_components.energy_tokens.ledger import verify_ledger
+
+    rng = random.Random(7)
+    devices = [_device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater")]
+    refused = 0
+    refused_keys: set[str | None] = set()
+
+    async def one() -> None:
+        nonlocal refused
+        source, target = rng.sample(devices, 2)
+        try:
+            await _call(
+                hass,
+                "transfer",
+                {"from_device": source, "to_device": target, "amount": rng.randint(1, 9000) / 1000},
+            )
+        except ServiceValidationError as err:
+            refused_keys.add(err.translation_key)
+            refused += 1
+
+    await asyncio.gather(*(one() for _ in range(1000)))
+    assert refused_keys <= {"insufficient_balance"}  # the only refusal random transfers meet
+    household = loaded_entry.runtime_data
+    await household.async_commit()
+    balances = household.ledger.balances()
+    assert sum(balances.values()) == 0
+    devices_total = sum(v for k, v in balances.items() if k.startswith("device:"))
+    assert devices_total == 80_000  # transfers only move tokens between the two devices
+    assert all(v >= 0 for k, v in balances.items() if k.startswith("device:"))
+    transfers = [e for e in household.ledger.iter_entries() if e.kind is Kind.TRANSFER]
+    assert len(transfers) + refused == 1000
+    assert len(transfers) > 500
+    result = verify_ledger(household.ledger.directory)
+    assert result.valid, result.reason
