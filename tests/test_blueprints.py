@@ -1,0 +1,173 @@
+"""The shipped blueprints, loaded through Home Assistant's blueprint machinery, acting for real."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+import shutil
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
+
+from custom_components.energy_tokens.const import DOMAIN
+
+from .conftest import device_subentry
+from .helpers import state_of
+
+BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints" / "automation" / "energy_tokens"
+DRYER = "sensor.dryer_energy"
+HEATER = "sensor.heater_energy"
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [device_subentry("Dryer", DRYER, 10.0), device_subentry("Heater", HEATER, 50.0)]
+
+
+@pytest.fixture
+def household_settings(household_settings: dict[str, Any]) -> dict[str, Any]:
+    return {**household_settings, "auto_borrow": False}
+
+
+@pytest.fixture(autouse=True)
+def blueprint_folder(hass: HomeAssistant) -> None:
+    """Import the blueprints the way users do: into <config>/blueprints/automation/."""
+    target = Path(hass.config.path("blueprints", "automation", "energy_tokens"))
+    shutil.copytree(BLUEPRINTS, target)
+
+
+def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
+    subentry = next(s for s in entry.subentries.values() if s.title == name)
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, subentry.subentry_id), entry.entry_id
+    )
+    assert device is not None
+    return device.id
+
+
+async def _use(hass: HomeAssistant, blueprint: str, inputs: dict[str, Any]) -> None:
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {"automation": {"use_blueprint": {"path": f"energy_tokens/{blueprint}", "input": inputs}}},
+    )
+    await hass.async_block_till_done()
+
+
+async def _consume(
+    hass: HomeAssistant,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    meter: str,
+    kwh: float,
+) -> None:
+    set_meter(meter, 0.0)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=6))
+    async_fire_time_changed(hass)
+    set_meter(meter, kwh)
+    await hass.async_block_till_done()
+    await hass.async_block_till_done()
+
+
+def test_every_blueprint_is_tested() -> None:
+    tested = {
+        "cut_load_when_exhausted",
+        "notify_low_balance",
+        "shift_allowance_when_low",
+        "period_report",
+    }
+    assert {path.stem for path in BLUEPRINTS.glob("*.yaml")} == tested
+
+
+async def test_cut_load_when_exhausted(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    assert await async_setup_component(hass, "homeassistant", {})  # always there in real life
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"dryer_plug": {"initial": True}}}
+    )
+    await _use(
+        hass,
+        "cut_load_when_exhausted.yaml",
+        {"device": _device_id(hass, loaded_entry, "Dryer"), "load": "input_boolean.dryer_plug"},
+    )
+    await _consume(hass, set_meter, freezer, DRYER, 9.0)  # low, not exhausted
+    assert state_of(hass, "input_boolean.dryer_plug") == "on"
+    freezer.tick(timedelta(hours=1))
+    set_meter(DRYER, 11.0)  # exhausted; auto-borrow is off
+    await hass.async_block_till_done()
+    await hass.async_block_till_done()
+    assert state_of(hass, "input_boolean.dryer_plug") == "off"
+
+
+async def test_notify_low_balance(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    calls = async_mock_service(hass, "notify", "notify")
+    await _use(hass, "notify_low_balance.yaml", {"device": _device_id(hass, loaded_entry, "Dryer")})
+    await _consume(hass, set_meter, freezer, DRYER, 9.0)
+    [call] = calls
+    assert call.data["title"] == "Dryer is low on tokens"
+    assert call.data["message"] == "1.0 of 10.0 tokens left in Home."
+
+
+async def test_shift_allowance_when_low(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _use(
+        hass,
+        "shift_allowance_when_low.yaml",
+        {
+            "device": _device_id(hass, loaded_entry, "Dryer"),
+            "donor": _device_id(hass, loaded_entry, "Heater"),
+            "amount": 3,
+        },
+    )
+    await _consume(hass, set_meter, freezer, DRYER, 9.0)
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_balance") == "4.0"
+    assert state_of(hass, "sensor.heater_balance") == "47.0"
+    household = loaded_entry.runtime_data
+    await household.async_commit()
+    [transfer] = [e for e in household.ledger.iter_entries() if e.kind.name == "TRANSFER"]
+    assert transfer.data == {"note": "Shifted automatically when the balance ran low"}
+    assert str(transfer.cause).startswith("automation:")
+
+
+async def test_period_report(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    calls = async_mock_service(hass, "notify", "notify")
+    await _use(hass, "period_report.yaml", {})
+    await _consume(hass, set_meter, freezer, HEATER, 4.0)
+    await hass.services.async_call(
+        DOMAIN, "close_period", {"household": loaded_entry.entry_id}, blocking=True
+    )
+    await hass.async_block_till_done()
+    [call] = calls
+    assert call.data["title"] == "Home: period 2026-11-01 settled"
+    assert "Heater: 4.0 tokens" in call.data["message"]
+    assert "Dryer: 0.0 tokens" in call.data["message"]
+    assert call.data["message"].endswith("Cost 90.0, sales 0.0.")
