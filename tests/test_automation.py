@@ -19,6 +19,8 @@ from custom_components.energy_tokens.const import (
     DOMAIN,
     EVENT_BORROWED,
     EVENT_EXHAUSTED,
+    EVENT_LOAD_CUT,
+    EVENT_LOAD_RESTORED,
     EVENT_LOW_BALANCE,
     EVENT_PERIOD_CLOSED,
 )
@@ -46,7 +48,7 @@ async def test_metered_devices_offer_budget_triggers(
     dryer = _dryer(hass, loaded_entry)
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, dryer.id)
     ours = sorted(t["type"] for t in triggers if t["domain"] == DOMAIN)
-    assert ours == ["borrowed", "exhausted", "low_balance"]
+    assert ours == ["borrowed", "exhausted", "load_cut", "load_restored", "low_balance"]
     household = dr.async_get(hass).async_get_device_by_identifier(
         (DOMAIN, loaded_entry.entry_id), loaded_entry.entry_id
     )
@@ -107,6 +109,18 @@ async def test_device_trigger_runs_an_automation(
             "borrowed 3 tokens from Heater",
         ),
         (
+            EVENT_LOAD_CUT,
+            {"device": "Dryer", "load": "switch.dryer"},
+            "Dryer",
+            "ran out of tokens: turned switch.dryer off",
+        ),
+        (
+            EVENT_LOAD_RESTORED,
+            {"device": "Dryer", "load": "switch.dryer"},
+            "Dryer",
+            "has tokens again: turned switch.dryer back on",
+        ),
+        (
             EVENT_PERIOD_CLOSED,
             {"household": "Home", "period": "2026-11-01", "cost": 90.0, "sales": 2.5},
             "Home",
@@ -126,6 +140,8 @@ def test_logbook_lines(event_type: str, data: dict[str, Any], name: str, message
         EVENT_LOW_BALANCE,
         EVENT_EXHAUSTED,
         EVENT_BORROWED,
+        EVENT_LOAD_CUT,
+        EVENT_LOAD_RESTORED,
         EVENT_PERIOD_CLOSED,
     }
     line = described[event_type](Event(event_type, data))

@@ -87,7 +87,7 @@ async def test_first_period_buys_the_cap_and_allocates(
         for e in er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
         if e.config_subentry_id == _sub(loaded_entry, "Dryer")
     ]
-    assert len(dryer_entities) == 9
+    assert len(dryer_entities) == 10
 
 
 def _sub(entry: MockConfigEntry, title: str) -> str:

@@ -1,11 +1,13 @@
 """Energy Tokens: a household's electricity as a token economy with a hash-chained ledger."""
 
 import shutil
+from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL, ISSUE_METER_SPIKE
@@ -14,7 +16,7 @@ from .ledger import CorruptLedgerError, LedgerError
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -75,6 +77,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry
 async def async_remove_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
     """Delete a removed household's ledger, key and repair issues."""
     await hass.async_add_executor_job(shutil.rmtree, storage_directory(hass, entry.entry_id), True)
+    await Store[Any](hass, 1, f"{DOMAIN}.{entry.entry_id}.loads").async_remove()
     for issue in (ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
     registry = ir.async_get(hass)

@@ -19,6 +19,8 @@ EVENT_LOW_BALANCE: Final = "energy_tokens_low_balance"
 EVENT_EXHAUSTED: Final = "energy_tokens_exhausted"
 EVENT_BORROWED: Final = "energy_tokens_borrowed"
 EVENT_PERIOD_CLOSED: Final = "energy_tokens_period_closed"
+EVENT_LOAD_CUT: Final = "energy_tokens_load_cut"
+EVENT_LOAD_RESTORED: Final = "energy_tokens_load_restored"
 
 # Household settings (config entry data)
 CONF_TOKEN_KWH: Final = "token_kwh"  # noqa: S105 - energy per token, not a secret

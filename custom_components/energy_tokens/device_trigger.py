@@ -19,12 +19,21 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 import probatio
 
-from .const import DOMAIN, EVENT_BORROWED, EVENT_EXHAUSTED, EVENT_LOW_BALANCE
+from .const import (
+    DOMAIN,
+    EVENT_BORROWED,
+    EVENT_EXHAUSTED,
+    EVENT_LOAD_CUT,
+    EVENT_LOAD_RESTORED,
+    EVENT_LOW_BALANCE,
+)
 
 TRIGGER_EVENTS = {
     "low_balance": EVENT_LOW_BALANCE,
     "exhausted": EVENT_EXHAUSTED,
     "borrowed": EVENT_BORROWED,
+    "load_cut": EVENT_LOAD_CUT,
+    "load_restored": EVENT_LOAD_RESTORED,
 }
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(

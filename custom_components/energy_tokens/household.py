@@ -60,6 +60,7 @@ from .ledger import (
     verify_ledger,
 )
 from .ledger.layout import segment_first_seq
+from .loads import LoadController
 from .metering import MeterTracker, Outcome, reading_wh
 from .periods import Period, period_containing
 from .policies import (
@@ -189,6 +190,7 @@ class Household:
         self._cancel_commit: CALLBACK_TYPE | None = None
         self._cancel_boundary: CALLBACK_TYPE | None = None
         self._unsubscribe: list[CALLBACK_TYPE] = []
+        self.loads = LoadController(hass, self)
 
     # ----- opening
 
@@ -201,6 +203,7 @@ class Household:
         household = cls(hass, entry, ledger)
         household._report_torn_tail()
         household._restore(current)
+        await household.loads.async_load()
         return household
 
     def _report_torn_tail(self) -> None:
@@ -344,6 +347,7 @@ class Household:
         self._settle_periods(now)
         self.async_schedule_commit()
         self.async_notify()
+        self.loads.async_check_restores()  # a new period's allowances bring cut loads back
 
     def _open_period(self, period: Period, at_ms: int) -> None:
         self.period = period
@@ -519,7 +523,7 @@ class Household:
             if after is Status.EXHAUSTED:
                 after = self._borrow_or_report(device)
             elif after is Status.LOW:
-                self._fire(EVENT_LOW_BALANCE, device)
+                self.fire(EVENT_LOW_BALANCE, device)
             device.shown_milli = device.balance_milli
             self.async_notify(device.live_topic, device.status_topic)
         elif abs(device.balance_milli - device.shown_milli) >= LIVE_STEP_MILLI:
@@ -535,7 +539,8 @@ class Household:
             self.async_notify(lender.live_topic, lender.status_topic)
         status_now = self._update_live(device)
         if status_now is Status.EXHAUSTED:
-            self._fire(EVENT_EXHAUSTED, device)
+            self.fire(EVENT_EXHAUSTED, device)
+            self.loads.async_exhausted(device)
         return status_now
 
     def _auto_borrow(self, device: DeviceState) -> list[DeviceState]:
@@ -573,7 +578,7 @@ class Household:
                 amount=amount,
                 ts_ms=now,
             )
-            self._fire(
+            self.fire(
                 EVENT_BORROWED, device, lender=lenders[account].settings.name, amount=amount / MILLI
             )
         if plan:
@@ -581,7 +586,7 @@ class Household:
             self.async_schedule_commit()
         return [lenders[account] for account, _ in plan]
 
-    def _fire(self, event_type: str, device: DeviceState, **extra: Any) -> None:
+    def fire(self, event_type: str, device: DeviceState, **extra: Any) -> None:
         """Fire a budget event about a device, with its Home Assistant device id."""
         registered = dr.async_get(self.hass).async_get_device_by_identifier(
             (DOMAIN, device.settings.subentry_id), self.entry.entry_id
@@ -858,6 +863,7 @@ class Household:
     def _after_action(self) -> None:
         self.async_schedule_commit()
         self.async_notify()
+        self.loads.async_check_restores()
 
     # ----- what entities show
 
@@ -1004,6 +1010,7 @@ class Household:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        self.loads.async_unload()
         if self._cancel_boundary is not None:
             self._cancel_boundary()
             self._cancel_boundary = None

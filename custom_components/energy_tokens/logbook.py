@@ -12,6 +12,8 @@ from .const import (
     DOMAIN,
     EVENT_BORROWED,
     EVENT_EXHAUSTED,
+    EVENT_LOAD_CUT,
+    EVENT_LOAD_RESTORED,
     EVENT_LOW_BALANCE,
     EVENT_PERIOD_CLOSED,
 )
@@ -26,6 +28,10 @@ def _message(event: Event) -> str:
             return f"ran out of tokens ({data['balance']:g})"
         case "energy_tokens_borrowed":
             return f"borrowed {data['amount']:g} tokens from {data['lender']}"
+        case "energy_tokens_load_cut":
+            return f"ran out of tokens: turned {data['load']} off"
+        case "energy_tokens_load_restored":
+            return f"has tokens again: turned {data['load']} back on"
         case _:
             return f"closed period {data['period']}: cost {data['cost']:g}, sales {data['sales']:g}"
 
@@ -42,5 +48,12 @@ def async_describe_events(
         name = event.data.get("device") or event.data["household"]
         return {LOGBOOK_ENTRY_NAME: name, LOGBOOK_ENTRY_MESSAGE: _message(event)}
 
-    for event_type in (EVENT_LOW_BALANCE, EVENT_EXHAUSTED, EVENT_BORROWED, EVENT_PERIOD_CLOSED):
+    for event_type in (
+        EVENT_LOW_BALANCE,
+        EVENT_EXHAUSTED,
+        EVENT_BORROWED,
+        EVENT_LOAD_CUT,
+        EVENT_LOAD_RESTORED,
+        EVENT_PERIOD_CLOSED,
+    ):
         async_describe_event(DOMAIN, event_type, describe)

@@ -1,0 +1,278 @@
+"""Load cutting: off when a budget runs out, on when tokens return, never against the user."""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.energy_tokens.const import DOMAIN, EVENT_LOAD_CUT, EVENT_LOAD_RESTORED
+from custom_components.energy_tokens.loads import restore_threshold_milli
+
+from .conftest import device_subentry
+from .helpers import state_of
+
+DRYER = "sensor.dryer_energy"
+HEATER = "sensor.heater_energy"
+PLUG = "input_boolean.dryer_plug"
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [
+        device_subentry("Dryer", DRYER, 10.0, load=PLUG, cut_policy="turn_off"),
+        device_subentry("Heater", HEATER, 50.0, cut_policy="notify"),
+    ]
+
+
+@pytest.fixture
+def household_settings(household_settings: dict[str, object]) -> dict[str, object]:
+    return {**household_settings, "auto_borrow": False}
+
+
+@pytest.fixture(autouse=True)
+async def plug(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"dryer_plug": {"initial": True}}}
+    )
+
+
+async def _settle(hass: HomeAssistant) -> None:
+    for _ in range(3):
+        await hass.async_block_till_done()
+
+
+async def _run_out(
+    hass: HomeAssistant,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    meter: str,
+    kwh: float,
+) -> None:
+    set_meter(meter, 0.0)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=6))
+    async_fire_time_changed(hass)
+    set_meter(meter, kwh)
+    await _settle(hass)
+
+
+def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
+    subentry = next(s for s in entry.subentries.values() if s.title == name)
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, subentry.subentry_id), entry.entry_id
+    )
+    assert device is not None
+    return device.id
+
+
+async def _give(hass: HomeAssistant, entry: MockConfigEntry, tokens: float) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "transfer",
+        {
+            "from_device": _device_id(hass, entry, "Heater"),
+            "to_device": _device_id(hass, entry, "Dryer"),
+            "amount": tokens,
+        },
+        blocking=True,
+    )
+    await _settle(hass)
+
+
+def test_restore_threshold() -> None:
+    assert restore_threshold_milli(10_000) == 1_000  # at least one token
+    assert restore_threshold_milli(100_000) == 5_000  # a twentieth of the allowance
+
+
+async def test_cut_when_exhausted_and_restored_when_tokens_return(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    cut = async_capture_events(hass, EVENT_LOAD_CUT)
+    restored = async_capture_events(hass, EVENT_LOAD_RESTORED)
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)  # -1 token
+    assert state_of(hass, PLUG) == "off"
+    assert [e.data["load"] for e in cut] == [PLUG]
+    await _give(hass, loaded_entry, 1.5)  # 0.5: above zero, under the restore threshold of 1
+    assert state_of(hass, PLUG) == "off"
+    await _give(hass, loaded_entry, 1.0)  # 1.5: back on
+    assert state_of(hass, PLUG) == "on"
+    assert [e.data["device"] for e in restored] == ["Dryer"]
+
+
+async def test_never_against_a_manual_override(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    restored = async_capture_events(hass, EVENT_LOAD_RESTORED)
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    user = Context()  # anyone else: a person at the wall switch, another automation
+    await hass.services.async_call(
+        "input_boolean", "turn_on", {"entity_id": PLUG}, blocking=True, context=user
+    )
+    await hass.services.async_call(
+        "input_boolean", "turn_off", {"entity_id": PLUG}, blocking=True, context=user
+    )
+    await _give(hass, loaded_entry, 5.0)
+    assert state_of(hass, PLUG) == "off"  # the user took over: we leave it alone
+    assert restored == []
+
+
+async def test_paused_enforcement_cuts_nothing(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
+    )
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "on"
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
+    )
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "on"
+
+
+async def test_notify_policy_leaves_the_load_and_tells(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    from homeassistant.components import persistent_notification
+
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    await _run_out(hass, set_meter, freezer, HEATER, 51.0)
+    [notification] = [n for key, n in notifications.items() if "exhausted" in key]
+    assert notification["title"] == "Heater: budget exhausted"
+
+
+async def test_a_cut_survives_a_restart(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    freezer.tick(timedelta(seconds=5))
+    async_fire_time_changed(hass)  # the store's delayed save
+    await _settle(hass)
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _give(hass, loaded_entry, 3.0)
+    assert state_of(hass, PLUG) == "on"
+
+
+async def test_a_load_turned_on_while_down_is_an_override(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    freezer.tick(timedelta(seconds=5))
+    async_fire_time_changed(hass)
+    await _settle(hass)
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await hass.services.async_call("input_boolean", "turn_on", {"entity_id": PLUG}, blocking=True)
+    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data.loads.cuts == {}
+
+
+async def test_a_load_already_off_is_not_cut(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    cut = async_capture_events(hass, EVENT_LOAD_CUT)
+    await hass.services.async_call("input_boolean", "turn_off", {"entity_id": PLUG}, blocking=True)
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert cut == []
+    assert loaded_entry.runtime_data.loads.cuts == {}
+
+
+async def test_an_update_that_keeps_the_state_is_no_override(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    hass.states.async_set(PLUG, "off", {"friendly_name": "Dryer plug"})  # attributes only
+    await _settle(hass)
+    assert loaded_entry.runtime_data.loads.cuts
+    await _give(hass, loaded_entry, 3.0)
+    assert state_of(hass, PLUG) == "on"
+
+
+async def test_a_changed_load_setting_drops_the_stored_cut(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    freezer.tick(timedelta(seconds=5))
+    async_fire_time_changed(hass)
+    await _settle(hass)
+    subentry = next(s for s in loaded_entry.subentries.values() if s.title == "Dryer")
+    hass.config_entries.async_update_subentry(
+        loaded_entry, subentry, data={**subentry.data, "load": "switch.other"}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data.loads.cuts == {}
+
+
+async def test_devices_without_a_cut_policy_are_left_alone(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    subentry = next(s for s in household_entry.subentries.values() if s.title == "Dryer")
+    hass.config_entries.async_update_subentry(
+        household_entry, subentry, data={**subentry.data, "cut_policy": "never"}
+    )
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "on"
+
+
+async def test_enforcement_choice_survives_a_restart(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    from homeassistant.core import State
+    from pytest_homeassistant_custom_component.common import mock_restore_cache
+
+    mock_restore_cache(hass, [State("switch.dryer_budget_enforcement", "off")])
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "on"
