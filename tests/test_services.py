@@ -102,9 +102,11 @@ async def test_refused_transfers_write_nothing(
     assert await _snapshot(loaded_entry) == before
 
 
-async def test_transfer_between_households_is_refused(
+async def test_transfer_between_households(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
+    from custom_components.energy_tokens.ledger import verify_ledger
+
     other = MockConfigEntry(
         domain=DOMAIN,
         title="Cabin",
@@ -114,15 +116,34 @@ async def test_transfer_between_households_is_refused(
     other.add_to_hass(hass)
     assert await hass.config_entries.async_setup(other.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+    dryer = _device_id(hass, loaded_entry, "Dryer")
+    sauna = _device_id(hass, other, "Sauna")
+    await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 4})
+    assert state_of(hass, "sensor.dryer_balance") == "26.0"
+    assert state_of(hass, "sensor.sauna_balance") == "14.0"
+    home, cabin = loaded_entry.runtime_data, other.runtime_data
+    await home.async_commit()
+    await cabin.async_commit()
+    sent = [e for e in home.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
+    [link] = [e for e in home.ledger.iter_entries() if e.kind is Kind.LINK]
+    received = [e for e in cabin.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
+    assert sent.to_account == f"household:{other.entry_id}"
+    assert received.from_account == f"household:{loaded_entry.entry_id}"
+    assert received.data["peer_hash"] == sent.hash.hex()  # each side names the other's entry
+    assert link.data["peer_hash"] == received.hash.hex()
+    assert link.data["seq"] == sent.seq
+    for household in (home, cabin):
+        assert sum(household.ledger.balances().values()) == 0
+        assert verify_ledger(household.ledger.directory).valid
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 27})
+    assert error.value.translation_key == "insufficient_balance"
     with pytest.raises(ServiceValidationError) as error:
         await _call(
             hass,
-            "transfer",
-            {
-                "from_device": _device_id(hass, loaded_entry, "Dryer"),
-                "to_device": _device_id(hass, other, "Sauna"),
-                "amount": 1,
-            },
+            "get_ledger",
+            {"household": loaded_entry.entry_id, "device": sauna},
+            return_response=True,
         )
     assert error.value.translation_key == "other_household"
 

@@ -87,6 +87,11 @@ LIVE_STEP_MILLI = 100
 TOPIC_LEDGER = "ledger"  # ledger statistics: refreshed on commits and verification
 
 
+def household_account(entry_id: str) -> str:
+    """The account, in a ledger, of another household it exchanged tokens with."""
+    return f"household:{entry_id}"
+
+
 def device_topic(subentry_id: str, kind: str) -> str:
     """A device's topic.
 
@@ -770,6 +775,61 @@ class Household:
         )
         self._after_action()
         return entry
+
+    @callback
+    def async_send(
+        self,
+        source: DeviceState,
+        peer: Household,
+        target: DeviceState,
+        amount_milli: int,
+        cause: Cause,
+        note: str,
+    ) -> tuple[Entry, Entry]:
+        """Move tokens to a device of another household (networks sharing with each other).
+
+        Each ledger records its side against an account for the other household, so both stay
+        zero-sum; the receiving entry names the sending entry's hash, and a link marker here
+        names the receiving entry's hash.
+        """
+        self._check_amount(amount_milli)
+        if amount_milli > self.balance_milli(source):
+            raise BudgetError("insufficient_balance", device=source.settings.name)
+        extra = {"note": note} if note else {}
+        sent = self.ledger.append(
+            Kind.TRANSFER,
+            from_account=source.settings.account,
+            to_account=household_account(peer.entry.entry_id),
+            amount=amount_milli,
+            cause=cause,
+            data={"peer_household": peer.entry.entry_id, **extra},
+        )
+        received = peer.ledger.append(
+            Kind.TRANSFER,
+            from_account=household_account(self.entry.entry_id),
+            to_account=target.settings.account,
+            amount=amount_milli,
+            cause=cause,
+            data={
+                "peer_household": self.entry.entry_id,
+                "peer_seq": sent.seq,
+                "peer_hash": sent.hash.hex(),
+                **extra,
+            },
+        )
+        self.ledger.append(
+            Kind.LINK,
+            cause=cause,
+            data={
+                "seq": sent.seq,
+                "peer_household": peer.entry.entry_id,
+                "peer_seq": received.seq,
+                "peer_hash": received.hash.hex(),
+            },
+        )
+        self._after_action()
+        peer._after_action()
+        return sent, received
 
     @callback
     def async_top_up(self, amount_milli: int, cause: Cause) -> Entry:

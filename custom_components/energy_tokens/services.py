@@ -128,16 +128,11 @@ def _run(action: Any, *args: Any) -> Any:
 async def _async_transfer(call: ServiceCall) -> None:
     household, source = _device(call.hass, call.data[ATTR_FROM])
     other, target = _device(call.hass, call.data[ATTR_TO])
-    if other is not household:
-        raise _error("other_household")
-    _run(
-        household.async_transfer,
-        source,
-        target,
-        to_milli(call.data[ATTR_AMOUNT]),
-        _cause(call),
-        call.data[ATTR_NOTE],
-    )
+    amount, cause, note = to_milli(call.data[ATTR_AMOUNT]), _cause(call), call.data[ATTR_NOTE]
+    if other is household:
+        _run(household.async_transfer, source, target, amount, cause, note)
+    else:
+        _run(household.async_send, source, other, target, amount, cause, note)
 
 
 async def _async_set_allowance(call: ServiceCall) -> None:

@@ -47,6 +47,7 @@ class Kind(enum.IntEnum):
     PERIOD_OPEN = 11
     PERIOD_CLOSE = 12
     METER = 13  # a meter's baseline reading (first reading, reset, discarded spike)
+    LINK = 14  # a reference to an entry in another household's ledger
 
 
 MOVEMENT_KINDS = frozenset(
@@ -63,7 +64,7 @@ MOVEMENT_KINDS = frozenset(
     }
 )
 # Markers record facts and move nothing; the caller may append these.
-APPENDABLE_MARKERS = frozenset({Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE, Kind.METER})
+APPENDABLE_MARKERS = frozenset({Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE, Kind.METER, Kind.LINK})
 
 
 class CauseKind(enum.IntEnum):
