@@ -276,3 +276,45 @@ async def test_enforcement_choice_survives_a_restart(
     assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
     await _run_out(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "on"
+
+
+async def test_a_top_up_to_the_device_restores_its_load(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    await hass.services.async_call(
+        DOMAIN,
+        "top_up",
+        {
+            "household": loaded_entry.entry_id,
+            "device": _device_id(hass, loaded_entry, "Dryer"),
+            "amount": 5,
+        },
+        blocking=True,
+    )
+    await _settle(hass)
+    assert state_of(hass, "sensor.dryer_balance") == "4.0"
+    assert state_of(hass, PLUG) == "on"
+
+
+async def test_a_new_period_restores_a_cut_load(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    hass.config_entries.async_update_entry(
+        household_entry, data={**household_entry.data, "period": "daily"}
+    )
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    freezer.tick(timedelta(days=1))
+    async_fire_time_changed(hass)
+    await _settle(hass)
+    assert state_of(hass, PLUG) == "on"

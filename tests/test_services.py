@@ -233,6 +233,42 @@ async def test_sell_surplus_of_a_device_and_of_the_pool(
         assert error.value.translation_key == key
 
 
+async def test_close_period_is_for_administrators(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_read_only_user: User
+) -> None:
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(Unauthorized):
+        await _call(hass, "close_period", {"household": loaded_entry.entry_id}, hass_read_only_user)
+    assert await _snapshot(loaded_entry) == before
+
+
+async def test_top_up_to_a_device_of_another_household_is_refused(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        title="Cabin",
+        data={**loaded_entry.data, "name": "Cabin"},
+        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(
+            hass,
+            "top_up",
+            {
+                "household": loaded_entry.entry_id,
+                "device": _device_id(hass, other, "Sauna"),
+                "amount": 1,
+            },
+        )
+    assert error.value.translation_key == "other_household"
+    assert await _snapshot(loaded_entry) == before
+
+
 async def test_close_period_now(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -832,14 +832,16 @@ class Household:
         return sent, received
 
     @callback
-    def async_top_up(self, amount_milli: int, cause: Cause) -> Entry:
-        """Buy extra tokens into the pool at the period's price."""
+    def async_top_up(
+        self, amount_milli: int, cause: Cause, device: DeviceState | None = None
+    ) -> Entry:
+        """Buy extra tokens at the period's price, into the pool or straight to a device."""
         self._check_amount(amount_milli)
         price = self.period_settings.price_micro
         entry = self.ledger.append(
             Kind.PURCHASE,
             from_account=PROVIDER,
-            to_account=POOL,
+            to_account=POOL if device is None else device.settings.account,
             amount=amount_milli,
             cause=cause,
             data={"price_micro": price, "top_up": True},

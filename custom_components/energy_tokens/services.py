@@ -64,7 +64,9 @@ SET_ALLOWANCE_SCHEMA = probatio.Schema(
     }
 )
 HOUSEHOLD_SCHEMA = probatio.Schema({probatio.Required(ATTR_HOUSEHOLD): cv.string})
-TOP_UP_SCHEMA = HOUSEHOLD_SCHEMA.extend({probatio.Required(ATTR_AMOUNT): AMOUNT})
+TOP_UP_SCHEMA = HOUSEHOLD_SCHEMA.extend(
+    {probatio.Required(ATTR_AMOUNT): AMOUNT, probatio.Optional(ATTR_DEVICE): cv.string}
+)
 SELL_SCHEMA = probatio.Schema(
     {
         probatio.Exclusive(ATTR_DEVICE, "seller"): cv.string,
@@ -152,7 +154,12 @@ async def _async_set_allowance(call: ServiceCall) -> None:
 
 async def _async_top_up(call: ServiceCall) -> None:
     household = _household(call.hass, call.data[ATTR_HOUSEHOLD])
-    _run(household.async_top_up, to_milli(call.data[ATTR_AMOUNT]), _cause(call))
+    device = None
+    if ATTR_DEVICE in call.data:
+        other, device = _device(call.hass, call.data[ATTR_DEVICE])
+        if other is not household:
+            raise _error("other_household")
+    _run(household.async_top_up, to_milli(call.data[ATTR_AMOUNT]), _cause(call), device)
 
 
 async def _async_sell_surplus(call: ServiceCall) -> None:
