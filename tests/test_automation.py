@@ -26,6 +26,7 @@ from custom_components.energy_tokens.const import (
 )
 
 from .conftest import device_subentry
+from .helpers import device_id
 
 
 @pytest.fixture
@@ -33,19 +34,11 @@ def subentries() -> list[ConfigSubentryData]:
     return [device_subentry("Dryer", "sensor.dryer_energy", 10.0)]
 
 
-def _dryer(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
-    [subentry] = entry.subentries.values()
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, subentry.subentry_id), entry.entry_id
-    )
-    assert device is not None
-    return device
-
-
 async def test_metered_devices_offer_budget_triggers(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    dryer = _dryer(hass, loaded_entry)
+    dryer = dr.async_get(hass).async_get(device_id(hass, loaded_entry, "Dryer"))
+    assert dryer is not None
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, dryer.id)
     ours = sorted(t["type"] for t in triggers if t["domain"] == DOMAIN)
     assert ours == ["borrowed", "exhausted", "load_cut", "load_restored", "low_balance"]
@@ -61,7 +54,8 @@ async def test_device_trigger_runs_an_automation(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     calls = async_mock_service(hass, "test", "automation")
-    dryer = _dryer(hass, loaded_entry)
+    dryer = dr.async_get(hass).async_get(device_id(hass, loaded_entry, "Dryer"))
+    assert dryer is not None
     assert await async_setup_component(
         hass,
         "automation",

@@ -9,7 +9,6 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -21,7 +20,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.energy_tokens.const import DOMAIN
 
 from .conftest import device_subentry
-from .helpers import state_of
+from .helpers import device_id, state_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints" / "automation" / "energy_tokens"
 DRYER = "sensor.dryer_energy"
@@ -43,15 +42,6 @@ def blueprint_folder(hass: HomeAssistant) -> None:
     """Import the blueprints the way users do: into <config>/blueprints/automation/."""
     target = Path(hass.config.path("blueprints", "automation", "energy_tokens"))
     shutil.copytree(BLUEPRINTS, target)
-
-
-def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
-    subentry = next(s for s in entry.subentries.values() if s.title == name)
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, subentry.subentry_id), entry.entry_id
-    )
-    assert device is not None
-    return device.id
 
 
 async def _use(hass: HomeAssistant, blueprint: str, inputs: dict[str, Any]) -> None:
@@ -102,7 +92,7 @@ async def test_cut_load_when_exhausted(
     await _use(
         hass,
         "cut_load_when_exhausted.yaml",
-        {"device": _device_id(hass, loaded_entry, "Dryer"), "load": "input_boolean.dryer_plug"},
+        {"device": device_id(hass, loaded_entry, "Dryer"), "load": "input_boolean.dryer_plug"},
     )
     await _consume(hass, set_meter, freezer, DRYER, 9.0)  # low, not exhausted
     assert state_of(hass, "input_boolean.dryer_plug") == "on"
@@ -120,7 +110,7 @@ async def test_notify_low_balance(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     calls = async_mock_service(hass, "notify", "notify")
-    await _use(hass, "notify_low_balance.yaml", {"device": _device_id(hass, loaded_entry, "Dryer")})
+    await _use(hass, "notify_low_balance.yaml", {"device": device_id(hass, loaded_entry, "Dryer")})
     await _consume(hass, set_meter, freezer, DRYER, 9.0)
     [call] = calls
     assert call.data["title"] == "Dryer is low on tokens"
@@ -137,8 +127,8 @@ async def test_shift_allowance_when_low(
         hass,
         "shift_allowance_when_low.yaml",
         {
-            "device": _device_id(hass, loaded_entry, "Dryer"),
-            "donor": _device_id(hass, loaded_entry, "Heater"),
+            "device": device_id(hass, loaded_entry, "Dryer"),
+            "donor": device_id(hass, loaded_entry, "Heater"),
             "amount": 3,
         },
     )

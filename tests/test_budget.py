@@ -10,7 +10,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
 )
 
 from custom_components.energy_tokens.const import (
@@ -23,7 +22,7 @@ from custom_components.energy_tokens.ledger import Kind
 from custom_components.energy_tokens.policies import borrowing_plan, projected_surplus
 
 from .conftest import device_subentry
-from .helpers import state_of
+from .helpers import state_of, tick
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -41,19 +40,13 @@ def subentries() -> list[ConfigSubentryData]:
     ]
 
 
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
 async def _start(
     hass: HomeAssistant, set_meter: Callable[..., None], freezer: FrozenDateTimeFactory
 ) -> None:
     for meter in (DRYER, HEATER, FRIDGE, POOL_PUMP):
         set_meter(meter, 0.0)
     await hass.async_block_till_done()
-    await _tick(hass, freezer, timedelta(hours=6))
+    await tick(hass, freezer, timedelta(hours=6))
 
 
 def test_policies() -> None:
@@ -79,7 +72,7 @@ async def test_low_then_exhausted_borrows_from_who_can_spare(
     assert event.data["device"] == "Dryer"
     assert event.data["balance"] == 1.0
     assert event.data["device_id"] is not None
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 12.0)  # 2 over: borrow 2 + a chunk of 1 (10% of 10, at least 1 token)
     await hass.async_block_till_done()
     household = loaded_entry.runtime_data
@@ -106,7 +99,7 @@ async def test_nothing_to_borrow_reports_exhausted(
     await _start(hass, set_meter, freezer)
     set_meter(HEATER, 49.0)  # the only lender: at this pace it needs more than it has left
     await hass.async_block_till_done()
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 11.0)
     await hass.async_block_till_done()
     [event] = exhausted

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_tokens.const import (
     CONF_CAP_TOKENS,
@@ -24,7 +24,7 @@ from custom_components.energy_tokens.household import storage_directory
 from custom_components.energy_tokens.ledger import Kind, verify_ledger
 
 from .conftest import device_subentry
-from .helpers import state_of
+from .helpers import state_of, subentry_id, tick
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -36,12 +36,6 @@ def subentries() -> list[ConfigSubentryData]:
         device_subentry("Dryer", DRYER, 30.0),
         device_subentry("Heater", HEATER, 50.0, priority="essential", may_lend=False),
     ]
-
-
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def _entries(entry: MockConfigEntry, kind: Kind) -> list[Any]:
@@ -60,14 +54,14 @@ async def test_first_period_buys_the_cap_and_allocates(
     assert ledger.balances() == {
         "provider": -300_000,
         "pool": 220_000,
-        "device:" + _sub(loaded_entry, "Heater"): 50_000,
-        "device:" + _sub(loaded_entry, "Dryer"): 30_000,
+        "device:" + subentry_id(loaded_entry, "Heater"): 50_000,
+        "device:" + subentry_id(loaded_entry, "Dryer"): 30_000,
     }
     [opened] = await _entries(loaded_entry, Kind.PERIOD_OPEN)
     assert opened.data["period"] == "2026-11-01"
     assert opened.data["money"]["price_micro"] == 300_000
     allocations = await _entries(loaded_entry, Kind.ALLOCATE)
-    assert next(e.to_account for e in allocations) == "device:" + _sub(
+    assert next(e.to_account for e in allocations) == "device:" + subentry_id(
         loaded_entry, "Heater"
     )  # essential first
     assert state_of(hass, "sensor.home_unallocated_pool") == "220.0"
@@ -78,20 +72,16 @@ async def test_first_period_buys_the_cap_and_allocates(
     assert state_of(hass, "sensor.home_period_end").startswith("2026-12-01T08:00:00")  # US/Pacific
     for name in ("Dryer", "Heater"):
         device = device_registry.async_get_device_by_identifier(
-            (DOMAIN, _sub(loaded_entry, name)), loaded_entry.entry_id
+            (DOMAIN, subentry_id(loaded_entry, name)), loaded_entry.entry_id
         )
         assert device is not None
-        assert device.config_subentry_id == _sub(loaded_entry, name)
+        assert device.config_subentry_id == subentry_id(loaded_entry, name)
     dryer_entities = [
         e
         for e in er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id)
-        if e.config_subentry_id == _sub(loaded_entry, "Dryer")
+        if e.config_subentry_id == subentry_id(loaded_entry, "Dryer")
     ]
     assert len(dryer_entities) == 10
-
-
-def _sub(entry: MockConfigEntry, title: str) -> str:
-    return str(next(s.subentry_id for s in entry.subentries.values() if s.title == title))
 
 
 async def test_metering_debits_live_and_in_batches(
@@ -103,13 +93,13 @@ async def test_metering_debits_live_and_in_batches(
     set_meter(DRYER, 1200.0)  # first reading: a baseline, not consumption
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "30.0"
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 1201.5)
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "28.5"  # live, not yet in the ledger
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "0.0"  # refreshed per interval
     assert await _entries(loaded_entry, Kind.DEBIT) == []
-    await _tick(hass, freezer, timedelta(minutes=5))  # the debit interval
+    await tick(hass, freezer, timedelta(minutes=5))  # the debit interval
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
     [debit] = await _entries(loaded_entry, Kind.DEBIT)
     assert debit.amount == 1500
@@ -144,10 +134,10 @@ async def test_gaps_resets_and_noise_neither_create_nor_lose(
         (5.0, "kWh"),  # +1 after the reset
     ]
     for value, unit in readings:
-        await _tick(hass, freezer, timedelta(hours=1))
+        await tick(hass, freezer, timedelta(hours=1))
         set_meter(DRYER, value, unit)
         await hass.async_block_till_done()
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(minutes=5))
     debits = await _entries(loaded_entry, Kind.DEBIT)
     assert sum(d.amount for d in debits) == 3_100
     assert all(d.amount > 0 for d in debits)
@@ -164,17 +154,17 @@ async def test_restart_neither_redebits_nor_drops(
     set_meter(DRYER, 100.0)
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 102.25)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(household_entry.entry_id)  # pending is debited
     await hass.async_block_till_done()
-    await _tick(hass, freezer, timedelta(minutes=30))
+    await tick(hass, freezer, timedelta(minutes=30))
     set_meter(DRYER, 103.0)  # consumed while the household was down
-    await _tick(hass, freezer, timedelta(hours=2))
+    await tick(hass, freezer, timedelta(hours=2))
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(minutes=5))
     debits = await _entries(household_entry, Kind.DEBIT)
     assert [d.data["wh"] for d in debits] == [[100_000, 102_250], [102_250, 103_000]]
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "3.0"
@@ -188,20 +178,20 @@ async def test_crossing_the_low_threshold_is_written_at_once(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     set_meter(DRYER, 0.0)
-    await _tick(hass, freezer, timedelta(hours=3))
+    await tick(hass, freezer, timedelta(hours=3))
     set_meter(DRYER, 25.0)  # 5 of 30 tokens left: under 20%
     await hass.async_block_till_done()
     assert [d.amount for d in await _entries(loaded_entry, Kind.DEBIT)] == [25_000]
     assert state_of(hass, "sensor.dryer_budget_status") == "low"
     assert state_of(hass, "binary_sensor.dryer_budget_low") == "on"
     assert state_of(hass, "binary_sensor.dryer_budget_exhausted") == "off"
-    await _tick(hass, freezer, timedelta(hours=2))
+    await tick(hass, freezer, timedelta(hours=2))
     set_meter(DRYER, 31.0)
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_budget_status") == "exhausted"
     assert state_of(hass, "binary_sensor.dryer_budget_exhausted") == "on"
     assert state_of(hass, "sensor.dryer_balance") == "-1.0"
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(minutes=5))
     assert state_of(hass, "sensor.dryer_projected_run_out") == "unknown"
 
 
@@ -215,7 +205,7 @@ async def test_meter_spike_is_held_and_resolved_in_repairs(
     accept: bool,
 ) -> None:
     set_meter(DRYER, 10.0)
-    await _tick(hass, freezer, timedelta(seconds=30))
+    await tick(hass, freezer, timedelta(seconds=30))
     set_meter(DRYER, 70.0)  # +60 kWh in 30 s: 7.2 MW
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "30.0"
@@ -305,15 +295,15 @@ async def test_period_close_handles_surplus_and_overage(
     set_meter(DRYER, 0.0)
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(hours=12))
+    await tick(hass, freezer, timedelta(hours=12))
     set_meter(HEATER, 53.0)  # 3 over its 50
     set_meter(DRYER, 10.0)  # 20 of 30 left
     await hass.async_block_till_done()
-    await _tick(hass, freezer, timedelta(days=1))  # past the boundary
+    await tick(hass, freezer, timedelta(days=1))  # past the boundary
     household = household_entry.runtime_data
     [close] = await _entries(household_entry, Kind.PERIOD_CLOSE)
-    dryer = "device:" + _sub(household_entry, "Dryer")
-    heater = "device:" + _sub(household_entry, "Heater")
+    dryer = "device:" + subentry_id(household_entry, "Dryer")
+    heater = "device:" + subentry_id(household_entry, "Heater")
     assert close.data["consumed_milli"] == {dryer: 10_000, heater: 53_000}
     moved = [
         e
@@ -401,7 +391,7 @@ async def test_removed_device_returns_its_tokens_and_disappears(
     device_registry: dr.DeviceRegistry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    dryer = _sub(loaded_entry, "Dryer")
+    dryer = subentry_id(loaded_entry, "Dryer")
     pool = loaded_entry.runtime_data.ledger.balance("pool")
     assert hass.config_entries.async_remove_subentry(loaded_entry, dryer)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -434,13 +424,13 @@ async def test_restart_in_a_new_period_resumes_from_the_marker_baseline(
     set_meter(DRYER, 10.0)
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(days=1))  # a new period: baselines go in its marker
+    await tick(hass, freezer, timedelta(days=1))  # a new period: baselines go in its marker
     assert await hass.config_entries.async_unload(household_entry.entry_id)
     set_meter(DRYER, 12.0)
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(minutes=5))
     [debit] = await _entries(household_entry, Kind.DEBIT)
     assert debit.data["wh"] == [10_000, 12_000]  # not a new baseline: nothing lost
 
@@ -457,21 +447,21 @@ async def test_readings_below_a_milli_token_are_still_recorded(
     set_meter(DRYER, 0.0)
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 0.0005)  # 0.5 Wh: nothing whole yet
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 0.0009)  # 0.9 Wh: still under a milli-token of 1 MWh
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 0.9991)  # 999 Wh: under a milli-token too (1 milli-token is 1 kWh)
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(minutes=5))
     assert await _entries(household_entry, Kind.DEBIT) == []
     [recorded] = [e for e in await _entries(household_entry, Kind.METER) if "range" in e.data]
     assert recorded.data["range"] == [0, 999]
     assert await hass.config_entries.async_reload(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     set_meter(DRYER, 1.0001)  # 1000 Wh in the period: the first whole milli-token
-    await _tick(hass, freezer, timedelta(hours=1))
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(minutes=5))
     [debit] = await _entries(household_entry, Kind.DEBIT)
     assert debit.amount == 1
     assert debit.data["wh"] == [999, 1000]
@@ -482,8 +472,8 @@ async def test_restart_restores_money_and_borrowing(
     loaded_entry: MockConfigEntry,
 ) -> None:
     household = loaded_entry.runtime_data
-    dryer = "device:" + _sub(loaded_entry, "Dryer")
-    heater = "device:" + _sub(loaded_entry, "Heater")
+    dryer = "device:" + subentry_id(loaded_entry, "Dryer")
+    heater = "device:" + subentry_id(loaded_entry, "Heater")
     # What the borrowing and selling actions record (see the budget actions).
     household.ledger.append(Kind.BORROW, from_account=dryer, to_account=heater, amount=2_000)
     household.ledger.append(
@@ -513,7 +503,7 @@ async def test_a_changed_period_kind_starts_at_the_old_end(
         household_entry, data={**household_entry.data, CONF_PERIOD: "monthly"}
     )
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _tick(hass, freezer, timedelta(days=1))
+    await tick(hass, freezer, timedelta(days=1))
     opened = await _entries(household_entry, Kind.PERIOD_OPEN)
     assert [e.data["period"] for e in opened] == ["2026-11-23", "2026-11-24"]
     assert opened[1].data["start_ms"] == opened[0].data["end_ms"]  # from the old end
@@ -532,10 +522,12 @@ async def test_a_small_cap_serves_essential_devices_first(
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     ledger = household_entry.runtime_data.ledger
-    assert ledger.balance("device:" + _sub(household_entry, "Heater")) == 50_000  # essential
-    assert ledger.balance("device:" + _sub(household_entry, "Dryer")) == 10_000  # what is left
+    assert ledger.balance("device:" + subentry_id(household_entry, "Heater")) == 50_000  # essential
+    assert (
+        ledger.balance("device:" + subentry_id(household_entry, "Dryer")) == 10_000
+    )  # what is left
     assert ledger.balance("pool") == 0
-    await _tick(hass, freezer, timedelta(days=1))  # nothing used: all rolls over, nothing bought
+    await tick(hass, freezer, timedelta(days=1))  # nothing used: all rolls over, nothing bought
     assert len(await _entries(household_entry, Kind.PURCHASE)) == 1
 
 
@@ -547,7 +539,7 @@ async def test_removing_the_household_clears_its_spike_repairs(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     set_meter(DRYER, 1.0)
-    await _tick(hass, freezer, timedelta(seconds=10))
+    await tick(hass, freezer, timedelta(seconds=10))
     set_meter(DRYER, 90.0)
     await hass.async_block_till_done()
     assert [i for (d, i) in issue_registry.issues if d == DOMAIN]
@@ -565,7 +557,7 @@ async def test_a_reading_rewrites_only_the_live_balance(
     from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 
     set_meter(DRYER, 100.0)
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     written: list[str] = []
 
     def record(event: Any) -> None:
@@ -580,7 +572,7 @@ async def test_a_reading_rewrites_only_the_live_balance(
     set_meter(DRYER, 100.5)
     await hass.async_block_till_done()
     assert sorted(written) == sorted([DRYER, "sensor.dryer_balance"])
-    await _tick(hass, freezer, timedelta(hours=2))
+    await tick(hass, freezer, timedelta(hours=2))
     written.clear()
     set_meter(DRYER, 126.0)  # crosses into low: the status entities follow too
     await hass.async_block_till_done()
@@ -597,7 +589,7 @@ async def test_readings_are_timed_by_their_state_not_the_wall_clock(
     """A meter whose state is an hour old when metering starts: its next rise is judged
     over the time since that state, from the state's own timestamp."""
     set_meter(DRYER, 100.0)
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     [baseline] = [
@@ -607,7 +599,7 @@ async def test_readings_are_timed_by_their_state_not_the_wall_clock(
     assert state is not None
     assert baseline.data["read_ms"] == round(state.last_updated_timestamp * 1000)
     assert baseline.ts_ms > baseline.data["read_ms"]  # entries never go back in time
-    await _tick(hass, freezer, timedelta(minutes=30))
+    await tick(hass, freezer, timedelta(minutes=30))
     set_meter(DRYER, 130.0)  # 30 kWh over 1.5 hours since the state: 20 kW, plausible
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "0.0"
@@ -625,11 +617,11 @@ async def test_live_balance_moves_in_tenths_and_is_exact_each_interval(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     set_meter(DRYER, 100.0)
-    await _tick(hass, freezer, timedelta(minutes=5))
+    await tick(hass, freezer, timedelta(minutes=5))
     for value, shown in [(100.04, "30.0"), (100.08, "30.0"), (100.12, "29.88"), (100.15, "29.88")]:
-        await _tick(hass, freezer, timedelta(seconds=30))
+        await tick(hass, freezer, timedelta(seconds=30))
         set_meter(DRYER, value)
         await hass.async_block_till_done()
         assert state_of(hass, "sensor.dryer_balance") == shown
-    await _tick(hass, freezer, timedelta(minutes=5))  # the interval shows the exact balance
+    await tick(hass, freezer, timedelta(minutes=5))  # the interval shows the exact balance
     assert state_of(hass, "sensor.dryer_balance") == "29.85"

@@ -6,7 +6,6 @@ from datetime import timedelta
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -19,7 +18,7 @@ from custom_components.energy_tokens.const import DOMAIN, EVENT_LOAD_CUT, EVENT_
 from custom_components.energy_tokens.loads import restore_threshold_milli
 
 from .conftest import device_subentry
-from .helpers import state_of
+from .helpers import device_id, state_of
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -67,22 +66,13 @@ async def _run_out(
     await _settle(hass)
 
 
-def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
-    subentry = next(s for s in entry.subentries.values() if s.title == name)
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, subentry.subentry_id), entry.entry_id
-    )
-    assert device is not None
-    return device.id
-
-
 async def _give(hass: HomeAssistant, entry: MockConfigEntry, tokens: float) -> None:
     await hass.services.async_call(
         DOMAIN,
         "transfer",
         {
-            "from_device": _device_id(hass, entry, "Heater"),
-            "to_device": _device_id(hass, entry, "Dryer"),
+            "from_device": device_id(hass, entry, "Heater"),
+            "to_device": device_id(hass, entry, "Dryer"),
             "amount": tokens,
         },
         blocking=True,
@@ -291,7 +281,7 @@ async def test_a_top_up_to_the_device_restores_its_load(
         "top_up",
         {
             "household": loaded_entry.entry_id,
-            "device": _device_id(hass, loaded_entry, "Dryer"),
+            "device": device_id(hass, loaded_entry, "Dryer"),
             "amount": 5,
         },
         blocking=True,

@@ -9,7 +9,6 @@ from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
-from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -17,7 +16,7 @@ from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.ledger import Kind
 
 from .conftest import device_subentry
-from .helpers import state_of
+from .helpers import device_id, state_of
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -28,13 +27,19 @@ def subentries() -> list[ConfigSubentryData]:
     return [device_subentry("Dryer", DRYER, 30.0), device_subentry("Heater", HEATER, 50.0)]
 
 
-def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
-    subentry = next(s for s in entry.subentries.values() if s.title == name)
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, subentry.subentry_id), entry.entry_id
+@pytest.fixture
+async def other(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> MockConfigEntry:
+    """A second household on the instance, with one device."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Cabin",
+        data={**loaded_entry.data, "name": "Cabin"},
+        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
     )
-    assert device is not None
-    return device.id
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
 
 
 async def _call(
@@ -54,8 +59,8 @@ async def _snapshot(entry: MockConfigEntry) -> tuple[int, dict[str, int]]:
 async def test_transfer_moves_tokens_and_records_who(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_read_only_user: User
 ) -> None:
-    dryer = _device_id(hass, loaded_entry, "Dryer")
-    heater = _device_id(hass, loaded_entry, "Heater")
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
     await _call(
         hass,
         "transfer",
@@ -90,8 +95,8 @@ async def test_transfer_moves_tokens_and_records_who(
 async def test_refused_transfers_write_nothing(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, data: dict[str, Any], key: str
 ) -> None:
-    dryer = _device_id(hass, loaded_entry, "Dryer")
-    heater = _device_id(hass, loaded_entry, "Heater")
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
     call = {"from_device": dryer, "to_device": heater, "amount": 2} | data
     if call["to_device"] == "same":
         call["to_device"] = dryer
@@ -103,21 +108,12 @@ async def test_refused_transfers_write_nothing(
 
 
 async def test_transfer_between_households(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, other: MockConfigEntry
 ) -> None:
     from custom_components.energy_tokens.ledger import verify_ledger
 
-    other = MockConfigEntry(
-        domain=DOMAIN,
-        title="Cabin",
-        data={**loaded_entry.data, "name": "Cabin"},
-        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
-    )
-    other.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(other.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    dryer = _device_id(hass, loaded_entry, "Dryer")
-    sauna = _device_id(hass, other, "Sauna")
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    sauna = device_id(hass, other, "Sauna")
     await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 4})
     assert state_of(hass, "sensor.dryer_balance") == "26.0"
     assert state_of(hass, "sensor.sauna_balance") == "14.0"
@@ -186,7 +182,7 @@ async def test_set_allowance_from_next_period_and_now(
     hass_admin_user: User,
     hass_read_only_user: User,
 ) -> None:
-    dryer = _device_id(hass, loaded_entry, "Dryer")
+    dryer = device_id(hass, loaded_entry, "Dryer")
     with pytest.raises(Unauthorized):
         await _call(hass, "set_allowance", {"device": dryer, "amount": 40}, hass_read_only_user)
     await _call(hass, "set_allowance", {"device": dryer, "amount": 40}, hass_admin_user)
@@ -215,7 +211,7 @@ async def test_set_allowance_from_next_period_and_now(
 async def test_sell_surplus_of_a_device_and_of_the_pool(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    dryer = _device_id(hass, loaded_entry, "Dryer")
+    dryer = device_id(hass, loaded_entry, "Dryer")
     await _call(hass, "sell_surplus", {"device": dryer, "amount": 5})
     assert state_of(hass, "sensor.dryer_balance") == "25.0"
     await _call(hass, "sell_surplus", {"household": loaded_entry.entry_id})  # all of the pool
@@ -243,17 +239,8 @@ async def test_close_period_is_for_administrators(
 
 
 async def test_top_up_to_a_device_of_another_household_is_refused(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, other: MockConfigEntry
 ) -> None:
-    other = MockConfigEntry(
-        domain=DOMAIN,
-        title="Cabin",
-        data={**loaded_entry.data, "name": "Cabin"},
-        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
-    )
-    other.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(other.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
     before = await _snapshot(loaded_entry)
     with pytest.raises(ServiceValidationError) as error:
         await _call(
@@ -261,7 +248,7 @@ async def test_top_up_to_a_device_of_another_household_is_refused(
             "top_up",
             {
                 "household": loaded_entry.entry_id,
-                "device": _device_id(hass, other, "Sauna"),
+                "device": device_id(hass, other, "Sauna"),
                 "amount": 1,
             },
         )
@@ -305,7 +292,7 @@ async def test_verify_ledger_and_get_balances_and_ledger(
     }
     everything = await _call(hass, "get_ledger", household, return_response=True)
     assert [e["seq"] for e in everything["entries"]] == list(range(1, ledger.seq + 1))
-    dryer = _device_id(hass, loaded_entry, "Dryer")
+    dryer = device_id(hass, loaded_entry, "Dryer")
     only_dryer = await _call(
         hass, "get_ledger", {**household, "device": dryer, "limit": 5}, return_response=True
     )
@@ -325,7 +312,7 @@ async def test_a_thousand_concurrent_transfers(
     from custom_components.energy_tokens.ledger import verify_ledger
 
     rng = random.Random(7)
-    devices = [_device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater")]
+    devices = [device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater")]
     refused = 0
     refused_keys: set[str | None] = set()
 
