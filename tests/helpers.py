@@ -1,5 +1,6 @@
 """Small helpers shared by the Home Assistant tests."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -36,3 +37,20 @@ async def tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timed
     freezer.tick(delta)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def consume(
+    hass: HomeAssistant,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    meter: str,
+    kwh: float,
+) -> None:
+    """A meter at zero, six hours later at ``kwh`` (a plausible pace), and all that follows."""
+    set_meter(meter, 0.0)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(hours=6))
+    async_fire_time_changed(hass)
+    set_meter(meter, kwh)
+    for _ in range(3):  # the reading, then the actions and events it causes
+        await hass.async_block_till_done()

@@ -13,14 +13,13 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     async_mock_service,
 )
 
 from custom_components.energy_tokens.const import DOMAIN
 
 from .conftest import device_subentry
-from .helpers import device_id, state_of
+from .helpers import consume, device_id, state_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints" / "automation" / "energy_tokens"
 DRYER = "sensor.dryer_energy"
@@ -53,22 +52,6 @@ async def _use(hass: HomeAssistant, blueprint: str, inputs: dict[str, Any]) -> N
     await hass.async_block_till_done()
 
 
-async def _consume(
-    hass: HomeAssistant,
-    set_meter: Callable[..., None],
-    freezer: FrozenDateTimeFactory,
-    meter: str,
-    kwh: float,
-) -> None:
-    set_meter(meter, 0.0)
-    await hass.async_block_till_done()
-    freezer.tick(timedelta(hours=6))
-    async_fire_time_changed(hass)
-    set_meter(meter, kwh)
-    await hass.async_block_till_done()
-    await hass.async_block_till_done()
-
-
 def test_every_blueprint_is_tested() -> None:
     tested = {
         "cut_load_when_exhausted",
@@ -94,7 +77,7 @@ async def test_cut_load_when_exhausted(
         "cut_load_when_exhausted.yaml",
         {"device": device_id(hass, loaded_entry, "Dryer"), "load": "input_boolean.dryer_plug"},
     )
-    await _consume(hass, set_meter, freezer, DRYER, 9.0)  # low, not exhausted
+    await consume(hass, set_meter, freezer, DRYER, 9.0)  # low, not exhausted
     assert state_of(hass, "input_boolean.dryer_plug") == "on"
     freezer.tick(timedelta(hours=1))
     set_meter(DRYER, 11.0)  # exhausted; auto-borrow is off
@@ -111,7 +94,7 @@ async def test_notify_low_balance(
 ) -> None:
     calls = async_mock_service(hass, "notify", "notify")
     await _use(hass, "notify_low_balance.yaml", {"device": device_id(hass, loaded_entry, "Dryer")})
-    await _consume(hass, set_meter, freezer, DRYER, 9.0)
+    await consume(hass, set_meter, freezer, DRYER, 9.0)
     [call] = calls
     assert call.data["title"] == "Dryer is low on tokens"
     assert call.data["message"] == "1.0 of 10.0 tokens left in Home."
@@ -132,7 +115,7 @@ async def test_shift_allowance_when_low(
             "amount": 3,
         },
     )
-    await _consume(hass, set_meter, freezer, DRYER, 9.0)
+    await consume(hass, set_meter, freezer, DRYER, 9.0)
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "4.0"
     assert state_of(hass, "sensor.heater_balance") == "47.0"
@@ -151,7 +134,7 @@ async def test_period_report(
 ) -> None:
     calls = async_mock_service(hass, "notify", "notify")
     await _use(hass, "period_report.yaml", {})
-    await _consume(hass, set_meter, freezer, HEATER, 4.0)
+    await consume(hass, set_meter, freezer, HEATER, 4.0)
     await hass.services.async_call(
         DOMAIN, "close_period", {"household": loaded_entry.entry_id}, blocking=True
     )

@@ -18,7 +18,7 @@ from custom_components.energy_tokens.const import DOMAIN, EVENT_LOAD_CUT, EVENT_
 from custom_components.energy_tokens.loads import restore_threshold_milli
 
 from .conftest import device_subentry
-from .helpers import device_id, state_of
+from .helpers import consume, device_id, state_of
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -51,21 +51,6 @@ async def _settle(hass: HomeAssistant) -> None:
         await hass.async_block_till_done()
 
 
-async def _run_out(
-    hass: HomeAssistant,
-    set_meter: Callable[..., None],
-    freezer: FrozenDateTimeFactory,
-    meter: str,
-    kwh: float,
-) -> None:
-    set_meter(meter, 0.0)
-    await hass.async_block_till_done()
-    freezer.tick(timedelta(hours=6))
-    async_fire_time_changed(hass)
-    set_meter(meter, kwh)
-    await _settle(hass)
-
-
 async def _give(hass: HomeAssistant, entry: MockConfigEntry, tokens: float) -> None:
     await hass.services.async_call(
         DOMAIN,
@@ -93,7 +78,7 @@ async def test_cut_when_exhausted_and_restored_when_tokens_return(
 ) -> None:
     cut = async_capture_events(hass, EVENT_LOAD_CUT)
     restored = async_capture_events(hass, EVENT_LOAD_RESTORED)
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)  # -1 token
+    await consume(hass, set_meter, freezer, DRYER, 11.0)  # -1 token
     assert state_of(hass, PLUG) == "off"
     assert [e.data["load"] for e in cut] == [PLUG]
     await _give(hass, loaded_entry, 1.5)  # 0.5: above zero, under the restore threshold of 1
@@ -110,7 +95,7 @@ async def test_never_against_a_manual_override(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     restored = async_capture_events(hass, EVENT_LOAD_RESTORED)
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "off"
     user = Context()  # anyone else: a person at the wall switch, another automation
     await hass.services.async_call(
@@ -134,7 +119,7 @@ async def test_paused_enforcement_cuts_nothing(
         "switch", "turn_off", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
     )
     assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "on"
     await hass.services.async_call(
         "switch", "turn_on", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
@@ -151,7 +136,7 @@ async def test_notify_policy_leaves_the_load_and_tells(
     from homeassistant.components import persistent_notification
 
     notifications = persistent_notification._async_get_or_create_notifications(hass)
-    await _run_out(hass, set_meter, freezer, HEATER, 51.0)
+    await consume(hass, set_meter, freezer, HEATER, 51.0)
     [notification] = [n for key, n in notifications.items() if "exhausted" in key]
     assert notification["title"] == "Heater: budget exhausted"
 
@@ -162,7 +147,7 @@ async def test_a_cut_survives_a_restart(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "off"
     freezer.tick(timedelta(seconds=5))
     async_fire_time_changed(hass)  # the store's delayed save
@@ -179,7 +164,7 @@ async def test_a_load_turned_on_while_down_is_an_override(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     freezer.tick(timedelta(seconds=5))
     async_fire_time_changed(hass)
     await _settle(hass)
@@ -198,7 +183,7 @@ async def test_a_load_already_off_is_not_cut(
 ) -> None:
     cut = async_capture_events(hass, EVENT_LOAD_CUT)
     await hass.services.async_call("input_boolean", "turn_off", {"entity_id": PLUG}, blocking=True)
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert cut == []
     assert loaded_entry.runtime_data.loads.cuts == {}
 
@@ -209,7 +194,7 @@ async def test_an_update_that_keeps_the_state_is_no_override(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     hass.states.async_set(PLUG, "off", {"friendly_name": "Dryer plug"})  # attributes only
     await _settle(hass)
     assert loaded_entry.runtime_data.loads.cuts
@@ -223,7 +208,7 @@ async def test_a_changed_load_setting_drops_the_stored_cut(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     freezer.tick(timedelta(seconds=5))
     async_fire_time_changed(hass)
     await _settle(hass)
@@ -247,7 +232,7 @@ async def test_devices_without_a_cut_policy_are_left_alone(
     )
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "on"
 
 
@@ -264,7 +249,7 @@ async def test_enforcement_choice_survives_a_restart(
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "on"
 
 
@@ -274,7 +259,7 @@ async def test_a_top_up_to_the_device_restores_its_load(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "off"
     await hass.services.async_call(
         DOMAIN,
@@ -302,7 +287,7 @@ async def test_a_new_period_restores_a_cut_load(
     )
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _run_out(hass, set_meter, freezer, DRYER, 11.0)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "off"
     freezer.tick(timedelta(days=1))
     async_fire_time_changed(hass)
