@@ -343,3 +343,48 @@ async def test_a_thousand_concurrent_transfers(
     assert len(transfers) > 500
     result = verify_ledger(household.ledger.directory)
     assert result.valid, result.reason
+
+
+@pytest.mark.parametrize(
+    ("service", "extra", "response"),
+    [
+        ("top_up", {"amount": 1}, False),
+        ("close_period", {}, False),
+        ("sell_surplus", {}, False),
+        ("verify_ledger", {}, True),
+        ("get_balances", {}, True),
+        ("get_ledger", {}, True),
+    ],
+)
+async def test_every_household_action_refuses_an_unknown_household(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    service: str,
+    extra: dict[str, Any],
+    response: bool,
+) -> None:
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(
+            hass, service, {"household": "not-a-household", **extra}, return_response=response
+        )
+    assert error.value.translation_key == "unknown_household"
+    assert await _snapshot(loaded_entry) == before
+
+
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [
+        ("set_allowance", {"device": "not-a-device", "amount": 1}),
+        ("sell_surplus", {"device": "not-a-device"}),
+        ("transfer", {"from_device": "not-a-device", "to_device": "nor-this", "amount": 1}),
+    ],
+)
+async def test_every_device_action_refuses_an_unknown_device(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, service: str, data: dict[str, Any]
+) -> None:
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(ServiceValidationError) as error:
+        await _call(hass, service, data)
+    assert error.value.translation_key == "unknown_device"
+    assert await _snapshot(loaded_entry) == before
