@@ -20,7 +20,7 @@ PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, for every household."""
+    """Register the actions, for every household (intent.py registers the voice intents)."""
     async_setup_services(hass)
     return True
 

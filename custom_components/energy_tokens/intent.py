@@ -1,0 +1,217 @@
+"""Voice: ask for balances and the household's state, and move tokens, in words.
+
+The handlers use the same household methods, validation and permissions as the actions; a refused
+or impossible request is answered in words and writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import difflib
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv, device_registry as dr, intent
+from homeassistant.util import dt as dt_util
+import probatio
+
+from .const import DOMAIN
+from .household import BudgetError, DeviceState, EnergyTokensConfigEntry, Household
+from .ledger import Cause, CauseKind
+from .policies import POOL
+from .settings import MILLI
+
+INTENT_BALANCE = "EnergyTokensBalance"
+INTENT_STATUS = "EnergyTokensStatus"
+INTENT_TRANSFER = "EnergyTokensTransfer"
+
+
+def _tokens(milli: int) -> str:
+    """Tokens as spoken: one decimal at most."""
+    value = round(milli / MILLI, 1)
+    return f"{value:g}"
+
+
+def _households(hass: HomeAssistant) -> list[Household]:
+    entries: list[EnergyTokensConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+    return [e.runtime_data for e in entries if e.state is ConfigEntryState.LOADED]
+
+
+def _normal(name: str) -> str:
+    name = name.strip().lower()
+    name = name.removeprefix("the ").removesuffix("'s").removesuffix("s'")
+    return " ".join(name.split())
+
+
+class _NotFound(Exception):
+    """No device by that name; ``known`` lists the names there are."""
+
+    def __init__(self, spoken: str, known: list[str]) -> None:
+        super().__init__(spoken)
+        self.spoken = spoken
+        self.known = known
+
+
+def find_device(hass: HomeAssistant, spoken: str) -> tuple[Household, DeviceState]:
+    """The device a spoken name means: its name or the name its user gave it, else the closest."""
+    registry = dr.async_get(hass)
+    names: dict[str, tuple[Household, DeviceState]] = {}
+    for household in _households(hass):
+        for device in household.devices.values():
+            names.setdefault(_normal(device.settings.name), (household, device))
+            entry = registry.async_get_device_by_identifier(
+                (DOMAIN, device.settings.subentry_id), household.entry.entry_id
+            )
+            if entry is not None and entry.name_by_user:
+                names.setdefault(_normal(entry.name_by_user), (household, device))
+    wanted = _normal(spoken)
+    if wanted in names:
+        return names[wanted]
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.7)
+    if close:
+        return names[close[0]]
+    raise _NotFound(spoken, sorted({d.settings.name for _, d in names.values()}))
+
+
+def _answer(intent_obj: intent.Intent, text: str) -> intent.IntentResponse:
+    response = intent_obj.create_response()
+    response.async_set_speech(text)
+    return response
+
+
+def _not_found(intent_obj: intent.Intent, err: _NotFound) -> intent.IntentResponse:
+    if not err.known:
+        return _answer(intent_obj, "There are no Energy Tokens devices yet.")
+    return _answer(
+        intent_obj,
+        f"I don't know a device called {err.spoken}. Your devices are {', '.join(err.known)}.",
+    )
+
+
+class BalanceHandler(intent.IntentHandler):
+    """How many tokens a device has left."""
+
+    intent_type = INTENT_BALANCE
+    description = (
+        "Tells how many energy tokens a device (an appliance with an energy budget) has left "
+        "this settlement period, and its allowance. One token pays for a set amount of energy."
+    )
+    slot_schema = {probatio.Required("device"): cv.string}  # noqa: RUF012 - as IntentHandler declares it
+
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Say the device's balance."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        try:
+            household, device = find_device(intent_obj.hass, slots["device"]["value"])
+        except _NotFound as err:
+            return _not_found(intent_obj, err)
+        balance = household.balance_milli(device)
+        allowance = _tokens(device.settings.allowance_milli)
+        name = device.settings.name
+        if balance < 0:
+            return _answer(
+                intent_obj,
+                f"The {name} is {_tokens(-balance)} tokens over; its allowance is {allowance}.",
+            )
+        return _answer(
+            intent_obj, f"The {name} has {_tokens(balance)} tokens left of its {allowance}."
+        )
+
+
+def _time_left(household: Household) -> str:
+    assert household.period is not None
+    left = household.period.end - dt_util.utcnow()
+    if left >= timedelta(days=2):
+        return f"{left.days} days"
+    if left >= timedelta(hours=2):
+        return f"{int(left.total_seconds() // 3600)} hours"
+    return f"{max(int(left.total_seconds() // 60), 1)} minutes"
+
+
+class StatusHandler(intent.IntentHandler):
+    """The household's pool, top consumer and time left in the period."""
+
+    intent_type = INTENT_STATUS
+    description = (
+        "Tells the state of the household's energy token budget: unallocated tokens, the "
+        "device that consumed the most this period, and the time left in the period."
+    )
+
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Say each household's state."""
+        households = _households(intent_obj.hass)
+        if not households:
+            return _answer(intent_obj, "There is no Energy Tokens household yet.")
+        parts = []
+        for household in households:
+            household.async_notify()  # fresh aggregates for the answer
+            top = household.top_consumer()
+            top_text = f" The {top} consumed the most." if top else ""
+            parts.append(
+                f"{household.entry.title} has {_tokens(household.ledger.balance(POOL))} tokens "
+                f"unallocated.{top_text} The period ends in {_time_left(household)}."
+            )
+        return _answer(intent_obj, " ".join(parts))
+
+
+class TransferHandler(intent.IntentHandler):
+    """Move tokens from one device to another."""
+
+    intent_type = INTENT_TRANSFER
+    description = (
+        "Moves energy tokens from one device's budget to another's, e.g. to let the heater use "
+        "tokens the dryer does not need. Both devices are named; the amount is in tokens."
+    )
+    slot_schema = {  # noqa: RUF012 - as IntentHandler declares it
+        probatio.Required("from_device"): cv.string,
+        probatio.Required("to_device"): cv.string,
+        probatio.Required("amount"): probatio.Coerce(float),
+    }
+
+    async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
+        """Move the tokens, or say why not."""
+        slots = self.async_validate_slots(intent_obj.slots)
+        hass = intent_obj.hass
+        try:
+            household, source = find_device(hass, slots["from_device"]["value"])
+            peer, target = find_device(hass, slots["to_device"]["value"])
+        except _NotFound as err:
+            return _not_found(intent_obj, err)
+        amount = round(slots["amount"]["value"] * MILLI)
+        cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
+        try:
+            if peer is household:
+                household.async_transfer(source, target, amount, cause, "by voice")
+            else:
+                household.async_send(source, peer, target, amount, cause, "by voice")
+        except BudgetError as err:
+            return _answer(intent_obj, _refusal(err, household, source, amount))
+        return _answer(
+            intent_obj,
+            f"Moved {_tokens(amount)} tokens from the {source.settings.name} to the "
+            f"{target.settings.name}. The {target.settings.name} now has "
+            f"{_tokens(peer.balance_milli(target))} tokens.",
+        )
+
+
+def _refusal(err: BudgetError, household: Household, source: DeviceState, amount: int) -> str:
+    name = source.settings.name
+    match err.key:
+        case "insufficient_balance":
+            return (
+                f"The {name} has only {_tokens(household.balance_milli(source))} tokens, "
+                f"so it can't give {_tokens(amount)}."
+            )
+        case "same_device":
+            return "Tokens can't move from a device to itself."
+        case _:
+            return "The amount has to be more than zero tokens."
+
+
+async def async_setup_intents(hass: HomeAssistant) -> None:
+    """Register the intents; Home Assistant's intent integration calls this.
+
+    They also become tools for LLM assistants (llm.py).
+    """
+    for handler in (BalanceHandler(), StatusHandler(), TransferHandler()):
+        intent.async_register(hass, handler)
