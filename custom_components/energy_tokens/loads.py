@@ -120,6 +120,7 @@ class LoadController:
     @callback
     def async_check_restores(self) -> None:
         """Turn back on the loads we cut whose devices have tokens again."""
+        restored = False
         for subentry_id, cut in list(self.cuts.items()):
             device = self.household.devices.get(subentry_id)
             if device is None:
@@ -127,19 +128,19 @@ class LoadController:
             balance = self.household.balance_milli(device)
             if balance < restore_threshold_milli(device.settings.allowance_milli):
                 continue
-            context = Context()
-            cut.context_id = context.id  # the turn-on is ours too
-            del self.cuts[subentry_id]
-            self._save()
+            del self.cuts[subentry_id]  # no longer ours to watch once it is back on
+            restored = True
             self.hass.async_create_task(
                 self.hass.services.async_call(
-                    "homeassistant", "turn_on", {"entity_id": cut.entity_id}, context=context
+                    "homeassistant", "turn_on", {"entity_id": cut.entity_id}, context=Context()
                 ),
                 f"{DOMAIN} restore {cut.entity_id}",
             )
             self.household.fire(EVENT_LOAD_RESTORED, device, load=cut.entity_id)
             _LOGGER.info("%s has tokens again: turned %s on", device.settings.name, cut.entity_id)
-        self._follow()
+        if restored:
+            self._save()
+            self._follow()
 
     def _follow(self) -> None:
         """Watch the cut loads for changes that are not ours."""
