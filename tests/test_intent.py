@@ -12,7 +12,7 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr, llm
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.energy_tokens.ledger import Kind
 
@@ -225,3 +225,18 @@ async def test_without_a_loaded_household(
     assert await async_setup_component(hass, "llm", {})
     api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, _llm_context())
     assert not [tool for tool in api.tools if "EnergyTokens" in tool.name]
+
+
+async def test_status_names_the_top_consumer(
+    hass: HomeAssistant,
+    assist: None,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await consume(hass, set_meter, freezer, "sensor.heater_energy", 4.0)
+    freezer.tick(timedelta(minutes=5))  # the debit interval refreshes the household's figures
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert await _say(hass, "energy tokens status") == (
+        "Home has 220 tokens unallocated. The Heater consumed the most. The period ends in 7 days."
+    )

@@ -144,8 +144,7 @@ class StatusHandler(intent.IntentHandler):
             return _answer(intent_obj, "There is no Energy Tokens household yet.")
         parts = []
         for household in households:
-            household.async_notify()  # fresh aggregates for the answer
-            top = household.top_consumer()
+            top = household.top_consumer()  # as the Top consumer sensor shows it
             top_text = f" The {top} consumed the most." if top else ""
             parts.append(
                 f"{household.entry.title} has {_tokens(household.ledger.balance(POOL))} tokens "
