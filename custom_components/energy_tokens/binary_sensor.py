@@ -12,7 +12,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import DeviceEntity, HouseholdEntity
+from .entity import DeviceEntity, HouseholdEntity, add_device_entities
 from .household import (
     TOPIC_LEDGER,
     DeviceState,
@@ -79,14 +79,11 @@ async def async_setup_entry(
     async_add_entities(
         HouseholdBinarySensor(household, description) for description in HOUSEHOLD_BINARY_SENSORS
     )
-    for subentry_id, device in household.devices.items():
-        async_add_entities(
-            (
-                DeviceBinarySensor(household, device, description)
-                for description in DEVICE_BINARY_SENSORS
-            ),
-            config_subentry_id=subentry_id,
-        )
+    add_device_entities(
+        household,
+        async_add_entities,
+        lambda device: (DeviceBinarySensor(household, device, d) for d in DEVICE_BINARY_SENSORS),
+    )
 
 
 class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):

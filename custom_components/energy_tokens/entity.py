@@ -1,8 +1,11 @@
 """Base entities: one for the household's device, one for each metered device."""
 
+from collections.abc import Callable, Iterable
+
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .household import TOPIC_PERIODIC, DeviceState, Household
@@ -79,3 +82,13 @@ class DeviceEntity(EnergyTokensEntity):
             model="Metered device",
             entry_type=DeviceEntryType.SERVICE,
         )
+
+
+def add_device_entities(
+    household: Household,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    build: Callable[[DeviceState], Iterable[Entity]],
+) -> None:
+    """Add each device's entities under its own subentry (one call per subentry, as required)."""
+    for subentry_id, device in household.devices.items():
+        async_add_entities(build(device), config_subentry_id=subentry_id)

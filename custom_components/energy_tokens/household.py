@@ -50,6 +50,7 @@ from .const import (
     Priority,
 )
 from .ledger import (
+    SYSTEM,
     Cause,
     CauseKind,
     Entry,
@@ -378,7 +379,7 @@ class Household:
         )
         purchase = settings.cap_milli - ledger.balance(POOL)  # rolled-over tokens pay part
         if purchase > 0:
-            self._purchase(POOL, purchase, at_ms, overage=False)
+            self._purchase(POOL, purchase, at_ms=at_ms)
         for device_settings in allocation_order(d.settings for d in self.devices.values()):
             share = min(device_settings.allowance_milli, ledger.balance(POOL))
             if share > 0:
@@ -402,12 +403,12 @@ class Household:
             consumed[account] = device.period_milli
             balance = ledger.balance(account)
             if balance > 0:
-                self._move_surplus(kind, account, target, balance, at_ms)
+                self._move_surplus(kind, account, target, balance, at_ms=at_ms)
             elif balance < 0:  # consumed beyond its tokens: bought at the household price
-                self._purchase(account, -balance, at_ms, overage=True)
+                self._purchase(account, -balance, at_ms=at_ms, mark="overage")
         pool = ledger.balance(POOL)
         if pool > 0 and target != POOL:
-            self._move_surplus(kind, POOL, target, pool, at_ms)
+            self._move_surplus(kind, POOL, target, pool, at_ms=at_ms)
         ledger.append(
             Kind.PERIOD_CLOSE,
             data={
@@ -433,29 +434,59 @@ class Household:
             },
         )
 
-    def _purchase(self, account: str, amount: int, at_ms: int, *, overage: bool) -> None:
+    def _purchase(
+        self,
+        account: str,
+        amount: int,
+        *,
+        at_ms: int | None = None,
+        cause: Cause = SYSTEM,
+        mark: str | None = None,
+    ) -> Entry:
+        """Buy tokens from the provider at the period's price; the one place cost is counted.
+
+        ``mark`` flags why ("overage", "top_up") in the entry's data.
+        """
         price = self.period_settings.price_micro
         data: dict[str, Any] = {"price_micro": price}
-        if overage:
-            data["overage"] = True
-        self.ledger.append(
+        if mark is not None:
+            data[mark] = True
+        entry = self.ledger.append(
             Kind.PURCHASE,
             from_account=PROVIDER,
             to_account=account,
             amount=amount,
+            cause=cause,
             data=data,
             ts_ms=at_ms,
         )
         self.cost_micro += amount * price // MILLI
+        return entry
 
-    def _move_surplus(self, kind: Kind, account: str, target: str, amount: int, at_ms: int) -> None:
+    def _move_surplus(
+        self,
+        kind: Kind,
+        account: str,
+        target: str,
+        amount: int,
+        *,
+        at_ms: int | None = None,
+        cause: Cause = SYSTEM,
+    ) -> None:
+        """Move unused tokens away; a sale to the market is the one place sales are counted."""
         data: dict[str, Any] | None = None
         if target == MARKET:
             price = self.period_settings.sell_price_micro
             data = {"price_micro": price}
             self.sales_micro += amount * price // MILLI
         self.ledger.append(
-            kind, from_account=account, to_account=target, amount=amount, data=data, ts_ms=at_ms
+            kind,
+            from_account=account,
+            to_account=target,
+            amount=amount,
+            cause=cause,
+            data=data,
+            ts_ms=at_ms,
         )
 
     def _return_tokens_of_removed_devices(self) -> None:
@@ -837,16 +868,8 @@ class Household:
     ) -> Entry:
         """Buy extra tokens at the period's price, into the pool or straight to a device."""
         self._check_amount(amount_milli)
-        price = self.period_settings.price_micro
-        entry = self.ledger.append(
-            Kind.PURCHASE,
-            from_account=PROVIDER,
-            to_account=POOL if device is None else device.settings.account,
-            amount=amount_milli,
-            cause=cause,
-            data={"price_micro": price, "top_up": True},
-        )
-        self.cost_micro += amount_milli * price // MILLI
+        account = POOL if device is None else device.settings.account
+        entry = self._purchase(account, amount_milli, cause=cause, mark="top_up")
         self._after_action()
         return entry
 
@@ -867,16 +890,7 @@ class Household:
                 "insufficient_balance",
                 device=self.entry.title if device is None else device.settings.name,
             )
-        price = self.period_settings.sell_price_micro
-        self.ledger.append(
-            Kind.SALE,
-            from_account=account,
-            to_account=MARKET,
-            amount=amount,
-            cause=cause,
-            data={"price_micro": price},
-        )
-        self.sales_micro += amount * price // MILLI
+        self._move_surplus(Kind.SALE, account, MARKET, amount, cause=cause)
         self._after_action()
         return amount
 

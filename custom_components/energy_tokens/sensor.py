@@ -17,7 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .entity import DeviceEntity, HouseholdEntity
+from .entity import DeviceEntity, HouseholdEntity, add_device_entities
 from .household import (
     TOPIC_LEDGER,
     TOPIC_PERIODIC,
@@ -193,11 +193,11 @@ async def async_setup_entry(
     """Add the household's sensors, then each device's, under its subentry."""
     household = entry.runtime_data
     async_add_entities(HouseholdSensor(household, description) for description in HOUSEHOLD_SENSORS)
-    for subentry_id, device in household.devices.items():
-        async_add_entities(
-            (DeviceSensor(household, device, description) for description in DEVICE_SENSORS),
-            config_subentry_id=subentry_id,
-        )
+    add_device_entities(
+        household,
+        async_add_entities,
+        lambda device: (DeviceSensor(household, device, d) for d in DEVICE_SENSORS),
+    )
 
 
 class HouseholdSensor(HouseholdEntity, SensorEntity):

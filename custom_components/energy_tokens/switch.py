@@ -6,7 +6,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .entity import DeviceEntity
+from .entity import DeviceEntity, add_device_entities
 from .household import EnergyTokensConfigEntry
 
 PARALLEL_UPDATES = 0  # nothing to poll or call out to
@@ -23,10 +23,11 @@ async def async_setup_entry(
 ) -> None:
     """Add each device's enforcement switch, under its subentry."""
     household = entry.runtime_data
-    for subentry_id, device in household.devices.items():
-        async_add_entities(
-            [EnforcementSwitch(household, device, ENFORCEMENT)], config_subentry_id=subentry_id
-        )
+    add_device_entities(
+        household,
+        async_add_entities,
+        lambda device: [EnforcementSwitch(household, device, ENFORCEMENT)],
+    )
 
 
 class EnforcementSwitch(DeviceEntity, RestoreEntity, SwitchEntity):
