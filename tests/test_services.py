@@ -290,6 +290,9 @@ async def test_verify_ledger_and_get_balances_and_ledger(
         "Dryer": (30.0, "ok"),
         "Heater": (50.0, "ok"),
     }
+    assert {d["device"]: d["device_id"] for d in balances["devices"]} == {
+        name: device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater")
+    }
     everything = await _call(hass, "get_ledger", household, return_response=True)
     assert [e["seq"] for e in everything["entries"]] == list(range(1, ledger.seq + 1))
     dryer = device_id(hass, loaded_entry, "Dryer")

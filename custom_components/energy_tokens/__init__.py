@@ -10,18 +10,22 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
+from .card import async_remove_card, async_setup_card
 from .const import DOMAIN, ISSUE_LEDGER_TAMPERED, ISSUE_LEDGER_TORN_TAIL, ISSUE_METER_SPIKE
 from .household import EnergyTokensConfigEntry, Household, storage_directory
 from .ledger import CorruptLedgerError, LedgerError
 from .services import async_setup_services
+from .websocket_api import async_setup_websocket_api
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, for every household (intent.py registers the voice intents)."""
+    """Register the actions, the card and its data (intent.py registers the voice intents)."""
     async_setup_services(hass)
+    async_setup_websocket_api(hass)
+    await async_setup_card(hass)
     return True
 
 
@@ -88,3 +92,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry
             and (held.data or {}).get("entry_id") == entry.entry_id
         ):
             ir.async_delete_issue(hass, DOMAIN, issue_id)
+    if not any(
+        other.entry_id != entry.entry_id for other in hass.config_entries.async_entries(DOMAIN)
+    ):
+        await async_remove_card(hass)

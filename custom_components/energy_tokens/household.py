@@ -117,7 +117,9 @@ def _open_ledger(directory: Path, household_id: str) -> tuple[Ledger, list[Entry
     key = load_or_create_signing_key(directory / "signing.key")
     ledger = Ledger.open_or_create(directory / "ledger", key, household_id)
     first = segment_first_seq(ledger.directory / ledger.segment)
-    return ledger, list(ledger.iter_entries(since_seq=first))
+    current = list(ledger.iter_entries(since_seq=first))
+    ledger.remember(current)
+    return ledger, current
 
 
 def now_ms() -> int:

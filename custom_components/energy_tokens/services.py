@@ -93,7 +93,13 @@ def _error(key: str, **placeholders: str) -> ServiceValidationError:
     )
 
 
-def _household(hass: HomeAssistant, entry_id: str) -> Household:
+def resolve_household(hass: HomeAssistant, entry_id: str | None) -> Household:
+    """The loaded household ``entry_id``; without one, the only loaded household."""
+    if entry_id is None:
+        loaded = hass.config_entries.async_loaded_entries(DOMAIN)
+        if len(loaded) != 1:
+            raise _error("household_required" if loaded else "no_household")
+        entry_id = loaded[0].entry_id
     entry: EnergyTokensConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
         raise _error("unknown_household", household=entry_id)
@@ -106,7 +112,7 @@ def _device(hass: HomeAssistant, device_id: str) -> tuple[Household, DeviceState
     device = dr.async_get(hass).async_get(device_id)
     if device is None or device.config_subentry_id is None or device.config_entry_id is None:
         raise _error("unknown_device", device=device_id)
-    household = _household(hass, device.config_entry_id)
+    household = resolve_household(hass, device.config_entry_id)
     state = household.devices.get(device.config_subentry_id)
     if state is None:
         raise _error("unknown_device", device=device_id)
@@ -153,7 +159,7 @@ async def _async_set_allowance(call: ServiceCall) -> None:
 
 
 async def _async_top_up(call: ServiceCall) -> None:
-    household = _household(call.hass, call.data[ATTR_HOUSEHOLD])
+    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
     device = None
     if ATTR_DEVICE in call.data:
         other, device = _device(call.hass, call.data[ATTR_DEVICE])
@@ -169,18 +175,18 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
         household, device = _device(call.hass, call.data[ATTR_DEVICE])
         _run(household.async_sell, device, milli, _cause(call))
     elif ATTR_HOUSEHOLD in call.data:
-        household = _household(call.hass, call.data[ATTR_HOUSEHOLD])
+        household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
         _run(household.async_sell, None, milli, _cause(call))
     else:
         raise _error("seller_missing")
 
 
 async def _async_close_period(call: ServiceCall) -> None:
-    _household(call.hass, call.data[ATTR_HOUSEHOLD]).async_close_period_now()
+    resolve_household(call.hass, call.data[ATTR_HOUSEHOLD]).async_close_period_now()
 
 
 async def _async_verify_ledger(call: ServiceCall) -> ServiceResponse:
-    household = _household(call.hass, call.data[ATTR_HOUSEHOLD])
+    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
     await household.async_commit()  # verify what has been recorded up to now
     return _verification_response(await household.async_verify())
 
@@ -193,18 +199,24 @@ def _verification_response(result: VerifyResult) -> ServiceResponse:
 
 
 async def _async_get_balances(call: ServiceCall) -> ServiceResponse:
-    household = _household(call.hass, call.data[ATTR_HOUSEHOLD])
+    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
     return balances_response(household)
 
 
 def balances_response(household: Household) -> dict[str, Any]:
-    """Every device's balance, allowance, consumption, status and projected run-out."""
+    """Every device's id, balance, allowance, consumption, status and projected run-out."""
+    registry = dr.async_get(household.hass)
+    entry_id = household.entry.entry_id
     devices = []
     for device in household.devices.values():
         run_out = household.run_out(device)
+        registered = registry.async_get_device_by_identifier(
+            (DOMAIN, device.settings.subentry_id), entry_id
+        )
         devices.append(
             {
                 "device": device.settings.name,
+                "device_id": None if registered is None else registered.id,
                 "balance": household.balance_milli(device) / MILLI,
                 "allowance": device.settings.allowance_milli / MILLI,
                 "consumed": household.consumed_milli(device) / MILLI,
@@ -221,7 +233,7 @@ def balances_response(household: Household) -> dict[str, Any]:
 
 
 async def _async_get_ledger(call: ServiceCall) -> ServiceResponse:
-    household = _household(call.hass, call.data[ATTR_HOUSEHOLD])
+    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
     account = None
     if ATTR_DEVICE in call.data:
         other, device = _device(call.hass, call.data[ATTR_DEVICE])

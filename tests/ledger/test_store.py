@@ -25,6 +25,7 @@ from custom_components.energy_tokens.ledger import (
     verify_ledger,
 )
 from custom_components.energy_tokens.ledger.framing import FRAME, MAGIC_SIZE, SEGMENT_MAGIC
+from custom_components.energy_tokens.ledger.store import RECENT_ENTRIES
 
 from .conftest import FakeClock, fill_small_ledger
 
@@ -93,6 +94,26 @@ def test_movements_keep_zero_sum_and_open_accounts(make_ledger: Callable[..., Le
     ledger.commit()
     kinds = [e.kind for e in ledger.iter_entries()]
     assert kinds.count(Kind.ACCOUNT) == 3
+
+
+def test_recent_entries_are_durable_newest_first_and_bounded(
+    make_ledger: Callable[..., Ledger],
+) -> None:
+    ledger = make_ledger()
+    first = ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=5)
+    assert ledger.recent_entries() == []  # appended, not yet durable
+    ledger.commit()
+    assert ledger.recent_entries() == [first]
+    moved = [
+        ledger.append(Kind.ALLOCATE, from_account="pool", to_account="device:a", amount=1)
+        for _ in range(RECENT_ENTRIES + 5)
+    ]
+    ledger.commit()
+    recent = ledger.recent_entries()
+    assert recent == moved[::-1][:RECENT_ENTRIES]
+    # What a reader decoded from the files is remembered the same way (opening a household).
+    ledger.remember(list(ledger.iter_entries(since_seq=first.seq))[:1])
+    assert ledger.recent_entries()[0] == first
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ Everything up to ``durable_seq`` survives a crash or power loss; an fsync error 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -68,6 +69,7 @@ from .reader import iter_entries
 
 DEFAULT_CHECKPOINT_EVERY = 4096
 DEFAULT_CHECKPOINT_INTERVAL_MS = 3_600_000
+RECENT_ENTRIES = 32  # kept in memory for views of the latest movements
 
 
 def wall_clock_ms() -> int:
@@ -169,6 +171,7 @@ class Ledger:
         self._checkpoint_requested = False
         self._failure: BaseException | None = None
         self._closed = False
+        self._recent: deque[Entry] = deque(maxlen=RECENT_ENTRIES)
 
     # ----- opening
 
@@ -471,7 +474,7 @@ class Ledger:
             prev, head = self._write(
                 kind, ts, amount, from_id, to_id, cause, data_bytes, segment_start
             )
-            return Entry(
+            entry = Entry(
                 self._state.seq,
                 ts,
                 kind,
@@ -483,6 +486,8 @@ class Ledger:
                 prev,
                 head,
             )
+            self._recent.append(entry)
+            return entry
 
     def _open_account(self, name: str, ts: int, cause: Cause) -> int:
         index = len(self._state.accounts)
@@ -612,6 +617,17 @@ class Ledger:
             ) from self._failure
         if self._closed:
             raise LedgerError("the ledger is closed")
+
+    def remember(self, entries: Iterable[Entry]) -> None:
+        """Keep entries read back from the files (oldest first) as the latest ones in memory."""
+        with self._lock:
+            self._recent.extend(entries)
+
+    def recent_entries(self) -> list[Entry]:
+        """The latest durable entries appended or remembered, newest first; reads no file."""
+        with self._lock:
+            durable = self._durable_seq
+            return [entry for entry in reversed(self._recent) if entry.seq <= durable]
 
     def iter_entries(self, since_seq: int = 1) -> Iterator[Entry]:
         """Decoded durable entries from ``since_seq`` on (reads files: call from an executor)."""

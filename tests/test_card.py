@@ -1,0 +1,244 @@
+"""The dashboard card: served, registered as a dashboard resource, fed over the WebSocket API."""
+
+import hashlib
+from typing import Any
+
+from homeassistant.components.lovelace.const import LOVELACE_DATA
+from homeassistant.components.lovelace.resources import ResourceStorageCollection
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
+
+from custom_components.energy_tokens.card import CARD_FILE, CARD_URL
+from custom_components.energy_tokens.const import DOMAIN
+
+from .conftest import device_subentry
+from .helpers import device_id
+
+DRYER = "sensor.dryer_energy"
+HEATER = "sensor.heater_energy"
+VERSIONED = f"{CARD_URL}?v={hashlib.sha256(CARD_FILE.read_bytes()).hexdigest()[:12]}"
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [device_subentry("Dryer", DRYER, 30.0), device_subentry("Heater", HEATER, 50.0)]
+
+
+async def _resources(hass: HomeAssistant) -> list[dict[str, Any]]:
+    collection = hass.data[LOVELACE_DATA].resources
+    assert isinstance(collection, ResourceStorageCollection)
+    await collection.async_get_info()
+    return list(collection.async_items())
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_card_is_served_and_added_to_the_dashboard_resources(
+    hass: HomeAssistant, household_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    assert await async_setup_component(hass, "lovelace", {})
+    await _setup(hass, household_entry)
+    assert [(item["type"], item["url"]) for item in await _resources(hass)] == [
+        ("module", VERSIONED)
+    ]
+    client = await hass_client()
+    response = await client.get(VERSIONED)
+    assert response.status == 200
+    body = await response.text()
+    assert "customElements.define(CARD_TYPE, EnergyTokensCard)" in body
+    assert 'const CARD_TYPE = "energy-tokens-card"' in body
+
+
+async def test_an_older_card_resource_is_updated_not_duplicated(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    assert await async_setup_component(hass, "lovelace", {})
+    collection = hass.data[LOVELACE_DATA].resources
+    assert isinstance(collection, ResourceStorageCollection)
+    await collection.async_create_item({"res_type": "module", "url": f"{CARD_URL}?v=old"})
+    await collection.async_create_item({"res_type": "module", "url": "/local/other-card.js"})
+    await _setup(hass, household_entry)
+    assert sorted(item["url"] for item in await _resources(hass)) == sorted(
+        [VERSIONED, "/local/other-card.js"]
+    )
+
+
+async def test_resources_kept_in_yaml_are_left_to_the_user(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert await async_setup_component(
+        hass,
+        "lovelace",
+        {"lovelace": {"resource_mode": "yaml", "resources": [{"url": "/x.js", "type": "module"}]}},
+    )
+    await _setup(hass, household_entry)
+    assert hass.data[LOVELACE_DATA].resources.async_items() == [{"url": "/x.js", "type": "module"}]
+    assert f"add {CARD_URL} as a JavaScript module resource" in caplog.text
+    response = await (await hass_client()).get(CARD_URL)
+    assert response.status == 200  # still served, for the line the user adds
+
+
+async def test_removing_the_last_household_removes_the_resource(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    assert await async_setup_component(hass, "lovelace", {})
+    await _setup(hass, household_entry)
+    other = MockConfigEntry(domain=DOMAIN, title="Cabin", data={**household_entry.data})
+    other.add_to_hass(hass)
+    await _setup(hass, other)
+    await hass.config_entries.async_remove(other.entry_id)
+    assert [item["url"] for item in await _resources(hass)] == [VERSIONED]
+    await hass.config_entries.async_remove(household_entry.entry_id)
+    assert await _resources(hass) == []
+
+
+async def test_without_dashboards_the_household_still_loads(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    await _setup(hass, household_entry)
+    assert LOVELACE_DATA not in hass.data
+    await hass.config_entries.async_remove(household_entry.entry_id)  # nothing to take out
+
+
+async def test_household_view_has_balances_period_and_latest_movements(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
+    await hass.services.async_call(
+        DOMAIN,
+        "transfer",
+        {"from_device": dryer, "to_device": heater, "amount": 2.5, "note": "cold"},
+        blocking=True,
+    )
+    household = loaded_entry.runtime_data
+    await household.async_commit()
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "energy_tokens/household"})  # the only household
+    response = await client.receive_json()
+    assert response["success"], response
+    view = response["result"]
+    assert view["entry_id"] == loaded_entry.entry_id
+    assert view["household"] == "Home"
+    assert view["pool"] == 220.0
+    assert view["period_start"] == "2026-11-01T00:00:00-07:00"  # the test instance is in US/Pacific
+    assert view["period_end"] == "2026-12-01T00:00:00-08:00"
+    assert view["token_kwh"] == 1.0
+    assert {
+        d["device"]: (d["device_id"], d["balance"], d["allowance"]) for d in view["devices"]
+    } == {
+        "Dryer": (dryer, 27.5, 30.0),
+        "Heater": (heater, 52.5, 50.0),
+    }
+    assert view["ledger"] == {"entries": household.ledger.seq, "head": household.ledger.head.hex()}
+    transfer = view["recent"][0]
+    assert transfer | {"time": None, "hash": None} == {
+        "seq": household.ledger.seq,
+        "time": None,
+        "kind": "transfer",
+        "from": "Dryer",
+        "to": "Heater",
+        "amount": 2.5,
+        "note": "cold",
+        "hash": None,
+    }
+    assert transfer["hash"] == household.ledger.head.hex()
+    # Allowances of this period follow, newest first; system accounts keep their ids.
+    assert [(m["kind"], m["from"]) for m in view["recent"][1:3]] == [
+        ("allocate", "pool"),
+        ("allocate", "pool"),
+    ]
+    assert len(view["recent"]) <= 8
+
+
+async def test_household_view_after_a_restart_remembers_the_movements(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
+    await hass.services.async_call(
+        DOMAIN, "transfer", {"from_device": dryer, "to_device": heater, "amount": 1}, blocking=True
+    )
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {"type": "energy_tokens/household", "household": loaded_entry.entry_id}
+    )
+    view = (await client.receive_json())["result"]
+    assert (view["recent"][0]["kind"], view["recent"][0]["to"]) == ("transfer", "Heater")
+
+
+async def test_household_view_names_another_household(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    cabin = MockConfigEntry(
+        domain=DOMAIN,
+        title="Cabin",
+        data={**loaded_entry.data, "name": "Cabin"},
+        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
+    )
+    cabin.add_to_hass(hass)
+    await _setup(hass, cabin)
+    await hass.services.async_call(
+        DOMAIN,
+        "transfer",
+        {
+            "from_device": device_id(hass, loaded_entry, "Dryer"),
+            "to_device": device_id(hass, cabin, "Sauna"),
+            "amount": 1,
+        },
+        blocking=True,
+    )
+    await loaded_entry.runtime_data.async_commit()
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {"type": "energy_tokens/household", "household": loaded_entry.entry_id}
+    )
+    view = (await client.receive_json())["result"]
+    assert (view["recent"][0]["from"], view["recent"][0]["to"]) == ("Dryer", "Cabin")
+
+
+@pytest.mark.parametrize(
+    ("households", "message", "key"),
+    [
+        (0, {}, "no_household"),
+        (2, {}, "household_required"),
+        (1, {"household": "nope"}, "unknown_household"),
+    ],
+)
+async def test_household_view_refusals_are_translated(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    households: int,
+    message: dict[str, str],
+    key: str,
+) -> None:
+    await _setup(hass, household_entry)
+    if households == 0:
+        assert await hass.config_entries.async_unload(household_entry.entry_id)
+    if households == 2:
+        other = MockConfigEntry(domain=DOMAIN, title="Cabin", data={**household_entry.data})
+        other.add_to_hass(hass)
+        await _setup(hass, other)
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "energy_tokens/household", **message})
+    response = await client.receive_json()
+    assert not response["success"]
+    error = response["error"]
+    assert (error["translation_domain"], error["translation_key"]) == (DOMAIN, key)
+    assert "{" not in error["message"]  # rendered from the translation, placeholders filled
