@@ -1,12 +1,14 @@
 """The household economy through the real harness: periods, allocation, metering, surplus."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import repairs_flow_manager
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentry, ConfigSubentryData
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -625,3 +627,69 @@ async def test_live_balance_moves_in_tenths_and_is_exact_each_interval(
         assert state_of(hass, "sensor.dryer_balance") == shown
     await tick(hass, freezer, timedelta(minutes=5))  # the interval shows the exact balance
     assert state_of(hass, "sensor.dryer_balance") == "29.85"
+
+
+def _start_adding_device(
+    hass: HomeAssistant, entry: MockConfigEntry, name: str, allowance: float
+) -> None:
+    data = device_subentry(name, f"sensor.{name.lower()}_energy", allowance)
+    hass.config_entries.async_add_subentry(  # the household reloads
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(data["data"]),
+            subentry_type=data["subentry_type"],
+            title=data["title"],
+            unique_id=data["unique_id"],
+        ),
+    )
+
+
+async def _add_device(
+    hass: HomeAssistant, entry: MockConfigEntry, name: str, allowance: float
+) -> None:
+    _start_adding_device(hass, entry, name, allowance)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_a_device_added_during_a_period_gets_its_allowance_at_once(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    assert state_of(hass, "sensor.home_unallocated_pool") == "220.0"
+    await _add_device(hass, loaded_entry, "Oven", 40.0)
+    assert state_of(hass, "sensor.oven_balance") == "40.0"
+    assert state_of(hass, "sensor.home_unallocated_pool") == "180.0"
+    # Once: a restart finds the device's account and allocates nothing more.
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.oven_balance") == "40.0"
+    assert state_of(hass, "sensor.home_unallocated_pool") == "180.0"
+    ledger = loaded_entry.runtime_data.ledger
+    await loaded_entry.runtime_data.async_commit()
+    [added] = [e for e in ledger.iter_entries() if e.data.get("reason") == "device added"]
+    assert (added.kind, added.amount, added.from_account) == (Kind.ALLOCATE, 40_000, "pool")
+    # As far as the pool covers it: the next device gets what is left.
+    await _add_device(hass, loaded_entry, "Sauna", 500.0)
+    assert state_of(hass, "sensor.sauna_balance") == "180.0"
+    assert state_of(hass, "sensor.home_unallocated_pool") == "0.0"
+    assert verify_ledger(ledger.directory).valid
+
+
+async def test_a_device_added_while_the_household_reloads_is_loaded_too(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """The second device arrives after the reload read the devices, before it listens again."""
+    before = loaded_entry.runtime_data
+    _start_adding_device(hass, loaded_entry, "Oven", 10.0)
+    oven = subentry_id(loaded_entry, "Oven")
+    for _ in range(1_000_000):  # time is frozen: yield to the loop, the executor runs meanwhile
+        await asyncio.sleep(0)
+        household = getattr(loaded_entry, "runtime_data", before)
+        if household is not before and oven in household.devices:
+            break
+    assert loaded_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
+    _start_adding_device(hass, loaded_entry, "Sauna", 10.0)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert loaded_entry.runtime_data.devices.keys() == loaded_entry.subentries.keys()
+    assert state_of(hass, "sensor.sauna_balance") == "10.0"
+    assert state_of(hass, "sensor.oven_balance") == "10.0"

@@ -3,6 +3,7 @@
 import shutil
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
@@ -57,18 +58,30 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     return True
 
 
-_RELOADING: set[str] = set()
+_RELOADING: dict[str, bool] = {}  # entry id -> whether another change came meanwhile
 
 
 async def _async_reload(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
-    """Reload once for changes made together (an import adds many devices at once)."""
+    """Reload for changes made together (an import adds many devices at once) just once.
+
+    A change made while a reload runs gets one more reload, also when it came while the entry
+    was unloaded and nobody listened: the household then differs from its entry.
+    """
     if entry.entry_id in _RELOADING:
+        _RELOADING[entry.entry_id] = True
         return
-    _RELOADING.add(entry.entry_id)
+    _RELOADING[entry.entry_id] = False
     try:
-        await hass.config_entries.async_reload(entry.entry_id)
+        while True:
+            await hass.config_entries.async_reload(entry.entry_id)
+            again = _RELOADING[entry.entry_id] or (
+                entry.state is ConfigEntryState.LOADED and entry.runtime_data.is_stale()
+            )
+            if not again:
+                break
+            _RELOADING[entry.entry_id] = False
     finally:
-        _RELOADING.discard(entry.entry_id)
+        del _RELOADING[entry.entry_id]
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:

@@ -10,7 +10,7 @@ commits, verification, closing) runs in the executor.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -305,6 +305,11 @@ class Household:
         )
         self._settle_periods(dt_util.utcnow())
         self._return_tokens_of_removed_devices()
+        # A device added during a period has no account yet: it gets its allowance now.
+        added = [
+            d for d in self.devices.values() if not self.ledger.has_account(d.settings.account)
+        ]
+        self._allocate(added, now_ms(), {"reason": "device added"})
         self._refresh_aggregates()
         self.async_schedule_commit()
         self._unsubscribe.append(
@@ -382,14 +387,21 @@ class Household:
         purchase = settings.cap_milli - ledger.balance(POOL)  # rolled-over tokens pay part
         if purchase > 0:
             self._purchase(POOL, purchase, at_ms=at_ms)
-        for device_settings in allocation_order(d.settings for d in self.devices.values()):
-            share = min(device_settings.allowance_milli, ledger.balance(POOL))
+        self._allocate(self.devices.values(), at_ms)
+
+    def _allocate(
+        self, devices: Iterable[DeviceState], at_ms: int, data: dict[str, Any] | None = None
+    ) -> None:
+        """Give devices their allowances from the pool, essential first, as far as it covers."""
+        for device_settings in allocation_order(device.settings for device in devices):
+            share = min(device_settings.allowance_milli, self.ledger.balance(POOL))
             if share > 0:
-                ledger.append(
+                self.ledger.append(
                     Kind.ALLOCATE,
                     from_account=POOL,
                     to_account=device_settings.account,
                     amount=share,
+                    data=data,
                     ts_ms=at_ms,
                 )
 
@@ -942,6 +954,18 @@ class Household:
         self.async_schedule_commit()
         self.async_notify()
         self.loads.async_check_restores()
+
+    def is_stale(self) -> bool:
+        """Whether the entry changed since this household read it (a reload is due)."""
+        entry = self.entry
+        if entry.subentries.keys() != self.devices.keys():
+            return True
+        if HouseholdSettings.from_data(entry.data) != self.settings:
+            return True
+        return any(
+            DeviceSettings.from_subentry(subentry) != self.devices[subentry_id].settings
+            for subentry_id, subentry in entry.subentries.items()
+        )
 
     # ----- what entities show
 

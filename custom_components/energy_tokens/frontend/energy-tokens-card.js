@@ -55,7 +55,8 @@ const STYLE = `
   .details { display: flex; justify-content: space-between; gap: 8px; font-size: 13px;
     color: var(--secondary-text-color); }
   h3 { font-size: 15px; font-weight: 500; margin: 16px 0 8px; }
-  form { display: grid; grid-template-columns: 1fr 1fr 90px auto; gap: 8px; align-items: end; }
+  form { display: grid; grid-template-columns: repeat(auto-fit, minmax(110px, 1fr)); gap: 8px;
+    align-items: end; }
   label { display: flex; flex-direction: column; font-size: 12px; color: var(--secondary-text-color); gap: 2px; }
   select, input { font: inherit; color: var(--primary-text-color); min-width: 0;
     background: var(--input-fill-color, var(--secondary-background-color, transparent));
@@ -73,7 +74,6 @@ const STYLE = `
   li .seq, li .time { color: var(--secondary-text-color); font-variant-numeric: tabular-nums; }
   code { font-size: 12px; }
   .error-box { color: var(--error-color, #db4437); }
-  @media (max-width: 450px) { form { grid-template-columns: 1fr 1fr; } }
 `;
 
 /** Builds an element: attributes (on* become listeners), then children (strings become text). */
@@ -104,7 +104,6 @@ class EnergyTokensCard extends HTMLElement {
     this._entities = null;
     this._states = new Map();
     this._busy = false;
-    this._message = null;
     this.attachShadow({ mode: "open" });
   }
 
@@ -288,7 +287,10 @@ class EnergyTokensCard extends HTMLElement {
 
   _time(iso, withDay = false) {
     const locale = (this._hass && this._hass.locale && this._hass.locale.language) || undefined;
-    const options = { hour: "2-digit", minute: "2-digit", timeZone: this._hass.config.time_zone };
+    // The user's profile chooses the browser's time zone ("local", the default) or the server's.
+    const server = this._hass.locale && this._hass.locale.time_zone === "server";
+    const options = { hour: "2-digit", minute: "2-digit" };
+    if (server) options.timeZone = this._hass.config.time_zone;
     if (withDay) Object.assign(options, { weekday: "short", day: "numeric", month: "short" });
     return new Intl.DateTimeFormat(locale, options).format(new Date(iso));
   }
@@ -446,7 +448,6 @@ class EnergyTokensCard extends HTMLElement {
   }
 
   _showMessage(kind, text) {
-    this._message = { kind, text };
     this._messageBox.className = `message ${kind || ""}`;
     this._messageBox.textContent = text;
   }

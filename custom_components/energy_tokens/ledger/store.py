@@ -407,6 +407,11 @@ class Ledger:
             index = self._state.account_ids.get(account)
             return 0 if index is None else self._state.balances[index]
 
+    def has_account(self, account: str) -> bool:
+        """Whether an entry has opened ``account`` (its first movement does)."""
+        with self._lock:
+            return account in self._state.account_ids
+
     def balances(self) -> dict[str, int]:
         """Every account's balance in milli-tokens."""
         with self._lock:

@@ -1,0 +1,171 @@
+// End-to-end: the demo household's dashboard in headless Chromium, against the real development
+// instance that scripts/e2e starts (scripts/develop with a fresh copy of config/).
+//
+// Environment (scripts/e2e sets it): ET_URL, ET_CONFIG (the instance's config folder, holding
+// the printed login and the demo household), ET_SCREENSHOTS (where pictures go), CHROMIUM.
+
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+const URL = process.env.ET_URL ?? "http://127.0.0.1:8123";
+const CONFIG = process.env.ET_CONFIG;
+const SCREENSHOTS = process.env.ET_SCREENSHOTS;
+const DASHBOARD = `${URL}/energy-tokens/household`;
+const TIMEOUT = 30_000;
+
+assert.ok(CONFIG && SCREENSHOTS, "run through scripts/e2e (ET_CONFIG and ET_SCREENSHOTS unset)");
+const login = JSON.parse(readFileSync(join(CONFIG, ".dev-login.json"), "utf8"));
+// The demo's device names, as config/demo_household.yaml lists them.
+const demoDevices = [...readFileSync(join(CONFIG, "demo_household.yaml"), "utf8").matchAll(/^ {2}- name: (.+)$/gm)].map(
+  (match) => match[1].trim()
+);
+
+let browser;
+let page;
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    // A closed network: nothing in the background may try to reach out.
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  // Playwright gives every context a new, empty profile.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, colorScheme: "light" });
+  page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** Each device row of the card: name, balance (exact, from the view), status text. */
+async function readDevices() {
+  return page.locator("energy-tokens-card .device").evaluateAll((rows) =>
+    rows.map((row) => ({
+      name: row.dataset.device,
+      id: row.dataset.deviceId,
+      balance: Number(row.querySelector(".balance").dataset.balance),
+      text: row.querySelector(".balance").textContent,
+      status: row.querySelector(".status").textContent,
+    }))
+  );
+}
+
+async function ledgerEntries() {
+  const summary = await page.locator("energy-tokens-card .ledger-summary").textContent();
+  return Number(summary.match(/^([\d,.\s]+) entries/)[1].replace(/[^\d]/g, ""));
+}
+
+test("log in with the printed owner account", async () => {
+  assert.ok(demoDevices.length >= 4, `demo devices: ${demoDevices}`);
+  await page.goto(DASHBOARD);
+  await page.locator("input[name=username]").fill(login.username);
+  await page.locator("input[name=password]").fill(login.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(/\/energy-tokens\/household/);
+  await page.locator("energy-tokens-card .device").first().waitFor();
+});
+
+test("the card shows every demo device's balance against its allowance", async () => {
+  await until(async () => (await page.locator("energy-tokens-card .device").count()) === demoDevices.length);
+  const devices = await readDevices();
+  assert.deepEqual(devices.map((device) => device.name).sort(), [...demoDevices].sort());
+  for (const device of devices) {
+    assert.ok(Number.isFinite(device.balance), `${device.name} has a balance`);
+    assert.match(device.text, /tokens? of \d/, `${device.name} shows balance of allowance`);
+    await assertVisible(`energy-tokens-card .device[data-device="${device.name}"] .bar`);
+  }
+  await assertVisible("energy-tokens-card .figure.pool");
+  await assertVisible("energy-tokens-card .figure.period");
+  await page.screenshot({ path: join(SCREENSHOTS, "01-dashboard.png"), fullPage: true });
+});
+
+test("a transfer through the card moves tokens and lands in the ledger", async () => {
+  const before = await readDevices();
+  const entriesBefore = await ledgerEntries();
+  const [source, target] = [...before].sort((a, b) => b.balance - a.balance);
+  const amount = source.balance >= 3 ? 2 : 0.5;
+  const form = page.locator("energy-tokens-card form");
+  await form.locator("select[name=from]").selectOption(source.id);
+  await form.locator("select[name=to]").selectOption(target.id);
+  await form.locator("input[name=amount]").fill(String(amount));
+  await page.screenshot({ path: join(SCREENSHOTS, "02-transfer-filled.png"), fullPage: true });
+  await form.locator("button[name=transfer]").click();
+
+  await page.locator("energy-tokens-card .message.ok").filter({ hasText: "Moved" }).waitFor();
+  // The ledger's newest movement is this transfer, once the group commit made it durable.
+  const newest = page.locator("energy-tokens-card .movements li").first();
+  await newest.filter({ hasText: `Transfer: ${source.name} → ${target.name}` }).waitFor();
+  const entriesAfter = await ledgerEntries();
+  assert.ok(entriesAfter > entriesBefore, `ledger entries ${entriesBefore} -> ${entriesAfter}`);
+
+  const afterDevices = await readDevices();
+  const find = (list, name) => list.find((device) => device.name === name).balance;
+  // The source only loses (the transfer, and metering); the target gains the transfer, less at
+  // most what its meter charged during these seconds.
+  const sourceDrop = find(before, source.name) - find(afterDevices, source.name);
+  const targetGain = find(afterDevices, target.name) - find(before, target.name);
+  assert.ok(sourceDrop >= amount - 0.001, `${source.name} dropped by ${sourceDrop}`);
+  assert.ok(targetGain <= amount + 0.001 && targetGain > amount - 1, `${target.name} gained ${targetGain}`);
+  await page.screenshot({ path: join(SCREENSHOTS, "03-after-transfer.png"), fullPage: true });
+});
+
+test("a refused transfer shows the integration's message and moves nothing", async () => {
+  const devices = await readDevices();
+  const form = page.locator("energy-tokens-card form");
+  await form.locator("select[name=from]").selectOption(devices[0].id);
+  await form.locator("select[name=to]").selectOption(devices[1].id);
+  await form.locator("input[name=amount]").fill("100000");
+  await form.locator("button[name=transfer]").click();
+  await page
+    .locator("energy-tokens-card .message.error")
+    .filter({ hasText: "does not have that many tokens" })
+    .waitFor();
+  await page.waitForTimeout(2000); // a commit would have landed by now
+  const movements = await page.locator("energy-tokens-card .movements li").allTextContents();
+  assert.ok(!movements.some((text) => text.includes("100,000") || text.includes("100000")));
+});
+
+test("the card follows the theme: dark mode changes its colours", async () => {
+  const colours = () =>
+    page.locator("energy-tokens-card ha-card").evaluate((card) => {
+      const style = getComputedStyle(card);
+      return { background: style.backgroundColor, text: style.color };
+    });
+  const light = await colours();
+  await page.emulateMedia({ colorScheme: "dark" });
+  let dark;
+  // The default theme switches on the media query.
+  await until(async () => (dark = await colours()).background !== light.background);
+  assert.notEqual(dark.background, light.background);
+  assert.notEqual(dark.text, light.text);
+  await page.screenshot({ path: join(SCREENSHOTS, "04-dark-theme.png"), fullPage: true });
+});
+
+/** Polls ``check`` until it holds (Playwright's waits cannot count through shadow roots). */
+async function until(check) {
+  for (let waited = 0; waited < TIMEOUT; waited += 250) {
+    if (await check()) return;
+    await page.waitForTimeout(250);
+  }
+  assert.fail(`still not true after ${TIMEOUT} ms: ${check}`);
+}
+
+async function assertVisible(selector) {
+  await page.locator(selector).first().waitFor({ state: "visible" });
+}
