@@ -73,7 +73,7 @@ async def test_within_minutes_budgets_run_low_devices_borrow_loads_are_cut_and_r
     assert events[EVENT_BORROWED], "no device borrowed"
     cut = {event.data["load"] for event in events[EVENT_LOAD_CUT]}
     assert "input_boolean.ev_charger" in cut
-    for _ in range(12 * 3):  # the "solar surplus" automation tops up two minutes after a cut
+    for _ in range(12 * 3):  # "solar surplus" tops up a cut load once it stood off two minutes
         await tick(hass, freezer, timedelta(seconds=5))
     restored = [e.data for e in events[EVENT_LOAD_RESTORED] if e.data["device"] == "EV charger"]
     assert restored, "the EV charger was not restored"
