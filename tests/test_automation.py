@@ -15,15 +15,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.energy_tokens import logbook
-from custom_components.energy_tokens.const import (
-    DOMAIN,
-    EVENT_BORROWED,
-    EVENT_EXHAUSTED,
-    EVENT_LOAD_CUT,
-    EVENT_LOAD_RESTORED,
-    EVENT_LOW_BALANCE,
-    EVENT_PERIOD_CLOSED,
-)
+from custom_components.energy_tokens.const import DOMAIN
 
 from .conftest import device_subentry
 from .helpers import device_id
@@ -74,9 +66,9 @@ async def test_device_trigger_runs_an_automation(
             }
         },
     )
-    hass.bus.async_fire(EVENT_EXHAUSTED, {"device_id": "another", "device": "Other"})
-    hass.bus.async_fire(EVENT_LOW_BALANCE, {"device_id": dryer.id, "device": "Dryer"})
-    hass.bus.async_fire(EVENT_EXHAUSTED, {"device_id": dryer.id, "device": "Dryer"})
+    hass.bus.async_fire("energy_tokens_exhausted", {"device_id": "another", "device": "Other"})
+    hass.bus.async_fire("energy_tokens_low_balance", {"device_id": dryer.id, "device": "Dryer"})
+    hass.bus.async_fire("energy_tokens_exhausted", {"device_id": dryer.id, "device": "Dryer"})
     await hass.async_block_till_done()
     assert [call.data["device"] for call in calls] == ["Dryer"]
 
@@ -85,37 +77,37 @@ async def test_device_trigger_runs_an_automation(
     ("event_type", "data", "name", "message"),
     [
         (
-            EVENT_LOW_BALANCE,
+            "energy_tokens_low_balance",
             {"device": "Dryer", "balance": 1.5, "allowance": 10.0},
             "Dryer",
             "is low on tokens: 1.5 of 10 left",
         ),
         (
-            EVENT_EXHAUSTED,
+            "energy_tokens_exhausted",
             {"device": "Dryer", "balance": -0.25},
             "Dryer",
             "ran out of tokens (-0.25)",
         ),
         (
-            EVENT_BORROWED,
+            "energy_tokens_borrowed",
             {"device": "Dryer", "amount": 3.0, "lender": "Heater"},
             "Dryer",
             "borrowed 3 tokens from Heater",
         ),
         (
-            EVENT_LOAD_CUT,
+            "energy_tokens_load_cut",
             {"device": "Dryer", "load": "switch.dryer"},
             "Dryer",
             "ran out of tokens: turned switch.dryer off",
         ),
         (
-            EVENT_LOAD_RESTORED,
+            "energy_tokens_load_restored",
             {"device": "Dryer", "load": "switch.dryer"},
             "Dryer",
             "has tokens again: turned switch.dryer back on",
         ),
         (
-            EVENT_PERIOD_CLOSED,
+            "energy_tokens_period_closed",
             {"household": "Home", "period": "2026-11-01", "cost": 90.0, "sales": 2.5},
             "Home",
             "closed period 2026-11-01: cost 90, sales 2.5",
@@ -131,12 +123,12 @@ def test_logbook_lines(event_type: str, data: dict[str, Any], name: str, message
 
     logbook.async_describe_events(None, collect)  # type: ignore[arg-type]
     assert set(described) == {
-        EVENT_LOW_BALANCE,
-        EVENT_EXHAUSTED,
-        EVENT_BORROWED,
-        EVENT_LOAD_CUT,
-        EVENT_LOAD_RESTORED,
-        EVENT_PERIOD_CLOSED,
+        "energy_tokens_low_balance",
+        "energy_tokens_exhausted",
+        "energy_tokens_borrowed",
+        "energy_tokens_load_cut",
+        "energy_tokens_load_restored",
+        "energy_tokens_period_closed",
     }
     line = described[event_type](Event(event_type, data))
     assert line == {"name": name, "message": message}

@@ -121,7 +121,7 @@ async def test_shift_allowance_when_low(
     assert state_of(hass, "sensor.heater_balance") == "47.0"
     household = loaded_entry.runtime_data
     await household.async_commit()
-    [transfer] = [e for e in household.ledger.iter_entries() if e.kind.name == "TRANSFER"]
+    [transfer] = [e for e in household.economy.ledger.iter_entries() if e.kind.name == "TRANSFER"]
     assert transfer.data == {"note": "Shifted automatically when the balance ran low"}
     assert str(transfer.cause).startswith("automation:")
 

@@ -12,12 +12,6 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
-from custom_components.energy_tokens.const import (
-    EVENT_BORROWED,
-    EVENT_EXHAUSTED,
-    EVENT_LOW_BALANCE,
-    EVENT_PERIOD_CLOSED,
-)
 from custom_components.energy_tokens.ledger import Kind
 from custom_components.energy_tokens.policies import borrowing_plan, projected_surplus
 
@@ -62,9 +56,9 @@ async def test_low_then_exhausted_borrows_from_who_can_spare(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    low = async_capture_events(hass, EVENT_LOW_BALANCE)
-    borrowed = async_capture_events(hass, EVENT_BORROWED)
-    exhausted = async_capture_events(hass, EVENT_EXHAUSTED)
+    low = async_capture_events(hass, "energy_tokens_low_balance")
+    borrowed = async_capture_events(hass, "energy_tokens_borrowed")
+    exhausted = async_capture_events(hass, "energy_tokens_exhausted")
     await _start(hass, set_meter, freezer)
     set_meter(DRYER, 9.0)  # 1 of 10 left: low
     await hass.async_block_till_done()
@@ -77,7 +71,7 @@ async def test_low_then_exhausted_borrows_from_who_can_spare(
     await hass.async_block_till_done()
     household = loaded_entry.runtime_data
     await household.async_commit()
-    [borrow] = [e for e in household.ledger.iter_entries() if e.kind is Kind.BORROW]
+    [borrow] = [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.BORROW]
     heater = "device:" + next(
         s.subentry_id for s in loaded_entry.subentries.values() if s.title == "Heater"
     )
@@ -95,7 +89,7 @@ async def test_nothing_to_borrow_reports_exhausted(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    exhausted = async_capture_events(hass, EVENT_EXHAUSTED)
+    exhausted = async_capture_events(hass, "energy_tokens_exhausted")
     await _start(hass, set_meter, freezer)
     set_meter(HEATER, 49.0)  # the only lender: at this pace it needs more than it has left
     await hass.async_block_till_done()
@@ -119,14 +113,14 @@ async def test_auto_borrow_off(
     )
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    exhausted = async_capture_events(hass, EVENT_EXHAUSTED)
+    exhausted = async_capture_events(hass, "energy_tokens_exhausted")
     await _start(hass, set_meter, freezer)
     set_meter(DRYER, 11.0)
     await hass.async_block_till_done()
     assert len(exhausted) == 1
     household = household_entry.runtime_data
     await household.async_commit()
-    assert not [e for e in household.ledger.iter_entries() if e.kind is Kind.BORROW]
+    assert not [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.BORROW]
 
 
 async def test_period_closed_event(
@@ -135,7 +129,7 @@ async def test_period_closed_event(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    closed = async_capture_events(hass, EVENT_PERIOD_CLOSED)
+    closed = async_capture_events(hass, "energy_tokens_period_closed")
     await _start(hass, set_meter, freezer)
     set_meter(HEATER, 4.0)
     await hass.async_block_till_done()

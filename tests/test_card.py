@@ -143,10 +143,13 @@ async def test_household_view_has_balances_period_and_latest_movements(
         "Dryer": (dryer, 27.5, 30.0),
         "Heater": (heater, 52.5, 50.0),
     }
-    assert view["ledger"] == {"entries": household.ledger.seq, "head": household.ledger.head.hex()}
+    assert view["ledger"] == {
+        "entries": household.economy.ledger.seq,
+        "head": household.economy.ledger.head.hex(),
+    }
     transfer = view["recent"][0]
     assert transfer | {"time": None, "hash": None} == {
-        "seq": household.ledger.seq,
+        "seq": household.economy.ledger.seq,
         "time": None,
         "kind": "transfer",
         "from": "Dryer",
@@ -155,7 +158,7 @@ async def test_household_view_has_balances_period_and_latest_movements(
         "note": "cold",
         "hash": None,
     }
-    assert transfer["hash"] == household.ledger.head.hex()
+    assert transfer["hash"] == household.economy.ledger.head.hex()
     # Allowances of this period follow, newest first; system accounts keep their ids.
     assert [(m["kind"], m["from"]) for m in view["recent"][1:3]] == [
         ("allocate", "pool"),

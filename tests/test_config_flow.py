@@ -42,7 +42,7 @@ async def test_user_flow_creates_household_with_its_economy(hass: HomeAssistant)
     assert data[CONF_PRICE] == 0.2745
     entry = result["result"]
     assert entry.state.value == "loaded"
-    assert entry.runtime_data.settings.price_micro == 274_500
+    assert entry.runtime_data.economy.settings.price_micro == 274_500
 
 
 async def test_user_flow_rejects_empty_name(hass: HomeAssistant) -> None:
@@ -81,7 +81,7 @@ async def test_reconfigure_changes_settings(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.data[CONF_PRICE] == 0.5
     assert loaded_entry.data[CONF_NAME] == "Home"
-    assert loaded_entry.runtime_data.settings.price_micro == 500_000  # reloaded
+    assert loaded_entry.runtime_data.economy.settings.price_micro == 500_000  # reloaded
 
 
 DEVICE = {
@@ -116,7 +116,7 @@ async def test_add_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) ->
     assert subentry.unique_id == "sensor.dryer_energy"
     assert subentry.data[CONF_ALLOWANCE] == 40.0
     household = loaded_entry.runtime_data  # reloaded with the device
-    assert household.devices[subentry.subentry_id].settings.allowance_milli == 40_000
+    assert household.economy.devices[subentry.subentry_id].settings.allowance_milli == 40_000
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ async def test_reconfigure_device(hass: HomeAssistant, loaded_entry: MockConfigE
     updated = loaded_entry.subentries[subentry.subentry_id]
     assert updated.title == "Boiler"
     assert updated.data[CONF_LOAD] == "switch.boiler"
-    assert loaded_entry.runtime_data.devices[subentry.subentry_id].settings.name == "Boiler"
+    assert loaded_entry.runtime_data.economy.devices[subentry.subentry_id].settings.name == "Boiler"
 
 
 async def test_add_from_the_energy_dashboard(
@@ -230,7 +230,7 @@ async def test_add_from_the_energy_dashboard(
     }
     assert added["sensor.ev_energy"].data[CONF_ALLOWANCE] == 83.333  # 250 split three ways
     household = loaded_entry.runtime_data
-    assert len(household.devices) == 4  # one reload took them all in
+    assert len(household.economy.devices) == 4  # one reload took them all in
     assert loaded_entry.state.value == "loaded"
 
 

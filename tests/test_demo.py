@@ -16,10 +16,6 @@ from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.energy_tokens.const import (
     DOMAIN,
-    EVENT_BORROWED,
-    EVENT_LOAD_CUT,
-    EVENT_LOAD_RESTORED,
-    EVENT_LOW_BALANCE,
     SUBENTRY_DEVICE,
 )
 
@@ -59,23 +55,30 @@ async def test_within_minutes_budgets_run_low_devices_borrow_loads_are_cut_and_r
     entry_id = await _enter_household(hass, load_yaml_dict(CONFIG / "demo_household.yaml"))
     entry = hass.config_entries.async_get_entry(entry_id)
     assert entry is not None
-    assert len(entry.runtime_data.devices) == 5
+    assert len(entry.runtime_data.economy.devices) == 5
     events = {
         kind: async_capture_events(hass, kind)
-        for kind in (EVENT_LOW_BALANCE, EVENT_BORROWED, EVENT_LOAD_CUT, EVENT_LOAD_RESTORED)
+        for kind in (
+            "energy_tokens_low_balance",
+            "energy_tokens_borrowed",
+            "energy_tokens_load_cut",
+            "energy_tokens_load_restored",
+        )
     }
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)  # the demo's start automation runs
     await hass.async_block_till_done()
     assert state_of(hass, "input_boolean.ev_charger") == "on"
     for _ in range(12 * 6):  # six minutes, in the meters' five-second steps
         await tick(hass, freezer, timedelta(seconds=5))
-    assert events[EVENT_LOW_BALANCE], "no budget ran low"
-    assert events[EVENT_BORROWED], "no device borrowed"
-    cut = {event.data["load"] for event in events[EVENT_LOAD_CUT]}
+    assert events["energy_tokens_low_balance"], "no budget ran low"
+    assert events["energy_tokens_borrowed"], "no device borrowed"
+    cut = {event.data["load"] for event in events["energy_tokens_load_cut"]}
     assert "input_boolean.ev_charger" in cut
     for _ in range(12 * 3):  # "solar surplus" tops up a cut load once it stood off two minutes
         await tick(hass, freezer, timedelta(seconds=5))
-    restored = [e.data for e in events[EVENT_LOAD_RESTORED] if e.data["device"] == "EV charger"]
+    restored = [
+        e.data for e in events["energy_tokens_load_restored"] if e.data["device"] == "EV charger"
+    ]
     assert restored, "the EV charger was not restored"
     assert restored[0]["balance"] == 3.0  # the solar top-up: 3 tokens above zero
     assert "input_boolean.fridge" not in cut  # essential: never cut

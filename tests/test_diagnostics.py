@@ -11,14 +11,14 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.energy_tokens.household import storage_directory
 from custom_components.energy_tokens.ledger import Kind, load_or_create_signing_key
+from custom_components.energy_tokens.runtime import storage_directory
 
 
 async def test_diagnostics(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, loaded_entry: MockConfigEntry
 ) -> None:
-    ledger = loaded_entry.runtime_data.ledger
+    ledger = loaded_entry.runtime_data.economy.ledger
     ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1500)
     result = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
     assert result["entry"]["title"] == "Home"

@@ -22,8 +22,8 @@ from custom_components.energy_tokens.const import (
     CONF_SURPLUS,
     DOMAIN,
 )
-from custom_components.energy_tokens.household import storage_directory
 from custom_components.energy_tokens.ledger import Kind, verify_ledger
+from custom_components.energy_tokens.runtime import storage_directory
 
 from .conftest import device_subentry
 from .helpers import state_of, subentry_id, tick
@@ -43,7 +43,7 @@ def subentries() -> list[ConfigSubentryData]:
 async def _entries(entry: MockConfigEntry, kind: Kind) -> list[Any]:
     """The entries of a kind, after committing what is pending (reading sees durable entries)."""
     await entry.runtime_data.async_commit()
-    return [e for e in entry.runtime_data.ledger.iter_entries() if e.kind is kind]
+    return [e for e in entry.runtime_data.economy.ledger.iter_entries() if e.kind is kind]
 
 
 async def test_first_period_buys_the_cap_and_allocates(
@@ -52,7 +52,7 @@ async def test_first_period_buys_the_cap_and_allocates(
     device_registry: dr.DeviceRegistry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    ledger = loaded_entry.runtime_data.ledger
+    ledger = loaded_entry.runtime_data.economy.ledger
     assert ledger.balances() == {
         "provider": -300_000,
         "pool": 220_000,
@@ -144,7 +144,7 @@ async def test_gaps_resets_and_noise_neither_create_nor_lose(
     assert sum(d.amount for d in debits) == 3_100
     assert all(d.amount > 0 for d in debits)
     assert state_of(hass, "sensor.dryer_balance") == "26.9"
-    assert verify_ledger(loaded_entry.runtime_data.ledger.directory).valid
+    assert verify_ledger(loaded_entry.runtime_data.economy.ledger.directory).valid
 
 
 async def test_restart_neither_redebits_nor_drops(
@@ -309,7 +309,7 @@ async def test_period_close_handles_surplus_and_overage(
     assert close.data["consumed_milli"] == {dryer: 10_000, heater: 53_000}
     moved = [
         e
-        for e in household.ledger.iter_entries()
+        for e in household.economy.ledger.iter_entries()
         if e.kind is dryer_kind and e.from_account == dryer
     ]
     assert [e.amount for e in moved] == [20_000]
@@ -318,7 +318,7 @@ async def test_period_close_handles_surplus_and_overage(
     if pool_kind is not None:
         assert any(
             e.kind is pool_kind and e.from_account == "pool"
-            for e in household.ledger.iter_entries()
+            for e in household.economy.ledger.iter_entries()
         )
     assert close.data["cost_micro"] == 300_000 * 300 + 3_000 * 300
     opened = await _entries(household_entry, Kind.PERIOD_OPEN)
@@ -330,12 +330,12 @@ async def test_period_close_handles_surplus_and_overage(
         assert purchases[-1].amount == 300_000 - (220_000 + 20_000)  # pool + the dryer's 20
     else:
         assert purchases[-1].amount == 300_000
-    assert household.ledger.balance(dryer) == 30_000
-    assert household.ledger.balance(heater) == 50_000
+    assert household.economy.ledger.balance(dryer) == 30_000
+    assert household.economy.ledger.balance(heater) == 50_000
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "0.0"
     assert state_of(hass, "sensor.home_sales_credit_this_period") == "0.0"
     assert close.data["sales_micro"] == (round(float(sales) * 1_000_000))
-    assert sum(household.ledger.balances().values()) == 0
+    assert sum(household.economy.ledger.balances().values()) == 0
 
 
 async def test_missed_boundaries_are_closed_on_start_with_their_times(
@@ -372,19 +372,21 @@ async def test_money_changes_wait_for_the_next_period_unless_applied_now(
     )
     await hass.async_block_till_done(wait_background_tasks=True)  # reloaded by the listener
     household = loaded_entry.runtime_data
-    assert household.period_settings.price_micro == 300_000  # the current period keeps its price
+    assert (
+        household.economy.period_settings.price_micro == 300_000
+    )  # the current period keeps its price
     assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 1
     hass.config_entries.async_update_entry(
         loaded_entry, data={**loaded_entry.data, "apply_now": True}
     )
     await hass.async_block_till_done(wait_background_tasks=True)
     household = loaded_entry.runtime_data
-    assert household.period_settings.price_micro == 500_000
+    assert household.economy.period_settings.price_micro == 500_000
     assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 2
     assert len(await _entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
     # The rolled-over 300 tokens exceed the new cap of 100: nothing is bought this time.
     assert len(await _entries(loaded_entry, Kind.PURCHASE)) == 1
-    assert household.ledger.balance("pool") == 300_000 - 80_000
+    assert household.economy.ledger.balance("pool") == 300_000 - 80_000
 
 
 async def test_removed_device_returns_its_tokens_and_disappears(
@@ -394,12 +396,12 @@ async def test_removed_device_returns_its_tokens_and_disappears(
     entity_registry: er.EntityRegistry,
 ) -> None:
     dryer = subentry_id(loaded_entry, "Dryer")
-    pool = loaded_entry.runtime_data.ledger.balance("pool")
+    pool = loaded_entry.runtime_data.economy.ledger.balance("pool")
     assert hass.config_entries.async_remove_subentry(loaded_entry, dryer)
     await hass.async_block_till_done(wait_background_tasks=True)
     household = loaded_entry.runtime_data
-    assert household.ledger.balance("device:" + dryer) == 0
-    assert household.ledger.balance("pool") == pool + 30_000
+    assert household.economy.ledger.balance("device:" + dryer) == 0
+    assert household.economy.ledger.balance("pool") == pool + 30_000
     [adjust] = await _entries(loaded_entry, Kind.ADJUST)
     assert adjust.data == {"reason": "device removed"}
     assert (
@@ -477,8 +479,10 @@ async def test_restart_restores_money_and_borrowing(
     dryer = "device:" + subentry_id(loaded_entry, "Dryer")
     heater = "device:" + subentry_id(loaded_entry, "Heater")
     # What the borrowing and selling actions record (see the budget actions).
-    household.ledger.append(Kind.BORROW, from_account=dryer, to_account=heater, amount=2_000)
-    household.ledger.append(
+    household.economy.ledger.append(
+        Kind.BORROW, from_account=dryer, to_account=heater, amount=2_000
+    )
+    household.economy.ledger.append(
         Kind.SALE,
         from_account=dryer,
         to_account="market",
@@ -510,9 +514,11 @@ async def test_a_changed_period_kind_starts_at_the_old_end(
     assert [e.data["period"] for e in opened] == ["2026-11-23", "2026-11-24"]
     assert opened[1].data["start_ms"] == opened[0].data["end_ms"]  # from the old end
     household = household_entry.runtime_data
-    assert household.period is not None
-    assert opened[1].data["end_ms"] == household.period.end_ms
-    assert household.period.end.isoformat().startswith("2026-12-01")  # to the monthly boundary
+    assert household.economy.period is not None
+    assert opened[1].data["end_ms"] == household.economy.period.end_ms
+    assert household.economy.period.end.isoformat().startswith(
+        "2026-12-01"
+    )  # to the monthly boundary
 
 
 async def test_a_small_cap_serves_essential_devices_first(
@@ -523,7 +529,7 @@ async def test_a_small_cap_serves_essential_devices_first(
     )
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    ledger = household_entry.runtime_data.ledger
+    ledger = household_entry.runtime_data.economy.ledger
     assert ledger.balance("device:" + subentry_id(household_entry, "Heater")) == 50_000  # essential
     assert (
         ledger.balance("device:" + subentry_id(household_entry, "Dryer")) == 10_000
@@ -608,7 +614,7 @@ async def test_readings_are_timed_by_their_state_not_the_wall_clock(
     # After a restart the baseline's time comes from the marker's reading time, not its entry.
     assert await hass.config_entries.async_reload(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    device = next(iter(household_entry.runtime_data.devices.values()))
+    device = next(iter(household_entry.runtime_data.economy.devices.values()))
     assert device.tracker.baseline_wh == 130_000
 
 
@@ -663,7 +669,7 @@ async def test_a_device_added_during_a_period_gets_its_allowance_at_once(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert state_of(hass, "sensor.oven_balance") == "40.0"
     assert state_of(hass, "sensor.home_unallocated_pool") == "180.0"
-    ledger = loaded_entry.runtime_data.ledger
+    ledger = loaded_entry.runtime_data.economy.ledger
     await loaded_entry.runtime_data.async_commit()
     [added] = [e for e in ledger.iter_entries() if e.data.get("reason") == "device added"]
     assert (added.kind, added.amount, added.from_account) == (Kind.ALLOCATE, 40_000, "pool")
@@ -684,12 +690,12 @@ async def test_a_device_added_while_the_household_reloads_is_loaded_too(
     for _ in range(1_000_000):  # time is frozen: yield to the loop, the executor runs meanwhile
         await asyncio.sleep(0)
         household = getattr(loaded_entry, "runtime_data", before)
-        if household is not before and oven in household.devices:
+        if household is not before and oven in household.economy.devices:
             break
     assert loaded_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
     _start_adding_device(hass, loaded_entry, "Sauna", 10.0)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.state is ConfigEntryState.LOADED
-    assert loaded_entry.runtime_data.devices.keys() == loaded_entry.subentries.keys()
+    assert loaded_entry.runtime_data.economy.devices.keys() == loaded_entry.subentries.keys()
     assert state_of(hass, "sensor.sauna_balance") == "10.0"
     assert state_of(hass, "sensor.oven_balance") == "10.0"

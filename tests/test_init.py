@@ -14,7 +14,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.energy_tokens.binary_sensor import HOUSEHOLD_BINARY_SENSORS
 from custom_components.energy_tokens.const import CONF_PERIOD, DOMAIN
-from custom_components.energy_tokens.household import storage_directory
 from custom_components.energy_tokens.ledger import (
     CHECKPOINTS_FILE,
     Kind,
@@ -22,6 +21,7 @@ from custom_components.energy_tokens.ledger import (
     verify_ledger,
 )
 from custom_components.energy_tokens.ledger.layout import segment_first_seq
+from custom_components.energy_tokens.runtime import storage_directory
 from custom_components.energy_tokens.sensor import HOUSEHOLD_SENSORS
 
 from .helpers import state_of
@@ -52,7 +52,7 @@ async def test_setup_creates_ledger_key_device_and_entities(
     assert {e.unique_id for e in entities} == {f"{loaded_entry.entry_id}_{key}" for key in keys}
     assert all(e.device_id == device.id for e in entities)
 
-    ledger = loaded_entry.runtime_data.ledger
+    ledger = loaded_entry.runtime_data.economy.ledger
     assert state_of(hass, "sensor.home_ledger_entries") == str(ledger.seq)
     assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
 
@@ -61,8 +61,10 @@ async def test_unload_flushes_and_signs_and_reload_reopens(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     household = loaded_entry.runtime_data
-    household.ledger.append(Kind.ADJUST, from_account="provider", to_account="pool", amount=5)
-    entries, pool = household.ledger.seq, household.ledger.balance("pool")
+    household.economy.ledger.append(
+        Kind.ADJUST, from_account="provider", to_account="pool", amount=5
+    )
+    entries, pool = household.economy.ledger.seq, household.economy.ledger.balance("pool")
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.state is ConfigEntryState.NOT_LOADED
@@ -74,8 +76,8 @@ async def test_unload_flushes_and_signs_and_reload_reopens(
 
     assert await hass.config_entries.async_setup(loaded_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert loaded_entry.runtime_data.ledger.balance("pool") == pool
-    assert loaded_entry.runtime_data.ledger.seq == entries  # reopening wrote nothing new
+    assert loaded_entry.runtime_data.economy.ledger.balance("pool") == pool
+    assert loaded_entry.runtime_data.economy.ledger.seq == entries  # reopening wrote nothing new
     assert state_of(hass, "sensor.home_ledger_entries") == str(entries)
     assert state_of(hass, "sensor.home_last_signed_checkpoint") not in ("unknown", None)
 
@@ -90,15 +92,17 @@ async def test_scheduled_group_commit(
     from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
     household = loaded_entry.runtime_data
-    durable = household.ledger.durable_seq
+    durable = household.economy.ledger.durable_seq
     for _ in range(3):
-        household.ledger.append(Kind.ADJUST, from_account="provider", to_account="pool", amount=1)
+        household.economy.ledger.append(
+            Kind.ADJUST, from_account="provider", to_account="pool", amount=1
+        )
         household.async_schedule_commit()
-    assert household.ledger.durable_seq == durable
+    assert household.economy.ledger.durable_seq == durable
     freezer.tick(timedelta(seconds=2))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert household.ledger.durable_seq == household.ledger.seq == durable + 3
+    assert household.economy.ledger.durable_seq == household.economy.ledger.seq == durable + 3
     assert state_of(hass, "sensor.home_ledger_entries") == str(durable + 3)
 
 
@@ -106,11 +110,13 @@ async def test_home_assistant_stop_flushes(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     household = loaded_entry.runtime_data
-    household.ledger.append(Kind.ADJUST, from_account="provider", to_account="pool", amount=2)
+    household.economy.ledger.append(
+        Kind.ADJUST, from_account="provider", to_account="pool", amount=2
+    )
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert household.ledger.durable_seq == household.ledger.seq
-    assert household.ledger.checkpoint_size == household.ledger.seq
+    assert household.economy.ledger.durable_seq == household.economy.ledger.seq
+    assert household.economy.ledger.checkpoint_size == household.economy.ledger.seq
 
 
 async def test_removal_deletes_ledger_and_key(

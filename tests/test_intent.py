@@ -69,7 +69,7 @@ async def test_give_tokens_by_voice(
     assert state_of(hass, "sensor.dryer_balance") == "27.0"
     household = loaded_entry.runtime_data
     await household.async_commit()
-    [transfer] = [e for e in household.ledger.iter_entries() if e.kind is Kind.TRANSFER]
+    [transfer] = [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER]
     assert transfer.amount == 3000
     assert str(transfer.cause).startswith("voice")
     assert await _say(hass, "move 2 tokens from the heater to the dryer") == (
@@ -80,7 +80,7 @@ async def test_give_tokens_by_voice(
 async def test_impossible_amounts_and_misheard_names_get_helpful_answers(
     hass: HomeAssistant, assist: None, loaded_entry: MockConfigEntry
 ) -> None:
-    seq = loaded_entry.runtime_data.ledger.seq
+    seq = loaded_entry.runtime_data.economy.ledger.seq
     assert await _say(hass, "give the heater 40 tokens from the dryer") == (
         "The Dryer has only 30 tokens, so it can't give 40."
     )
@@ -93,7 +93,7 @@ async def test_impossible_amounts_and_misheard_names_get_helpful_answers(
     assert await _say(hass, "give the heater 3 tokens from the heater") == (
         "Tokens can't move from a device to itself."
     )
-    assert loaded_entry.runtime_data.ledger.seq == seq  # nothing was written
+    assert loaded_entry.runtime_data.economy.ledger.seq == seq  # nothing was written
 
 
 async def test_household_status(hass: HomeAssistant, assist: None) -> None:
@@ -172,7 +172,7 @@ async def test_time_left_in_hours_and_minutes(
     before_end: timedelta,
     spoken: str,
 ) -> None:
-    period = loaded_entry.runtime_data.period
+    period = loaded_entry.runtime_data.economy.period
     assert period is not None
     freezer.move_to(period.end - before_end)
     assert (await _say(hass, "energy tokens status")).endswith(f"The period ends in {spoken}.")
@@ -203,7 +203,7 @@ async def test_a_zero_amount_from_an_llm_is_refused_in_words(
 ) -> None:
     assert await async_setup_component(hass, "llm", {})
     api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, _llm_context())
-    seq = loaded_entry.runtime_data.ledger.seq
+    seq = loaded_entry.runtime_data.economy.ledger.seq
     result = await api.async_call_tool(
         llm.ToolInput(
             tool_name="energy_tokens__EnergyTokensTransfer",
@@ -211,7 +211,7 @@ async def test_a_zero_amount_from_an_llm_is_refused_in_words(
         )
     )
     assert "The amount has to be more than zero tokens." in str(result)
-    assert loaded_entry.runtime_data.ledger.seq == seq
+    assert loaded_entry.runtime_data.economy.ledger.seq == seq
 
 
 async def test_without_a_loaded_household(

@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.energy_tokens.const import DOMAIN, EVENT_LOAD_CUT, EVENT_LOAD_RESTORED
+from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.loads import restore_threshold_milli
 
 from .conftest import device_subentry
@@ -76,8 +76,8 @@ async def test_cut_when_exhausted_and_restored_when_tokens_return(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    cut = async_capture_events(hass, EVENT_LOAD_CUT)
-    restored = async_capture_events(hass, EVENT_LOAD_RESTORED)
+    cut = async_capture_events(hass, "energy_tokens_load_cut")
+    restored = async_capture_events(hass, "energy_tokens_load_restored")
     await consume(hass, set_meter, freezer, DRYER, 11.0)  # -1 token
     assert state_of(hass, PLUG) == "off"
     assert [e.data["load"] for e in cut] == [PLUG]
@@ -94,7 +94,7 @@ async def test_never_against_a_manual_override(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    restored = async_capture_events(hass, EVENT_LOAD_RESTORED)
+    restored = async_capture_events(hass, "energy_tokens_load_restored")
     await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "off"
     user = Context()  # anyone else: a person at the wall switch, another automation
@@ -181,7 +181,7 @@ async def test_a_load_already_off_is_not_cut(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    cut = async_capture_events(hass, EVENT_LOAD_CUT)
+    cut = async_capture_events(hass, "energy_tokens_load_cut")
     await hass.services.async_call("input_boolean", "turn_off", {"entity_id": PLUG}, blocking=True)
     await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert cut == []

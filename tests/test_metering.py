@@ -7,7 +7,8 @@ from homeassistant.core import State
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.energy_tokens.metering import MeterTracker, Outcome, reading_wh
+from custom_components.energy_tokens.metering import MeterTracker, Outcome
+from custom_components.energy_tokens.meters import reading_wh
 
 HOUR = 3_600_000
 KW_20 = 20_000.0

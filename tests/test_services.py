@@ -52,7 +52,7 @@ async def _call(
 
 
 async def _snapshot(entry: MockConfigEntry) -> tuple[int, dict[str, int]]:
-    ledger = entry.runtime_data.ledger
+    ledger = entry.runtime_data.economy.ledger
     return ledger.seq, ledger.balances()
 
 
@@ -71,14 +71,14 @@ async def test_transfer_moves_tokens_and_records_who(
     assert state_of(hass, "sensor.dryer_balance") == "27.0"
     assert state_of(hass, "sensor.heater_balance") == "53.0"
     await household.async_commit()
-    [transfer] = [e for e in household.ledger.iter_entries() if e.kind is Kind.TRANSFER]
+    [transfer] = [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER]
     assert transfer.amount == 3000
     assert str(transfer.cause) == f"user:{hass_read_only_user.id}"
     assert transfer.data == {"note": "cold night"}
     # From an automation (no user), the cause says so.
     await _call(hass, "transfer", {"from_device": heater, "to_device": dryer, "amount": 1})
     await household.async_commit()
-    last = list(household.ledger.iter_entries())[-1]
+    last = list(household.economy.ledger.iter_entries())[-1]
     assert str(last.cause).startswith("automation:")
 
 
@@ -120,17 +120,17 @@ async def test_transfer_between_households(
     home, cabin = loaded_entry.runtime_data, other.runtime_data
     await home.async_commit()
     await cabin.async_commit()
-    sent = [e for e in home.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
-    [link] = [e for e in home.ledger.iter_entries() if e.kind is Kind.LINK]
-    received = [e for e in cabin.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
+    sent = [e for e in home.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
+    [link] = [e for e in home.economy.ledger.iter_entries() if e.kind is Kind.LINK]
+    received = [e for e in cabin.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
     assert sent.to_account == f"household:{other.entry_id}"
     assert received.from_account == f"household:{loaded_entry.entry_id}"
     assert received.data["peer_hash"] == sent.hash.hex()  # each side names the other's entry
     assert link.data["peer_hash"] == received.hash.hex()
     assert link.data["seq"] == sent.seq
     for household in (home, cabin):
-        assert sum(household.ledger.balances().values()) == 0
-        assert verify_ledger(household.ledger.directory).valid
+        assert sum(household.economy.ledger.balances().values()) == 0
+        assert verify_ledger(household.economy.ledger.directory).valid
     with pytest.raises(ServiceValidationError) as error:
         await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 27})
     assert error.value.translation_key == "insufficient_balance"
@@ -197,7 +197,7 @@ async def test_set_allowance_from_next_period_and_now(
     assert state_of(hass, "sensor.dryer_balance") == "10.0"
     assert state_of(hass, "sensor.home_unallocated_pool") == "240.0"
     household = loaded_entry.runtime_data
-    kinds = [e.kind for e in household.ledger.iter_entries()][-2:]
+    kinds = [e.kind for e in household.economy.ledger.iter_entries()][-2:]
     assert kinds == [Kind.ALLOCATE, Kind.ADJUST]
     for amount, key in [(-1, "amount_negative"), (1000, "pool_too_small")]:
         with pytest.raises(ServiceValidationError) as error:
@@ -217,7 +217,7 @@ async def test_sell_surplus_of_a_device_and_of_the_pool(
     await _call(hass, "sell_surplus", {"household": loaded_entry.entry_id})  # all of the pool
     assert state_of(hass, "sensor.home_unallocated_pool") == "0.0"
     household = loaded_entry.runtime_data
-    assert household.sales_micro == (5_000 + 220_000) * 100_000 // 1000
+    assert household.economy.sales_micro == (5_000 + 220_000) * 100_000 // 1000
     for data, key in [
         ({"household": loaded_entry.entry_id}, "nothing_to_sell"),
         ({"device": dryer, "amount": 26}, "insufficient_balance"),
@@ -264,11 +264,11 @@ async def test_close_period_now(
     await _call(hass, "close_period", {"household": loaded_entry.entry_id})
     household = loaded_entry.runtime_data
     await household.async_commit()
-    kinds = [e.kind for e in household.ledger.iter_entries()]
+    kinds = [e.kind for e in household.economy.ledger.iter_entries()]
     assert kinds.count(Kind.PERIOD_CLOSE) == 1
     assert kinds.count(Kind.PERIOD_OPEN) == 2
-    assert household.period is not None
-    assert household.period.start_ms == round(freezer().timestamp() * 1000)
+    assert household.economy.period is not None
+    assert household.economy.period.start_ms == round(freezer().timestamp() * 1000)
 
 
 async def test_verify_ledger_and_get_balances_and_ledger(
@@ -276,7 +276,7 @@ async def test_verify_ledger_and_get_balances_and_ledger(
 ) -> None:
     household = {"household": loaded_entry.entry_id}
     result = await _call(hass, "verify_ledger", household, return_response=True)
-    ledger = loaded_entry.runtime_data.ledger
+    ledger = loaded_entry.runtime_data.economy.ledger
     assert result == {
         "valid": True,
         "entries": ledger.seq,
@@ -336,15 +336,15 @@ async def test_a_thousand_concurrent_transfers(
     assert refused_keys <= {"insufficient_balance"}  # the only refusal random transfers meet
     household = loaded_entry.runtime_data
     await household.async_commit()
-    balances = household.ledger.balances()
+    balances = household.economy.ledger.balances()
     assert sum(balances.values()) == 0
     devices_total = sum(v for k, v in balances.items() if k.startswith("device:"))
     assert devices_total == 80_000  # transfers only move tokens between the two devices
     assert all(v >= 0 for k, v in balances.items() if k.startswith("device:"))
-    transfers = [e for e in household.ledger.iter_entries() if e.kind is Kind.TRANSFER]
+    transfers = [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER]
     assert len(transfers) + refused == 1000
     assert len(transfers) > 500
-    result = verify_ledger(household.ledger.directory)
+    result = verify_ledger(household.economy.ledger.directory)
     assert result.valid, result.reason
 
 

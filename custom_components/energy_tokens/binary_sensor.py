@@ -1,5 +1,7 @@
 """Binary sensors: a device's low and exhausted budget, the household's ledger integrity."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,14 +15,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import DeviceEntity, HouseholdEntity, add_device_entities
-from .household import (
-    TOPIC_LEDGER,
-    DeviceState,
-    EnergyTokensConfigEntry,
-    Household,
-    device_topic,
-)
 from .policies import Status
+from .runtime import EnergyTokensConfigEntry
+from .view import DeviceView, HouseholdView
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 
@@ -29,20 +26,14 @@ PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 class HouseholdBinarySensorDescription(BinarySensorEntityDescription):
     """Describe a household binary sensor."""
 
-    is_on_fn: Callable[[Household], bool | None]
+    is_on_fn: Callable[[HouseholdView], bool | None]
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeviceBinarySensorDescription(BinarySensorEntityDescription):
     """Describe a device binary sensor."""
 
-    is_on_fn: Callable[[Household, DeviceState], bool]
-
-
-def _ledger_problem(household: Household) -> bool | None:
-    """On when verification failed; unknown until the first verification finished."""
-    result = household.verification
-    return None if result is None else not result.valid
+    is_on_fn: Callable[[DeviceView], bool]
 
 
 HOUSEHOLD_BINARY_SENSORS: tuple[HouseholdBinarySensorDescription, ...] = (
@@ -51,7 +42,10 @@ HOUSEHOLD_BINARY_SENSORS: tuple[HouseholdBinarySensorDescription, ...] = (
         translation_key="ledger_integrity",
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=_ledger_problem,
+        # On when verification failed; unknown until the first verification finished.
+        is_on_fn=lambda household: (
+            None if household.ledger.valid is None else not household.ledger.valid
+        ),
     ),
 )
 
@@ -59,12 +53,12 @@ DEVICE_BINARY_SENSORS: tuple[DeviceBinarySensorDescription, ...] = (
     DeviceBinarySensorDescription(
         key="low",
         translation_key="low",
-        is_on_fn=lambda _household, device: device.status in (Status.LOW, Status.EXHAUSTED),
+        is_on_fn=lambda device: device.status in (Status.LOW, Status.EXHAUSTED),
     ),
     DeviceBinarySensorDescription(
         key="exhausted",
         translation_key="exhausted",
-        is_on_fn=lambda _household, device: device.status is Status.EXHAUSTED,
+        is_on_fn=lambda device: device.status is Status.EXHAUSTED,
     ),
 )
 
@@ -75,45 +69,34 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the household's binary sensors, then each device's, under its subentry."""
-    household = entry.runtime_data
+    runtime = entry.runtime_data
     async_add_entities(
-        HouseholdBinarySensor(household, description) for description in HOUSEHOLD_BINARY_SENSORS
+        HouseholdBinarySensor(runtime, description) for description in HOUSEHOLD_BINARY_SENSORS
     )
     add_device_entities(
-        household,
+        entry,
         async_add_entities,
-        lambda device: (DeviceBinarySensor(household, device, d) for d in DEVICE_BINARY_SENSORS),
+        lambda runtime, key: (DeviceBinarySensor(runtime, key, d) for d in DEVICE_BINARY_SENSORS),
     )
 
 
 class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
-    """A binary sensor of the household (ledger integrity: follows verification)."""
+    """A binary sensor of the household."""
 
     entity_description: HouseholdBinarySensorDescription
-    _topic = TOPIC_LEDGER
 
     def refresh(self) -> object:
         """On, off or unknown."""
-        self._attr_is_on = self.entity_description.is_on_fn(self.household)
+        self._attr_is_on = self.entity_description.is_on_fn(self.runtime.view)
         return self._attr_is_on
 
 
 class DeviceBinarySensor(DeviceEntity, BinarySensorEntity):
-    """A binary sensor of a metered device (low, exhausted: follow its status)."""
+    """A binary sensor of a metered device."""
 
     entity_description: DeviceBinarySensorDescription
 
-    def __init__(
-        self,
-        household: Household,
-        device: DeviceState,
-        description: DeviceBinarySensorDescription,
-    ) -> None:
-        """Follow the device's status."""
-        super().__init__(household, device, description)
-        self._topic = device_topic(device.settings.subentry_id, "status")
-
     def refresh(self) -> object:
         """On or off."""
-        self._attr_is_on = self.entity_description.is_on_fn(self.household, self.device)
+        self._attr_is_on = self.entity_description.is_on_fn(self.device_view)
         return self._attr_is_on

@@ -11,6 +11,7 @@ from homeassistant.components.energy.data import async_get_manager as async_get_
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentry,
@@ -41,6 +42,7 @@ from .const import (
     CONF_CAP_TOKENS,
     CONF_CUT_POLICY,
     CONF_DEBIT_INTERVAL,
+    CONF_ENFORCE,
     CONF_LOAD,
     CONF_LOW_THRESHOLD,
     CONF_MAX_POWER_KW,
@@ -65,6 +67,7 @@ from .const import (
     Surplus,
 )
 from .periods import PeriodKind
+from .settings import HouseholdSettings
 
 
 def _number(
@@ -157,7 +160,15 @@ class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         entry = self._get_reconfigure_entry()
         if user_input is not None:
+            apply_now = user_input.pop(CONF_APPLY_NOW, False)
             data = dict(entry.data) | _clean_household(user_input)
+            data.pop(CONF_APPLY_NOW, None)  # a one-shot choice, never stored
+            if apply_now and entry.state is ConfigEntryState.LOADED:
+                runtime = entry.runtime_data
+                settings = HouseholdSettings.from_data(data)
+                if settings.money() != runtime.economy.period_settings.money():
+                    runtime.async_close_period_now(settings)
+                    await runtime.async_commit()  # durable before the household reloads
             return self.async_update_and_abort(entry, data=data)
         schema = household_schema(self.hass.config.currency).extend(
             {probatio.Required(CONF_APPLY_NOW, default=False): BooleanSelector()}
@@ -295,6 +306,8 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
                     CONF_NAME: name,
                     CONF_ALLOWANCE: float(user_input[CONF_ALLOWANCE]),
                 }
+                if current is not None and CONF_ENFORCE in current.data:
+                    data[CONF_ENFORCE] = current.data[CONF_ENFORCE]  # the switch's, not the form's
                 if current is None:
                     return self.async_create_entry(title=name, data=data, unique_id=meter)
                 return self.async_update_and_abort(

@@ -8,19 +8,7 @@ DOMAIN: Final = "energy_tokens"
 # Entries appended within this many seconds share one fsync (group commit).
 COMMIT_DELAY_SECONDS: Final = 1.0
 
-ISSUE_LEDGER_TAMPERED: Final = "ledger_tampered"
-ISSUE_LEDGER_TORN_TAIL: Final = "ledger_torn_tail"
-ISSUE_METER_SPIKE: Final = "meter_spike"
-
 SUBENTRY_DEVICE: Final = "device"
-
-# Events (payloads documented in the README)
-EVENT_LOW_BALANCE: Final = "energy_tokens_low_balance"
-EVENT_EXHAUSTED: Final = "energy_tokens_exhausted"
-EVENT_BORROWED: Final = "energy_tokens_borrowed"
-EVENT_PERIOD_CLOSED: Final = "energy_tokens_period_closed"
-EVENT_LOAD_CUT: Final = "energy_tokens_load_cut"
-EVENT_LOAD_RESTORED: Final = "energy_tokens_load_restored"
 
 # Household settings (config entry data)
 CONF_TOKEN_KWH: Final = "token_kwh"  # noqa: S105 - energy per token, not a secret
@@ -38,6 +26,7 @@ CONF_MAX_POWER_KW: Final = "max_power_kw"
 CONF_APPLY_NOW: Final = "apply_now"
 
 # Device settings (subentry data)
+CONF_NAME: Final = "name"  # as Home Assistant's own CONF_NAME; kept here so settings stay pure
 CONF_METER: Final = "meter"
 CONF_METERS: Final = "meters"
 CONF_ALLOWANCE: Final = "allowance"
@@ -45,6 +34,7 @@ CONF_PRIORITY: Final = "priority"
 CONF_MAY_LEND: Final = "may_lend"
 CONF_LOAD: Final = "load"
 CONF_CUT_POLICY: Final = "cut_policy"
+CONF_ENFORCE: Final = "enforce"  # set by the device's enforcement switch
 
 
 class Surplus(StrEnum):

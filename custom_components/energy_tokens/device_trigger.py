@@ -19,25 +19,11 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 import probatio
 
-from .const import (
-    DOMAIN,
-    EVENT_BORROWED,
-    EVENT_EXHAUSTED,
-    EVENT_LOAD_CUT,
-    EVENT_LOAD_RESTORED,
-    EVENT_LOW_BALANCE,
-)
-
-TRIGGER_EVENTS = {
-    "low_balance": EVENT_LOW_BALANCE,
-    "exhausted": EVENT_EXHAUSTED,
-    "borrowed": EVENT_BORROWED,
-    "load_cut": EVENT_LOAD_CUT,
-    "load_restored": EVENT_LOAD_RESTORED,
-}
+from .const import DOMAIN
+from .events import DEVICE_TRIGGERS, BudgetEvent
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
-    {probatio.Required(CONF_TYPE): probatio.In(list(TRIGGER_EVENTS))}
+    {probatio.Required(CONF_TYPE): probatio.In([event.value for event in DEVICE_TRIGGERS])}
 )
 
 
@@ -49,8 +35,8 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
     if not any(domain == DOMAIN for domain, _ in device.identifiers):
         return []
     return [
-        {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: kind}
-        for kind in TRIGGER_EVENTS
+        {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: event}
+        for event in DEVICE_TRIGGERS
     ]
 
 
@@ -64,7 +50,7 @@ async def async_attach_trigger(
     event_config = event_trigger.TRIGGER_SCHEMA(
         {
             CONF_PLATFORM: "event",
-            event_trigger.CONF_EVENT_TYPE: TRIGGER_EVENTS[config[CONF_TYPE]],
+            event_trigger.CONF_EVENT_TYPE: BudgetEvent(config[CONF_TYPE]).event_type,
             CONF_EVENT_DATA: {"device_id": config[CONF_DEVICE_ID]},
         }
     )

@@ -8,17 +8,17 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
-from .household import EnergyTokensConfigEntry
 from .ledger import verifier_key
+from .runtime import EnergyTokensConfigEntry
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: EnergyTokensConfigEntry
 ) -> dict[str, Any]:
     """Return what helps to understand a household's state."""
-    household = entry.runtime_data
-    ledger = household.ledger
-    verification = household.verification
+    runtime = entry.runtime_data
+    ledger = runtime.economy.ledger
+    verification = runtime.verification
     return {
         "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
         "ledger": {

@@ -1,59 +1,74 @@
-"""Base entities: one for the household's device, one for each metered device."""
+"""Base entities: one for the household's device, one for each metered device.
+
+Entities read the household's view (view.py) and follow the dispatcher signal of what they
+show: their device's, or the household's. A state is written only when what it shows changed.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .household import TOPIC_PERIODIC, DeviceState, Household
+from .runtime import (
+    EnergyTokensConfigEntry,
+    HouseholdRuntime,
+    signal_device,
+    signal_device_added,
+    signal_household,
+)
+from .view import DeviceView
 
 
 class EnergyTokensEntity(Entity):
-    """An entity updated when its topic of the household changes."""
+    """An entity that shows part of its household's view."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
-    _topic = TOPIC_PERIODIC
+    _shown: object = None
 
-    def __init__(self, household: Household, description: EntityDescription) -> None:
+    def __init__(self, runtime: HouseholdRuntime, description: EntityDescription) -> None:
         """Keep the household and the description."""
-        self.household = household
+        self.runtime = runtime
         self.entity_description = description
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the household's changes on this entity's topic."""
-        await super().async_added_to_hass()
-        self._last_written = self.refresh()  # Home Assistant writes this once we are added
-        self.async_on_remove(
-            self.household.async_add_listener(self._handle_household_update, self._topic)
-        )
-
-    _last_written: object = None
-
-    def refresh(self) -> object:
-        """Compute the entity's attributes from the household; return what it would show."""
+    @property
+    def _signal(self) -> str:
+        """The dispatcher signal this entity follows."""
         raise NotImplementedError
 
+    def refresh(self) -> object:
+        """Set the entity's attributes from the view; return what it would show."""
+        raise NotImplementedError
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the view's changes (Home Assistant writes the first state itself)."""
+        await super().async_added_to_hass()
+        self._shown = self.refresh()
+        self.async_on_remove(async_dispatcher_connect(self.hass, self._signal, self._update))
+
     @callback
-    def _handle_household_update(self) -> None:
+    def _update(self) -> None:
         # Writing a state costs far more than computing it; with a hundred devices, most
-        # refreshes change nothing for most entities.
-        key = self.refresh()
-        if key != self._last_written:
-            self._last_written = key
+        # updates change nothing for most entities.
+        shown = self.refresh()
+        if shown != self._shown:
+            self._shown = shown
             self.async_write_ha_state()
 
 
 class HouseholdEntity(EnergyTokensEntity):
     """An entity of the household's own device."""
 
-    def __init__(self, household: Household, description: EntityDescription) -> None:
+    def __init__(self, runtime: HouseholdRuntime, description: EntityDescription) -> None:
         """Attach the entity to the household's device."""
-        super().__init__(household, description)
-        entry = household.entry
+        super().__init__(runtime, description)
+        entry = runtime.entry
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, entry.entry_id)},
@@ -63,32 +78,53 @@ class HouseholdEntity(EnergyTokensEntity):
             entry_type=DeviceEntryType.SERVICE,
         )
 
+    @property
+    def _signal(self) -> str:
+        return signal_household(self.runtime.entry.entry_id)
+
 
 class DeviceEntity(EnergyTokensEntity):
     """An entity of one metered device (a subentry of the household)."""
 
     def __init__(
-        self, household: Household, device: DeviceState, description: EntityDescription
+        self, runtime: HouseholdRuntime, subentry_id: str, description: EntityDescription
     ) -> None:
         """Attach the entity to the device's own Home Assistant device."""
-        super().__init__(household, description)
-        self.device = device
-        settings = device.settings
-        self._attr_unique_id = f"{settings.subentry_id}_{description.key}"
+        super().__init__(runtime, description)
+        self.subentry_id = subentry_id
+        self._attr_unique_id = f"{subentry_id}_{description.key}"
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, settings.subentry_id)},
-            name=settings.name,
+            identifiers={(DOMAIN, subentry_id)},
+            name=runtime.view.devices[subentry_id].name,
             manufacturer="Energy Tokens",
             model="Metered device",
             entry_type=DeviceEntryType.SERVICE,
         )
 
+    @property
+    def _signal(self) -> str:
+        return signal_device(self.runtime.entry.entry_id, self.subentry_id)
+
+    @property
+    def device_view(self) -> DeviceView:
+        """The device's figures (the entity exists only while its device does)."""
+        return self.runtime.view.devices[self.subentry_id]
+
 
 def add_device_entities(
-    household: Household,
+    entry: EnergyTokensConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    build: Callable[[DeviceState], Iterable[Entity]],
+    build: Callable[[HouseholdRuntime, str], Iterable[Entity]],
 ) -> None:
-    """Add each device's entities under its own subentry (one call per subentry, as required)."""
-    for subentry_id, device in household.devices.items():
-        async_add_entities(build(device), config_subentry_id=subentry_id)
+    """Add each device's entities under its own subentry, now and when devices are added."""
+
+    @callback
+    def add(subentry_id: str) -> None:
+        # One call per subentry, as config subentries require.
+        async_add_entities(build(entry.runtime_data, subentry_id), config_subentry_id=subentry_id)
+
+    for subentry_id in entry.runtime_data.view.devices:
+        add(subentry_id)
+    entry.async_on_unload(
+        async_dispatcher_connect(entry.runtime_data.hass, signal_device_added(entry.entry_id), add)
+    )

@@ -1,7 +1,8 @@
 """Voice: ask for balances and the household's state, and move tokens, in words.
 
-The handlers use the same household methods, validation and permissions as the actions; a refused
-or impossible request is answered in words and writes nothing.
+The handlers read the same view and run the same economy operations, with the same validation
+and permissions, as the actions; a refused or impossible request is answered in words and writes
+nothing.
 """
 
 from __future__ import annotations
@@ -9,16 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 import difflib
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr, intent
 from homeassistant.util import dt as dt_util
 import probatio
 
+from .books import BudgetError, Device
 from .const import DOMAIN
-from .household import BudgetError, DeviceState, EnergyTokensConfigEntry, Household
+from .helpers import households, move_tokens
 from .ledger import Cause, CauseKind
-from .policies import POOL
+from .runtime import HouseholdRuntime
 from .settings import MILLI
 
 INTENT_BALANCE = "EnergyTokensBalance"
@@ -30,11 +31,6 @@ def _tokens(milli: int) -> str:
     """Tokens as spoken: one decimal at most."""
     value = round(milli / MILLI, 1)
     return f"{value:g}"
-
-
-def _households(hass: HomeAssistant) -> list[Household]:
-    entries: list[EnergyTokensConfigEntry] = hass.config_entries.async_entries(DOMAIN)
-    return [e.runtime_data for e in entries if e.state is ConfigEntryState.LOADED]
 
 
 def _normal(name: str) -> str:
@@ -52,12 +48,12 @@ class _NotFound(Exception):
         self.known = known
 
 
-def find_device(hass: HomeAssistant, spoken: str) -> tuple[Household, DeviceState]:
+def find_device(hass: HomeAssistant, spoken: str) -> tuple[HouseholdRuntime, Device]:
     """The device a spoken name means: its name or the name its user gave it, else the closest."""
     registry = dr.async_get(hass)
-    names: dict[str, tuple[Household, DeviceState]] = {}
-    for household in _households(hass):
-        for device in household.devices.values():
+    names: dict[str, tuple[HouseholdRuntime, Device]] = {}
+    for household in households(hass):
+        for device in household.economy.devices.values():
             names.setdefault(_normal(device.settings.name), (household, device))
             entry = registry.async_get_device_by_identifier(
                 (DOMAIN, device.settings.subentry_id), household.entry.entry_id
@@ -105,9 +101,10 @@ class BalanceHandler(intent.IntentHandler):
             household, device = find_device(intent_obj.hass, slots["device"]["value"])
         except _NotFound as err:
             return _not_found(intent_obj, err)
-        balance = household.balance_milli(device)
-        allowance = _tokens(device.settings.allowance_milli)
-        name = device.settings.name
+        shown = household.refresh().devices[device.settings.subentry_id]
+        balance = shown.balance_milli
+        allowance = _tokens(shown.allowance_milli)
+        name = shown.name
         if balance < 0:
             return _answer(
                 intent_obj,
@@ -118,9 +115,10 @@ class BalanceHandler(intent.IntentHandler):
         )
 
 
-def _time_left(household: Household) -> str:
-    assert household.period is not None
-    left = household.period.end - dt_util.utcnow()
+def _time_left(household: HouseholdRuntime) -> str:
+    period = household.view.period
+    assert period is not None
+    left = period.end - dt_util.utcnow()
     if left >= timedelta(days=2):
         return f"{left.days} days"
     if left >= timedelta(hours=2):
@@ -139,15 +137,15 @@ class StatusHandler(intent.IntentHandler):
 
     async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
         """Say each household's state."""
-        households = _households(intent_obj.hass)
-        if not households:
+        loaded = households(intent_obj.hass)
+        if not loaded:
             return _answer(intent_obj, "There is no Energy Tokens household yet.")
         parts = []
-        for household in households:
-            top = household.top_consumer()  # as the Top consumer sensor shows it
-            top_text = f" The {top} consumed the most." if top else ""
+        for household in loaded:
+            view = household.view  # as the household's sensors show it
+            top_text = f" The {view.top_consumer} consumed the most." if view.top_consumer else ""
             parts.append(
-                f"{household.entry.title} has {_tokens(household.ledger.balance(POOL))} tokens "
+                f"{view.name} has {_tokens(view.pool_milli)} tokens "
                 f"unallocated.{top_text} The period ends in {_time_left(household)}."
             )
         return _answer(intent_obj, " ".join(parts))
@@ -179,26 +177,25 @@ class TransferHandler(intent.IntentHandler):
         amount = round(slots["amount"]["value"] * MILLI)
         cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
         try:
-            if peer is household:
-                household.async_transfer(source, target, amount, cause, "by voice")
-            else:
-                household.async_send(source, peer, target, amount, cause, "by voice")
+            move_tokens(household, source, peer, target, amount, cause, "by voice")
         except BudgetError as err:
             return _answer(intent_obj, _refusal(err, household, source, amount))
+        received = peer.view.devices[target.settings.subentry_id]
         return _answer(
             intent_obj,
             f"Moved {_tokens(amount)} tokens from the {source.settings.name} to the "
-            f"{target.settings.name}. The {target.settings.name} now has "
-            f"{_tokens(peer.balance_milli(target))} tokens.",
+            f"{received.name}. The {received.name} now has {_tokens(received.balance_milli)} "
+            "tokens.",
         )
 
 
-def _refusal(err: BudgetError, household: Household, source: DeviceState, amount: int) -> str:
+def _refusal(err: BudgetError, household: HouseholdRuntime, source: Device, amount: int) -> str:
     name = source.settings.name
     match err.key:
         case "insufficient_balance":
+            balance = household.refresh().devices[source.settings.subentry_id].balance_milli
             return (
-                f"The {name} has only {_tokens(household.balance_milli(source))} tokens, "
+                f"The {name} has only {_tokens(balance)} tokens, "
                 f"so it can't give {_tokens(amount)}."
             )
         case "same_device":

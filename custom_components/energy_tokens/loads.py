@@ -3,13 +3,14 @@
 Only loads this household cut are restored, and never against a manual override: a change to a
 cut load made under any context but ours means someone took over, and the load is left alone.
 Cuts are remembered across restarts in a small store (metadata, not money: the ledger keeps that).
+Load control knows households only through the small ``Budgets`` protocol.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from homeassistant.components import persistent_notification
 from homeassistant.const import STATE_OFF, STATE_ON
@@ -24,11 +25,9 @@ from homeassistant.core import (
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN, EVENT_LOAD_CUT, EVENT_LOAD_RESTORED, CutPolicy
-from .settings import MILLI
-
-if TYPE_CHECKING:
-    from .household import DeviceState, Household
+from .const import DOMAIN, CutPolicy
+from .events import BudgetEvent
+from .settings import MILLI, DeviceSettings
 
 _LOGGER = logging.getLogger(__name__)
 STORE_VERSION = 1
@@ -37,6 +36,24 @@ STORE_VERSION = 1
 def restore_threshold_milli(allowance_milli: int) -> int:
     """A cut load comes back once the balance reaches this; above zero, so loads don't flap."""
     return max(allowance_milli // 20, MILLI)
+
+
+def loads_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, dict[str, str]]]:
+    """Where a household remembers the loads it cut."""
+    return Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.loads")
+
+
+class Budgets(Protocol):
+    """What load control needs to know of a household."""
+
+    def device_settings(self, subentry_id: str) -> DeviceSettings | None:
+        """A device's settings; None when there is no such device (any more)."""
+
+    def device_balance(self, subentry_id: str) -> int:
+        """A device's balance in milli-tokens, including consumption not yet debited."""
+
+    def fire(self, event: BudgetEvent, subentry_id: str, **extra: Any) -> None:
+        """Fire a budget event about a device."""
 
 
 @dataclass(slots=True)
@@ -50,28 +67,23 @@ class Cut:
 class LoadController:
     """One household's cut loads."""
 
-    def __init__(self, hass: HomeAssistant, household: Household) -> None:
+    def __init__(self, hass: HomeAssistant, budgets: Budgets, entry_id: str) -> None:
         """Nothing is cut until ``async_load`` read what was."""
         self.hass = hass
-        self.household = household
+        self.budgets = budgets
         self.cuts: dict[str, Cut] = {}  # by device subentry id
-        self.paused: set[str] = set()  # devices whose enforcement switch is off
-        self._store: Store[dict[str, dict[str, str]]] = Store(
-            hass, STORE_VERSION, f"{DOMAIN}.{household.entry.entry_id}.loads"
-        )
+        self._store = loads_store(hass, entry_id)
         self._unsubscribe: CALLBACK_TYPE | None = None
 
     async def async_load(self) -> None:
         """Read the cuts from before a restart; forget those someone undid meanwhile."""
         stored = await self._store.async_load() or {}
         for subentry_id, cut in stored.items():
-            device = self.household.devices.get(subentry_id)
             state = self.hass.states.get(cut["entity_id"])
-            if device is None or device.settings.load != cut["entity_id"]:
-                continue
             if state is not None and state.state == STATE_ON:
                 continue  # turned back on while we were away: an override
             self.cuts[subentry_id] = Cut(cut["entity_id"], cut["context_id"])
+        self.async_devices_changed()
         self._follow()
 
     @callback
@@ -82,65 +94,77 @@ class LoadController:
             self._unsubscribe = None
 
     @callback
-    def async_exhausted(self, device: DeviceState) -> None:
+    def async_devices_changed(self) -> None:
+        """Forget cuts of devices that are gone or now switch another load."""
+        gone = [
+            subentry_id
+            for subentry_id, cut in self.cuts.items()
+            if (settings := self.budgets.device_settings(subentry_id)) is None
+            or settings.load != cut.entity_id
+        ]
+        for subentry_id in gone:
+            del self.cuts[subentry_id]
+        if gone:
+            self._save()
+
+    @callback
+    def async_exhausted(self, subentry_id: str) -> None:
         """A device ran out and nothing could be borrowed: apply its cut policy."""
-        settings = device.settings
+        settings = self.budgets.device_settings(subentry_id)
+        if settings is None:
+            return
         if settings.cut_policy is CutPolicy.NOTIFY:
             persistent_notification.async_create(
                 self.hass,
                 f"{settings.name} ran out of tokens. Its load stays on; give it tokens with "
                 "the transfer action or wait for the next period.",
                 title=f"{settings.name}: budget exhausted",
-                notification_id=f"{DOMAIN}_{settings.subentry_id}_exhausted",
+                notification_id=f"{DOMAIN}_{subentry_id}_exhausted",
             )
             return
         if (
             settings.cut_policy is not CutPolicy.TURN_OFF
             or settings.load is None
-            or settings.subentry_id in self.paused
-            or settings.subentry_id in self.cuts
+            or not settings.enforce
+            or subentry_id in self.cuts
         ):
             return
         state = self.hass.states.get(settings.load)
         if state is None or state.state == STATE_OFF:
             return  # nothing to cut
         context = Context()
-        self.cuts[settings.subentry_id] = Cut(settings.load, context.id)
-        self._follow()
+        self.cuts[subentry_id] = Cut(settings.load, context.id)
         self._save()
-        self.hass.async_create_task(
-            self.hass.services.async_call(
-                "homeassistant", "turn_off", {"entity_id": settings.load}, context=context
-            ),
-            f"{DOMAIN} cut {settings.load}",
-        )
-        self.household.fire(EVENT_LOAD_CUT, device, load=settings.load)
+        self._switch(settings.load, "turn_off", context)
+        self.budgets.fire(BudgetEvent.LOAD_CUT, subentry_id, load=settings.load)
         _LOGGER.info("%s ran out of tokens: turned %s off", settings.name, settings.load)
 
     @callback
     def async_check_restores(self) -> None:
         """Turn back on the loads we cut whose devices have tokens again."""
-        restored = False
-        for subentry_id, cut in list(self.cuts.items()):
-            device = self.household.devices.get(subentry_id)
-            if device is None:
+        restored = []
+        for subentry_id, cut in self.cuts.items():
+            settings = self.budgets.device_settings(subentry_id)
+            if settings is None:
                 continue
-            balance = self.household.balance_milli(device)
-            if balance < restore_threshold_milli(device.settings.allowance_milli):
-                continue
+            balance = self.budgets.device_balance(subentry_id)
+            if balance >= restore_threshold_milli(settings.allowance_milli):
+                restored.append((subentry_id, cut, settings.name))
+        for subentry_id, cut, name in restored:
             del self.cuts[subentry_id]  # no longer ours to watch once it is back on
-            restored = True
-            self.hass.async_create_task(
-                self.hass.services.async_call(
-                    "homeassistant", "turn_on", {"entity_id": cut.entity_id}, context=Context()
-                ),
-                f"{DOMAIN} restore {cut.entity_id}",
-            )
-            self.household.fire(EVENT_LOAD_RESTORED, device, load=cut.entity_id)
-            _LOGGER.info("%s has tokens again: turned %s on", device.settings.name, cut.entity_id)
+            self._switch(cut.entity_id, "turn_on", Context())
+            self.budgets.fire(BudgetEvent.LOAD_RESTORED, subentry_id, load=cut.entity_id)
+            _LOGGER.info("%s has tokens again: turned %s on", name, cut.entity_id)
         if restored:
             self._save()
-            self._follow()
+
+    def _switch(self, entity_id: str, service: str, context: Context) -> None:
+        self.hass.async_create_task(
+            self.hass.services.async_call(
+                "homeassistant", service, {"entity_id": entity_id}, context=context
+            ),
+            f"{DOMAIN} {service} {entity_id}",
+        )
 
     def _follow(self) -> None:
         """Watch the cut loads for changes that are not ours."""
@@ -169,6 +193,8 @@ class LoadController:
                 self._save()
 
     def _save(self) -> None:
+        """Remember the cuts (soon, in one write) and follow what is cut now."""
+        self._follow()
         data: dict[str, dict[str, Any]] = {
             subentry_id: {"entity_id": cut.entity_id, "context_id": cut.context_id}
             for subentry_id, cut in self.cuts.items()

@@ -1,4 +1,4 @@
-"""Logbook lines for the budget events."""
+"""Logbook lines for the budget events (their texts live in the events table)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,10 @@ from typing import Any
 from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOOK_ENTRY_NAME
 from homeassistant.core import Event, HomeAssistant, callback
 
-from .const import (
-    DOMAIN,
-    EVENT_BORROWED,
-    EVENT_EXHAUSTED,
-    EVENT_LOAD_CUT,
-    EVENT_LOAD_RESTORED,
-    EVENT_LOW_BALANCE,
-    EVENT_PERIOD_CLOSED,
-)
+from .const import DOMAIN
+from .events import BudgetEvent
 
-
-def _message(event: Event) -> str:
-    data = event.data
-    match event.event_type:
-        case "energy_tokens_low_balance":
-            return f"is low on tokens: {data['balance']:g} of {data['allowance']:g} left"
-        case "energy_tokens_exhausted":
-            return f"ran out of tokens ({data['balance']:g})"
-        case "energy_tokens_borrowed":
-            return f"borrowed {data['amount']:g} tokens from {data['lender']}"
-        case "energy_tokens_load_cut":
-            return f"ran out of tokens: turned {data['load']} off"
-        case "energy_tokens_load_restored":
-            return f"has tokens again: turned {data['load']} back on"
-        case _:
-            return f"closed period {data['period']}: cost {data['cost']:g}, sales {data['sales']:g}"
+_BY_TYPE = {event.event_type: event for event in BudgetEvent}
 
 
 @callback
@@ -46,14 +24,8 @@ def async_describe_events(
     @callback
     def describe(event: Event) -> dict[str, Any]:
         name = event.data.get("device") or event.data["household"]
-        return {LOGBOOK_ENTRY_NAME: name, LOGBOOK_ENTRY_MESSAGE: _message(event)}
+        message = _BY_TYPE[str(event.event_type)].spec.logbook(event.data)
+        return {LOGBOOK_ENTRY_NAME: name, LOGBOOK_ENTRY_MESSAGE: message}
 
-    for event_type in (
-        EVENT_LOW_BALANCE,
-        EVENT_EXHAUSTED,
-        EVENT_BORROWED,
-        EVENT_LOAD_CUT,
-        EVENT_LOAD_RESTORED,
-        EVENT_PERIOD_CLOSED,
-    ):
-        async_describe_event(DOMAIN, event_type, describe)
+    for event in BudgetEvent:
+        async_describe_event(DOMAIN, event.event_type, describe)

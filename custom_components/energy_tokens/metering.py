@@ -1,8 +1,8 @@
-"""Metering: an energy sensor's readings turned into debitable consumption, safe from its pitfalls.
+"""Metering: an energy meter's readings turned into debitable consumption, safe from its pitfalls.
 
-``reading_wh`` turns a state into watt-hours with Home Assistant's EnergyConverter, or None when
-the state is no usable reading. ``MeterTracker`` holds one meter's consumption that the ledger
-has not yet recorded, as reading ranges in whole Wh:
+Pure: readings arrive in Wh (the runtime converts a sensor's state with Home Assistant's
+EnergyConverter). ``MeterTracker`` holds one meter's consumption that the ledger has not yet
+recorded, as reading ranges in whole Wh:
 
 - unavailable, unknown, non-numeric, NaN, infinite and negative readings change nothing; after a
   gap, consumption is caught up from the last good reading (cumulative meters make this exact);
@@ -18,45 +18,13 @@ Only whole Wh are handed out; the fraction stays pending, so nothing drifts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 import enum
-import functools
 import math
-
-from homeassistant.components.sensor import SensorDeviceClass
-from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, UnitOfEnergy
-from homeassistant.core import State
-from homeassistant.util.unit_conversion import EnergyConverter
 
 RESET_RATIO = 0.9  # a reading under 90% of the last one is a meter reset
 MS_PER_HOUR = 3_600_000
 MIN_ELAPSED_MS = 1_000  # readings closer than this are judged over one second
-
-
-def reading_wh(state: State | None) -> float | None:
-    """The state's reading in Wh, or None when it is not a usable energy reading."""
-    if state is None:
-        return None
-    unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
-    if unit not in EnergyConverter.VALID_UNITS:
-        return None
-    device_class = state.attributes.get(ATTR_DEVICE_CLASS)
-    if device_class not in (None, SensorDeviceClass.ENERGY):
-        return None
-    try:
-        value = float(state.state)
-    except ValueError:
-        return None  # unavailable, unknown and anything else not a number
-    if not math.isfinite(value) or value < 0:
-        return None
-    return _to_wh(unit)(value)
-
-
-@functools.cache
-def _to_wh(unit: str) -> Callable[[float], float]:
-    """Home Assistant's converter from ``unit`` to Wh, made once per unit (it runs per reading)."""
-    return EnergyConverter.converter_factory(unit, UnitOfEnergy.WATT_HOUR)
 
 
 def _whole(value_wh: float) -> int:
@@ -92,6 +60,11 @@ class HeldSpike:
     def wh(self) -> int:
         """The energy the spike claims."""
         return self.to_wh - self.from_wh
+
+
+type TrackerState = tuple[
+    int | None, float | None, int | None, list[tuple[int, int]], int, HeldSpike | None
+]
 
 
 class MeterTracker:
@@ -130,6 +103,29 @@ class MeterTracker:
         if self._last is not None and self._open_from is not None:
             pending += max(_whole(self._last) - self._open_from, 0)
         return pending
+
+    def state(self) -> TrackerState:
+        """Everything the tracker holds, to put back if what it was used for is undone."""
+        return (
+            self._open_from,
+            self._last,
+            self._last_ms,
+            list(self._closed),
+            self._closed_wh,
+            self.spike,
+        )
+
+    def set_state(self, state: TrackerState) -> None:
+        """Put back what ``state`` returned."""
+        (
+            self._open_from,
+            self._last,
+            self._last_ms,
+            closed,
+            self._closed_wh,
+            self.spike,
+        ) = state
+        self._closed = list(closed)
 
     def observe(self, value_wh: float | None, at_ms: int) -> Outcome:
         """Take one reading (None: no usable reading)."""

@@ -8,7 +8,8 @@ from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .household import EnergyTokensConfigEntry
+from .ledger import Cause, CauseKind
+from .runtime import EnergyTokensConfigEntry
 
 
 class MeterSpikeRepairFlow(RepairsFlow):
@@ -26,7 +27,7 @@ class MeterSpikeRepairFlow(RepairsFlow):
         if (
             entry is None
             or entry.state is not ConfigEntryState.LOADED
-            or self._data["subentry_id"] not in entry.runtime_data.devices
+            or self._data["subentry_id"] not in entry.runtime_data.economy.devices
         ):
             return self.async_abort(reason="household_not_loaded")
         return self.async_show_menu(step_id="init", menu_options=["accept", "discard"])
@@ -48,8 +49,14 @@ class MeterSpikeRepairFlow(RepairsFlow):
             self._data["entry_id"]
         )
         assert entry is not None
-        entry.runtime_data.async_resolve_spike(
-            self._data["subentry_id"], self._data["from_wh"], self._data["to_wh"], accept=accept
+        runtime = entry.runtime_data
+        user_id = self.context.get("user_id")
+        cause = Cause(CauseKind.USER, user_id if isinstance(user_id, str) else "")
+        data = self._data
+        runtime.apply(
+            runtime.economy.resolve_spike(
+                data["subentry_id"], data["from_wh"], data["to_wh"], accept=accept, cause=cause
+            )
         )
         return self.async_create_entry(data={})
 

@@ -1,9 +1,10 @@
 """Sensors: balances and consumption of each device, the household's pool, money and ledger."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,45 +16,31 @@ from homeassistant.const import PERCENTAGE, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
-from homeassistant.util import dt as dt_util
 
 from .entity import DeviceEntity, HouseholdEntity, add_device_entities
-from .household import (
-    TOPIC_LEDGER,
-    TOPIC_PERIODIC,
-    DeviceState,
-    EnergyTokensConfigEntry,
-    Household,
-    device_topic,
-)
-from .policies import POOL, Status
-from .settings import MICRO, MILLI
+from .policies import Status
+from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+from .view import DeviceView, HouseholdView
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 TOKENS = "tokens"
-
-
-def _tokens(milli: int) -> float:
-    return milli / MILLI
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeviceSensorDescription(SensorEntityDescription):
     """Describe a sensor of a metered device."""
 
-    value_fn: Callable[[Household, DeviceState], StateType | datetime]
+    value_fn: Callable[[DeviceView], StateType | datetime]
     per_period: bool = False  # a total that starts again each period (last_reset)
-    topic: Literal["live", "status", "periodic"] = "periodic"
 
 
 @dataclass(frozen=True, kw_only=True)
 class HouseholdSensorDescription(SensorEntityDescription):
     """Describe a sensor of the household."""
 
-    value_fn: Callable[[Household], StateType | datetime]
+    value_fn: Callable[[HouseholdView], StateType | datetime]
     per_period: bool = False
     in_currency: bool = False
-    topic: str = TOPIC_PERIODIC
 
 
 DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
@@ -63,8 +50,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         native_unit_of_measurement=TOKENS,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
-        topic="live",
-        value_fn=lambda _household, device: _tokens(device.balance_milli),
+        value_fn=lambda device: device.balance,
     ),
     DeviceSensorDescription(
         key="consumed",
@@ -73,14 +59,14 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         per_period=True,
-        value_fn=lambda household, device: _tokens(household.consumed_milli(device)),
+        value_fn=lambda device: device.consumed,
     ),
     DeviceSensorDescription(
         key="allowance",
         translation_key="allowance",
         native_unit_of_measurement=TOKENS,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda _household, device: _tokens(device.settings.allowance_milli),
+        value_fn=lambda device: device.allowance,
     ),
     DeviceSensorDescription(
         key="share",
@@ -88,34 +74,27 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
-        value_fn=lambda household, device: household.share_percent(device),
+        value_fn=lambda device: device.share_percent,
     ),
     DeviceSensorDescription(
         key="rank",
         translation_key="rank",
-        value_fn=lambda household, device: household.rank(device),
+        value_fn=lambda device: device.rank,
     ),
     DeviceSensorDescription(
         key="run_out",
         translation_key="run_out",
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda household, device: household.run_out(device),
+        value_fn=lambda device: device.run_out,
     ),
     DeviceSensorDescription(
         key="status",
         translation_key="status",
         device_class=SensorDeviceClass.ENUM,
         options=[s.value for s in Status],
-        topic="status",
-        value_fn=lambda _household, device: device.status.value,
+        value_fn=lambda device: device.status.value,
     ),
 )
-
-
-def _last_checkpoint(household: Household) -> datetime | None:
-    signed_ms = household.ledger.last_checkpoint_ms
-    return None if signed_ms is None else dt_util.utc_from_timestamp(signed_ms / 1000)
-
 
 HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
     HouseholdSensorDescription(
@@ -124,7 +103,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         native_unit_of_measurement=TOKENS,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
-        value_fn=lambda household: _tokens(household.ledger.balance(POOL)),
+        value_fn=lambda household: household.pool,
     ),
     HouseholdSensorDescription(
         key="consumed",
@@ -133,7 +112,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         per_period=True,
-        value_fn=lambda household: _tokens(household.total_consumed_milli()),
+        value_fn=lambda household: household.consumed,
     ),
     HouseholdSensorDescription(
         key="cost",
@@ -143,7 +122,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         suggested_display_precision=2,
         per_period=True,
         in_currency=True,
-        value_fn=lambda household: household.cost_micro / MICRO,
+        value_fn=lambda household: household.cost,
     ),
     HouseholdSensorDescription(
         key="sales",
@@ -153,12 +132,12 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         suggested_display_precision=2,
         per_period=True,
         in_currency=True,
-        value_fn=lambda household: household.sales_micro / MICRO,
+        value_fn=lambda household: household.sales,
     ),
     HouseholdSensorDescription(
         key="top_consumer",
         translation_key="top_consumer",
-        value_fn=lambda household: household.top_consumer(),
+        value_fn=lambda household: household.top_consumer,
     ),
     HouseholdSensorDescription(
         key="period_end",
@@ -171,16 +150,14 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         translation_key="ledger_entries",
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.TOTAL_INCREASING,
-        topic=TOPIC_LEDGER,
-        value_fn=lambda household: household.ledger.seq,
+        value_fn=lambda household: household.ledger.entries,
     ),
     HouseholdSensorDescription(
         key="last_checkpoint",
         translation_key="last_checkpoint",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        topic=TOPIC_LEDGER,
-        value_fn=_last_checkpoint,
+        value_fn=lambda household: household.ledger.last_checkpoint,
     ),
 )
 
@@ -191,13 +168,19 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the household's sensors, then each device's, under its subentry."""
-    household = entry.runtime_data
-    async_add_entities(HouseholdSensor(household, description) for description in HOUSEHOLD_SENSORS)
+    runtime = entry.runtime_data
+    async_add_entities(HouseholdSensor(runtime, description) for description in HOUSEHOLD_SENSORS)
     add_device_entities(
-        household,
+        entry,
         async_add_entities,
-        lambda device: (DeviceSensor(household, device, d) for d in DEVICE_SENSORS),
+        lambda runtime, key: (DeviceSensor(runtime, key, d) for d in DEVICE_SENSORS),
     )
+
+
+def _period_start(runtime: HouseholdRuntime, per_period: bool) -> datetime | None:
+    """Per-period totals start again when a period opens (their last_reset)."""
+    period = runtime.view.period
+    return period.start if per_period and period is not None else None
 
 
 class HouseholdSensor(HouseholdEntity, SensorEntity):
@@ -205,18 +188,17 @@ class HouseholdSensor(HouseholdEntity, SensorEntity):
 
     entity_description: HouseholdSensorDescription
 
-    def __init__(self, household: Household, description: HouseholdSensorDescription) -> None:
+    def __init__(self, runtime: HouseholdRuntime, description: HouseholdSensorDescription) -> None:
         """Money sensors are in the instance's currency."""
-        super().__init__(household, description)
-        self._topic = description.topic
+        super().__init__(runtime, description)
         if description.in_currency:
-            self._attr_native_unit_of_measurement = household.hass.config.currency
+            self._attr_native_unit_of_measurement = runtime.hass.config.currency
 
     def refresh(self) -> object:
-        """The described value; per-period totals start again when a period opens."""
+        """The described value."""
         description = self.entity_description
-        self._attr_native_value = description.value_fn(self.household)
-        self._attr_last_reset = _period_start(self.household, description.per_period)
+        self._attr_native_value = description.value_fn(self.runtime.view)
+        self._attr_last_reset = _period_start(self.runtime, description.per_period)
         return self._attr_native_value, self._attr_last_reset
 
 
@@ -225,21 +207,9 @@ class DeviceSensor(DeviceEntity, SensorEntity):
 
     entity_description: DeviceSensorDescription
 
-    def __init__(
-        self, household: Household, device: DeviceState, description: DeviceSensorDescription
-    ) -> None:
-        """Follow the description's topic of this device."""
-        super().__init__(household, device, description)
-        self._topic = device_topic(device.settings.subentry_id, description.topic)
-
     def refresh(self) -> object:
-        """The described value; per-period totals start again when a period opens."""
+        """The described value."""
         description = self.entity_description
-        self._attr_native_value = description.value_fn(self.household, self.device)
-        self._attr_last_reset = _period_start(self.household, description.per_period)
+        self._attr_native_value = description.value_fn(self.device_view)
+        self._attr_last_reset = _period_start(self.runtime, description.per_period)
         return self._attr_native_value, self._attr_last_reset
-
-
-def _period_start(household: Household, per_period: bool) -> datetime | None:
-    period = household.period
-    return period.start if per_period and period is not None else None

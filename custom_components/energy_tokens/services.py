@@ -1,26 +1,25 @@
 """Actions: move, buy, sell and read tokens.
 
-Handlers resolve their targets, then call the household's methods, which validate before
-anything is written.
+Handlers resolve their targets (helpers.py), then run an operation of the household's economy,
+which refuses before anything is written; the runtime follows it up.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 from homeassistant.util.json import JsonValueType
 import probatio
 
 from .const import CONF_ALLOWANCE, DOMAIN
-from .household import BudgetError, DeviceState, EnergyTokensConfigEntry, Household
-from .ledger import Cause, CauseKind, VerifyResult
-from .policies import POOL
+from .helpers import device, household, move_tokens, refusals_translated, translated_error
+from .ledger import Cause, CauseKind, Entry
+from .runtime import HouseholdRuntime
 from .settings import MILLI, to_milli
+from .view import HouseholdView
 
 ATTR_HOUSEHOLD = "household"
 ATTR_DEVICE = "device"
@@ -87,38 +86,6 @@ GET_LEDGER_SCHEMA = HOUSEHOLD_SCHEMA.extend(
 )
 
 
-def _error(key: str, **placeholders: str) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
-    )
-
-
-def resolve_household(hass: HomeAssistant, entry_id: str | None) -> Household:
-    """The loaded household ``entry_id``; without one, the only loaded household."""
-    if entry_id is None:
-        loaded = hass.config_entries.async_loaded_entries(DOMAIN)
-        if len(loaded) != 1:
-            raise _error("household_required" if loaded else "no_household")
-        entry_id = loaded[0].entry_id
-    entry: EnergyTokensConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN:
-        raise _error("unknown_household", household=entry_id)
-    if entry.state is not ConfigEntryState.LOADED:
-        raise _error("household_not_loaded", household=entry.title)
-    return entry.runtime_data
-
-
-def _device(hass: HomeAssistant, device_id: str) -> tuple[Household, DeviceState]:
-    device = dr.async_get(hass).async_get(device_id)
-    if device is None or device.config_subentry_id is None or device.config_entry_id is None:
-        raise _error("unknown_device", device=device_id)
-    household = resolve_household(hass, device.config_entry_id)
-    state = household.devices.get(device.config_subentry_id)
-    if state is None:
-        raise _error("unknown_device", device=device_id)
-    return household, state
-
-
 def _cause(call: ServiceCall) -> Cause:
     """Who asked: a user, or an automation or script (no user)."""
     if call.context.user_id:
@@ -126,132 +93,108 @@ def _cause(call: ServiceCall) -> Cause:
     return Cause(CauseKind.AUTOMATION, call.context.id)
 
 
-def _run(action: Any, *args: Any) -> Any:
-    try:
-        return action(*args)
-    except BudgetError as err:
-        raise _error(err.key, **err.placeholders) from err
-
-
 async def _async_transfer(call: ServiceCall) -> None:
-    household, source = _device(call.hass, call.data[ATTR_FROM])
-    other, target = _device(call.hass, call.data[ATTR_TO])
-    amount, cause, note = to_milli(call.data[ATTR_AMOUNT]), _cause(call), call.data[ATTR_NOTE]
-    if other is household:
-        _run(household.async_transfer, source, target, amount, cause, note)
-    else:
-        _run(household.async_send, source, other, target, amount, cause, note)
+    runtime, source = device(call.hass, call.data[ATTR_FROM])
+    peer, target = device(call.hass, call.data[ATTR_TO])
+    amount, note = to_milli(call.data[ATTR_AMOUNT]), call.data[ATTR_NOTE]
+    with refusals_translated():
+        move_tokens(runtime, source, peer, target, amount, _cause(call), note)
 
 
 async def _async_set_allowance(call: ServiceCall) -> None:
-    household, device = _device(call.hass, call.data[ATTR_DEVICE])
+    runtime, books = device(call.hass, call.data[ATTR_DEVICE])
     amount = to_milli(call.data[ATTR_AMOUNT])
     if amount < 0:
-        raise _error("amount_negative")
+        raise translated_error("amount_negative")
     if call.data[ATTR_WHEN] == WHEN_NOW:
-        _run(household.async_adjust_allowance_now, device, amount, _cause(call))
-        await household.async_commit()  # durable before the reload the new setting causes
-    entry = household.entry
-    subentry = entry.subentries[device.settings.subentry_id]
-    call.hass.config_entries.async_update_subentry(
-        entry, subentry, data={**subentry.data, CONF_ALLOWANCE: amount / MILLI}
-    )
+        with refusals_translated():
+            runtime.apply(runtime.economy.adjust_allowance_now(books, amount, _cause(call)))
+    runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
 
 
 async def _async_top_up(call: ServiceCall) -> None:
-    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
-    device = None
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
+    books = None
     if ATTR_DEVICE in call.data:
-        other, device = _device(call.hass, call.data[ATTR_DEVICE])
-        if other is not household:
-            raise _error("other_household")
-    _run(household.async_top_up, to_milli(call.data[ATTR_AMOUNT]), _cause(call), device)
+        other, books = device(call.hass, call.data[ATTR_DEVICE])
+        if other is not runtime:
+            raise translated_error("other_household")
+    with refusals_translated():
+        runtime.apply(runtime.economy.top_up(to_milli(call.data[ATTR_AMOUNT]), _cause(call), books))
 
 
 async def _async_sell_surplus(call: ServiceCall) -> None:
     amount = call.data.get(ATTR_AMOUNT)
     milli = None if amount is None else to_milli(amount)
     if ATTR_DEVICE in call.data:
-        household, device = _device(call.hass, call.data[ATTR_DEVICE])
-        _run(household.async_sell, device, milli, _cause(call))
+        runtime, books = device(call.hass, call.data[ATTR_DEVICE])
     elif ATTR_HOUSEHOLD in call.data:
-        household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
-        _run(household.async_sell, None, milli, _cause(call))
+        runtime, books = household(call.hass, call.data[ATTR_HOUSEHOLD]), None
     else:
-        raise _error("seller_missing")
+        raise translated_error("seller_missing")
+    with refusals_translated():
+        runtime.apply(runtime.economy.sell(books, milli, _cause(call)))
 
 
 async def _async_close_period(call: ServiceCall) -> None:
-    resolve_household(call.hass, call.data[ATTR_HOUSEHOLD]).async_close_period_now()
+    household(call.hass, call.data[ATTR_HOUSEHOLD]).async_close_period_now()
 
 
 async def _async_verify_ledger(call: ServiceCall) -> ServiceResponse:
-    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
-    await household.async_commit()  # verify what has been recorded up to now
-    return _verification_response(await household.async_verify())
-
-
-def _verification_response(result: VerifyResult) -> ServiceResponse:
-    """The verification result as response data: valid, entries, head, first_bad_seq, reason."""
-    data: dict[str, Any] = result.as_dict()
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
+    await runtime.async_commit()  # verify what has been recorded up to now
+    data: dict[str, Any] = (await runtime.async_verify()).as_dict()
     del data["checkpoints_verified"]
     return data
 
 
 async def _async_get_balances(call: ServiceCall) -> ServiceResponse:
-    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
-    return balances_response(household)
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
+    return balances_response(runtime, runtime.refresh())
 
 
-def balances_response(household: Household) -> dict[str, Any]:
+def balances_response(runtime: HouseholdRuntime, view: HouseholdView) -> dict[str, Any]:
     """Every device's id, balance, allowance, consumption, status and projected run-out."""
-    registry = dr.async_get(household.hass)
-    entry_id = household.entry.entry_id
-    devices = []
-    for device in household.devices.values():
-        run_out = household.run_out(device)
-        registered = registry.async_get_device_by_identifier(
-            (DOMAIN, device.settings.subentry_id), entry_id
-        )
-        devices.append(
-            {
-                "device": device.settings.name,
-                "device_id": None if registered is None else registered.id,
-                "balance": household.balance_milli(device) / MILLI,
-                "allowance": device.settings.allowance_milli / MILLI,
-                "consumed": household.consumed_milli(device) / MILLI,
-                "status": household.status_of(device).value,
-                "run_out": None if run_out is None else run_out.isoformat(),
-            }
-        )
     return {
-        "household": household.entry.title,
-        "pool": household.ledger.balance(POOL) / MILLI,
-        "period_end": None if household.period is None else household.period.end.isoformat(),
-        "devices": devices,
+        "household": view.name,
+        "pool": view.pool,
+        "period_end": None if view.period is None else view.period.end.isoformat(),
+        "devices": [
+            {
+                "device": device_view.name,
+                "device_id": runtime.device_id(subentry_id),
+                "balance": device_view.balance,
+                "allowance": device_view.allowance,
+                "consumed": device_view.consumed,
+                "status": device_view.status.value,
+                "run_out": None if device_view.run_out is None else device_view.run_out.isoformat(),
+            }
+            for subentry_id, device_view in view.devices.items()
+        ],
     }
 
 
 async def _async_get_ledger(call: ServiceCall) -> ServiceResponse:
-    household = resolve_household(call.hass, call.data[ATTR_HOUSEHOLD])
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
     account = None
     if ATTR_DEVICE in call.data:
-        other, device = _device(call.hass, call.data[ATTR_DEVICE])
-        if other is not household:
-            raise _error("other_household")
-        account = device.settings.account
-    await household.async_commit()  # reading sees durable entries
+        other, books = device(call.hass, call.data[ATTR_DEVICE])
+        if other is not runtime:
+            raise translated_error("other_household")
+        account = books.settings.account
+    await runtime.async_commit()  # reading sees durable entries
     entries = await call.hass.async_add_executor_job(
-        _read_entries, household, call.data[ATTR_SINCE], call.data[ATTR_LIMIT], account
+        _read_entries, runtime, call.data[ATTR_SINCE], call.data[ATTR_LIMIT], account
     )
     return {"entries": cast(JsonValueType, entries)}
 
 
 def _read_entries(
-    household: Household, since: int, limit: int, account: str | None
+    runtime: HouseholdRuntime, since: int, limit: int, account: str | None
 ) -> list[dict[str, Any]]:
     found = []
-    for entry in household.ledger.iter_entries(since_seq=since):
+    entry: Entry
+    for entry in runtime.economy.ledger.iter_entries(since_seq=since):
         if account is not None and account not in (entry.from_account, entry.to_account):
             continue
         found.append(entry.as_dict())
@@ -265,13 +208,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_TRANSFER, _async_transfer, TRANSFER_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SELL_SURPLUS, _async_sell_surplus, SELL_SCHEMA)
     # Actions that create money or change allowances are for administrators.
-    async_register_admin_service(
-        hass, DOMAIN, SERVICE_SET_ALLOWANCE, _async_set_allowance, SET_ALLOWANCE_SCHEMA
-    )
-    async_register_admin_service(hass, DOMAIN, SERVICE_TOP_UP, _async_top_up, TOP_UP_SCHEMA)
-    async_register_admin_service(
-        hass, DOMAIN, SERVICE_CLOSE_PERIOD, _async_close_period, HOUSEHOLD_SCHEMA
-    )
+    for name, action, schema in (
+        (SERVICE_SET_ALLOWANCE, _async_set_allowance, SET_ALLOWANCE_SCHEMA),
+        (SERVICE_TOP_UP, _async_top_up, TOP_UP_SCHEMA),
+        (SERVICE_CLOSE_PERIOD, _async_close_period, HOUSEHOLD_SCHEMA),
+    ):
+        async_register_admin_service(hass, DOMAIN, name, action, schema)
     for name, handler, schema in (
         (SERVICE_VERIFY_LEDGER, _async_verify_ledger, HOUSEHOLD_SCHEMA),
         (SERVICE_GET_BALANCES, _async_get_balances, HOUSEHOLD_SCHEMA),

@@ -1,7 +1,7 @@
 """A household's and its devices' settings, read from the config entry into exact integers.
 
 Money and amounts that reach the ledger are integers: milli-tokens, Wh per token, micro-units
-of the currency per token.
+of the currency per token. Pure: the economy reads these without Home Assistant.
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_NAME
-
 from .const import (
     CONF_ALLOWANCE,
     CONF_AUTO_BORROW,
     CONF_CAP_TOKENS,
     CONF_CUT_POLICY,
     CONF_DEBIT_INTERVAL,
+    CONF_ENFORCE,
     CONF_LOAD,
     CONF_LOW_THRESHOLD,
     CONF_MAX_POWER_KW,
     CONF_MAY_LEND,
     CONF_METER,
+    CONF_NAME,
     CONF_PERIOD,
     CONF_PERIOD_START_DAY,
     CONF_PERIOD_START_WEEKDAY,
@@ -126,13 +125,13 @@ class DeviceSettings:
     may_lend: bool
     load: str | None
     cut_policy: CutPolicy
+    enforce: bool = True  # the enforcement switch: off, running out never cuts the load
 
     @classmethod
-    def from_subentry(cls, subentry: ConfigSubentry) -> DeviceSettings:
-        """Read a device subentry."""
-        data = subentry.data
+    def from_data(cls, subentry_id: str, data: Mapping[str, Any]) -> DeviceSettings:
+        """Read a device subentry's data."""
         return cls(
-            subentry_id=subentry.subentry_id,
+            subentry_id=subentry_id,
             name=data[CONF_NAME],
             meter=data[CONF_METER],
             allowance_milli=to_milli(float(data[CONF_ALLOWANCE])),
@@ -140,6 +139,7 @@ class DeviceSettings:
             may_lend=bool(data[CONF_MAY_LEND]),
             load=data.get(CONF_LOAD),
             cut_policy=CutPolicy(data[CONF_CUT_POLICY]),
+            enforce=bool(data.get(CONF_ENFORCE, True)),
         )
 
     @property

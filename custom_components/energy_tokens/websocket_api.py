@@ -12,10 +12,12 @@ from homeassistant.core import HomeAssistant, callback
 import probatio
 
 from .const import DOMAIN
-from .household import Household, household_account
+from .economy import household_account
+from .helpers import household
 from .ledger import Entry
 from .ledger.entries import MOVEMENT_KINDS
-from .services import balances_response, resolve_household
+from .runtime import HouseholdRuntime
+from .services import balances_response
 from .settings import MILLI
 
 COMMAND_HOUSEHOLD = f"{DOMAIN}/household"
@@ -42,50 +44,46 @@ def websocket_household(
 
     Without ``household``, the only loaded household is meant; with several, the caller must say.
     """
-    household = resolve_household(hass, msg.get("household"))
-    connection.send_result(msg["id"], household_view(household))
+    connection.send_result(msg["id"], household_view(household(hass, msg.get("household"))))
 
 
-def household_view(household: Household) -> dict[str, Any]:
+def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     """What the card shows: get_balances' figures, the period and the latest movements."""
-    view = balances_response(household)
-    ledger = household.ledger
-    period = household.period
-    view.update(
-        entry_id=household.entry.entry_id,
-        period_start=None if period is None else period.start.isoformat(),
-        token_kwh=household.period_settings.token_wh / 1000,
-        ledger={"entries": ledger.durable_seq, "head": ledger.head.hex()},
-        recent=[
-            _movement(household, entry)
-            for entry in ledger.recent_entries()
+    view = runtime.refresh()
+    period = view.period
+    # Accounts by name: devices and other households; system accounts (pool, market) keep ids.
+    names = {book.settings.account: book.settings.name for book in runtime.economy.devices.values()}
+    for other in runtime.hass.config_entries.async_entries(DOMAIN):
+        names[household_account(other.entry_id)] = other.title
+    return balances_response(runtime, view) | {
+        "entry_id": runtime.entry.entry_id,
+        "period_start": None if period is None else period.start.isoformat(),
+        "token_kwh": view.token_wh / 1000,
+        "ledger": {
+            "entries": runtime.economy.ledger.durable_seq,
+            "head": runtime.economy.ledger.head.hex(),
+        },
+        "recent": [
+            _movement(names, entry)
+            for entry in runtime.economy.ledger.recent_entries()
             if entry.kind in MOVEMENT_KINDS
         ][:RECENT_MOVEMENTS],
-    )
-    return view
+    }
 
 
-def _movement(household: Household, entry: Entry) -> dict[str, Any]:
+def _movement(names: dict[str, str], entry: Entry) -> dict[str, Any]:
+    """A movement, its accounts by name where they have one."""
     return {
         "seq": entry.seq,
         "time": datetime.fromtimestamp(entry.ts_ms / 1000, UTC).isoformat(),
         "kind": entry.kind.name.lower(),
-        "from": _account_name(household, entry.from_account),
-        "to": _account_name(household, entry.to_account),
+        "from": _name(names, entry.from_account),
+        "to": _name(names, entry.to_account),
         "amount": entry.amount / MILLI,
         "note": entry.data.get("note"),
         "hash": entry.hash.hex(),
     }
 
 
-def _account_name(household: Household, account: str | None) -> str | None:
-    """A device's or another household's name; system accounts (pool, market...) stay as ids."""
-    if account is None:
-        return None
-    for device in household.devices.values():
-        if device.settings.account == account:
-            return device.settings.name
-    for entry in household.hass.config_entries.async_entries(DOMAIN):
-        if household_account(entry.entry_id) == account:
-            return entry.title
-    return account
+def _name(names: dict[str, str], account: str | None) -> str | None:
+    return None if account is None else names.get(account, account)

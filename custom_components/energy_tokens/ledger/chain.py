@@ -94,6 +94,16 @@ class ChainState:
         state.public_key = public_key
         return state
 
+    def copy(self) -> ChainState:
+        """An independent copy (a unit being written may have to be taken back)."""
+        state = ChainState()
+        state.seq, state.head, state.last_ts = self.seq, self.head, self.last_ts
+        state.accounts = list(self.accounts)
+        state.account_ids = dict(self.account_ids)
+        state.balances = list(self.balances)
+        state.household_id, state.public_key = self.household_id, self.public_key
+        return state
+
     def snapshot(self) -> dict[str, Any]:
         """Accounts, balances and the last entry's time, as bound into checkpoints."""
         return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -75,6 +76,18 @@ RECENT_ENTRIES = 32  # kept in memory for views of the latest movements
 def wall_clock_ms() -> int:
     """Now, as integer epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _UnitStart:
+    """Where an open unit began: what a commit may write, and what abandoning it puts back."""
+
+    state: ChainState
+    chunks: int  # pending chunks before the unit
+    chunk_bytes: int  # bytes of the last of them before the unit
+    segment: str
+    segment_end: int
+    checkpoint_requested: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +185,7 @@ class Ledger:
         self._failure: BaseException | None = None
         self._closed = False
         self._recent: deque[Entry] = deque(maxlen=RECENT_ENTRIES)
+        self._unit: _UnitStart | None = None
 
     # ----- opening
 
@@ -525,6 +539,75 @@ class Ledger:
         self._segment_end += len(framed)
         return prev, state.head
 
+    # ----- units: entries that stand or fall together
+
+    def begin_unit(self) -> None:
+        """Start a unit: what is appended until ``end_unit`` is written whole or not at all.
+
+        A commit while a unit is open writes only what came before it; ``abort_unit`` takes
+        back everything appended since it began.
+        """
+        with self._lock:
+            if self._unit is not None:
+                raise LedgerError("a unit is open already")
+            pending = self._pending
+            self._unit = _UnitStart(
+                self._state.copy(),
+                len(pending),
+                len(pending[-1][1]) if pending else 0,
+                self._segment,
+                self._segment_end,
+                self._checkpoint_requested,
+            )
+
+    def end_unit(self) -> None:
+        """The unit is complete: the next commit writes it."""
+        with self._lock:
+            self._unit = None
+
+    def abort_unit(self) -> None:
+        """Take back everything appended since the unit began."""
+        with self._lock:
+            unit, self._unit = self._unit, None
+            if unit is None:
+                return
+            self._state = unit.state
+            del self._pending[unit.chunks :]
+            if unit.chunks:
+                del self._pending[-1][1][unit.chunk_bytes :]
+            self._segment, self._segment_end = unit.segment, unit.segment_end
+            self._checkpoint_requested = unit.checkpoint_requested
+            while self._recent and self._recent[-1].seq > unit.state.seq:
+                self._recent.pop()
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """The entries appended inside the block as one unit (taken back if it raises)."""
+        self.begin_unit()
+        try:
+            yield
+        except BaseException:
+            self.abort_unit()
+            raise
+        self.end_unit()
+
+    def _take_pending(self) -> tuple[list[tuple[str, bytearray]], int]:
+        """The buffered bytes a commit may write (never part of an open unit), and their seq."""
+        unit = self._unit
+        if unit is None:
+            chunks, self._pending = self._pending, []
+            return chunks, self._state.seq
+        pending = self._pending
+        chunks = pending[: unit.chunks]
+        rest = pending[unit.chunks :]
+        if chunks and unit.chunk_bytes < len(chunks[-1][1]):  # the unit began inside this chunk
+            name, data = chunks[-1]
+            chunks[-1] = (name, data[: unit.chunk_bytes])
+            rest.insert(0, (name, data[unit.chunk_bytes :]))
+        self._pending = rest
+        unit.chunks = unit.chunk_bytes = 0  # nothing before it is pending any more
+        return chunks, unit.state.seq
+
     def request_checkpoint(self) -> None:
         """Sign a checkpoint at the next commit."""
         with self._lock:
@@ -538,12 +621,16 @@ class Ledger:
         with self._commit_lock:
             self._check_usable()
             with self._lock:
-                chunks, self._pending = self._pending, []
-                last_seq = self._state.seq
-                due = last_seq > self._checkpoint_size and (
-                    self._checkpoint_requested
-                    or last_seq - self._checkpoint_size >= self._checkpoint_every
-                    or self._clock() - self._checkpoint_ms >= self._checkpoint_interval_ms
+                chunks, last_seq = self._take_pending()
+                # A checkpoint vouches for the whole state: never while a unit is half written.
+                due = (
+                    self._unit is None
+                    and last_seq > self._checkpoint_size
+                    and (
+                        self._checkpoint_requested
+                        or last_seq - self._checkpoint_size >= self._checkpoint_every
+                        or self._clock() - self._checkpoint_ms >= self._checkpoint_interval_ms
+                    )
                 )
                 checkpoint: tuple[int, bytes, dict[str, Any], str, int] | None = None
                 if due:

@@ -1,0 +1,313 @@
+"""The books of one household over its ledger: figures, the fold, and operations as units.
+
+An operation appends its entries inside ``_unit``: one unit, all of its entries or — when
+anything fails — none, in the ledger and in these books alike. The period's figures (consumption,
+cost, sales, who borrowed) are a fold over the ledger's entries: the same ``fold`` restores them
+at start (restore.py) and follows each new entry, so the two can never disagree.
+
+Pure: no Home Assistant. Time comes from an injected clock (epoch ms) and time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from .events import BudgetEvent, DomainEvent
+from .ledger import SYSTEM, Cause, Entry, Kind, Ledger
+from .metering import HeldSpike, MeterTracker, TrackerState
+from .periods import Period
+from .policies import MARKET, POOL, PROVIDER, Status, allocation_order, status
+from .settings import MILLI, DeviceSettings, HouseholdSettings
+
+
+class BudgetError(Exception):
+    """An operation refused before anything was written; ``key`` names the translated message."""
+
+    def __init__(self, key: str, **placeholders: str) -> None:
+        """Keep the translation key and its placeholders."""
+        super().__init__(key)
+        self.key = key
+        self.placeholders = placeholders
+
+
+@dataclass(slots=True)
+class Result:
+    """What one operation did: its unit of entries, its domain events, the meter jumps it held."""
+
+    entries: list[Entry] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
+    spikes: list[tuple[str, HeldSpike]] = field(default_factory=list)
+
+    def merge(self, other: Result) -> Result:
+        """Add what another operation did after this one's; return this result."""
+        self.entries += other.entries
+        self.events += other.events
+        self.spikes += other.spikes
+        return self
+
+
+@dataclass(slots=True)
+class Device:
+    """A device's books: settings, meter, this period's recorded consumption, last status."""
+
+    settings: DeviceSettings
+    tracker: MeterTracker
+    period_wh: int = 0  # whole Wh recorded this period
+    period_milli: int = 0  # milli-tokens debited this period
+    borrowed: bool = False
+    status: Status = Status.OK  # as last seen on a reading: events fire when it changes
+
+
+type _DeviceBooks = tuple[int, int, bool, Status, TrackerState]
+type _Saved = tuple[
+    Period | None, HouseholdSettings, int, int, dict[str, Device], dict[str, _DeviceBooks]
+]
+
+
+class Books:
+    """A household's books; the economy's operations build on them."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        settings: HouseholdSettings,
+        devices: Iterable[DeviceSettings],
+        *,
+        name: str,
+        clock: Callable[[], int],
+        zone: tzinfo,
+    ) -> None:
+        """Books with no period yet; restore.py folds the ledger in."""
+        self.name = name  # the household's name, for messages
+        self.ledger = ledger
+        self.settings = settings
+        self.period_settings = settings  # the money settings the running period opened with
+        self.period: Period | None = None
+        self.cost_micro = 0
+        self.sales_micro = 0
+        self.clock = clock
+        self.zone = zone
+        self.devices: dict[str, Device] = {}
+        self._by_account: dict[str, Device] = {}
+        self._result: Result | None = None  # of the unit being written
+        self._saved: _Saved | None = None  # the books before its first entry
+        for device in devices:
+            self._track(device)
+
+    @property
+    def household_id(self) -> str:
+        """The household whose ledger this is."""
+        return self.ledger.household_id
+
+    # ----- figures
+
+    def pending_milli(self, device: Device) -> int:
+        """Milli-tokens metered but not yet debited."""
+        total_wh = device.period_wh + device.tracker.pending_wh
+        return total_wh * MILLI // self.period_settings.token_wh - device.period_milli
+
+    def balance_milli(self, device: Device) -> int:
+        """The device's balance, including consumption not yet debited."""
+        return self.ledger.balance(device.settings.account) - self.pending_milli(device)
+
+    def consumed_milli(self, device: Device) -> int:
+        """The device's consumption this period, including what is not yet debited."""
+        return device.period_milli + self.pending_milli(device)
+
+    def status_of(self, device: Device, balance_milli: int | None = None) -> Status:
+        """The device's budget status now."""
+        if balance_milli is None:
+            balance_milli = self.balance_milli(device)
+        allowance = device.settings.allowance_milli
+        return status(balance_milli, allowance, self.settings.low_threshold, device.borrowed)
+
+    @property
+    def pool_milli(self) -> int:
+        """Tokens bought and not allocated to any device."""
+        return self.ledger.balance(POOL)
+
+    def note_statuses(self) -> None:
+        """Take every device's status as seen: a reading fires events only when it changes it."""
+        for device in self.devices.values():
+            device.status = self.status_of(device)
+
+    def device_by_account(self, account: str) -> Device | None:
+        """The device whose ledger account this is."""
+        return self._by_account.get(account)
+
+    def local(self, ms: int) -> datetime:
+        """Epoch milliseconds as the household's local time."""
+        return datetime.fromtimestamp(ms / 1000, UTC).astimezone(self.zone)
+
+    # ----- the fold: what entries imply for the running period
+
+    def fold(self, entry: Entry) -> None:
+        """Follow one entry of the running period (restore.py feeds the stored ones)."""
+        data = entry.data
+        match entry.kind:
+            case Kind.PERIOD_OPEN:
+                self.period = Period(self.local(data["start_ms"]), self.local(data["end_ms"]))
+                self.period_settings = self.settings.with_money(data["money"])
+                self.cost_micro = self.sales_micro = 0
+                for device in self.devices.values():
+                    device.period_wh = device.period_milli = 0
+                    device.borrowed = False
+            case Kind.DEBIT:
+                if (debited := self._by_account.get(entry.from_account or "")) is not None:
+                    start, end = data["wh"]
+                    debited.period_wh += end - start
+                    debited.period_milli += entry.amount
+            case Kind.METER if "range" in data:  # a reading too small to debit yet
+                if (metered := self._by_account.get(data["device"])) is not None:
+                    start, end = data["range"]
+                    metered.period_wh += end - start
+            case Kind.PURCHASE:
+                self.cost_micro += entry.amount * data["price_micro"] // MILLI
+            case Kind.SALE:
+                self.sales_micro += entry.amount * data["price_micro"] // MILLI
+            case Kind.BORROW:
+                if (borrower := self._by_account.get(entry.to_account or "")) is not None:
+                    borrower.borrowed = True
+            case _:
+                pass
+
+    # ----- units
+
+    @contextmanager
+    def _unit(self) -> Iterator[Result]:
+        """Entries appended inside form one unit; if anything raises, none of them stays.
+
+        Most readings write nothing, so the books are saved (to be put back) only when the
+        first entry is appended.
+        """
+        if self._result is not None:  # part of the unit already running
+            yield self._result
+            return
+        result = self._result = Result()
+        try:
+            yield result
+        except BaseException:
+            if self._saved is not None:
+                self.ledger.abort_unit()
+                self._load(self._saved)
+            raise
+        else:
+            if self._saved is not None:
+                self.ledger.end_unit()
+                self.note_statuses()
+        finally:
+            self._result = self._saved = None
+
+    def _save(self) -> _Saved:
+        books = {
+            key: (d.period_wh, d.period_milli, d.borrowed, d.status, d.tracker.state())
+            for key, d in self.devices.items()
+        }
+        money = self.period_settings, self.cost_micro, self.sales_micro
+        return self.period, *money, dict(self.devices), books
+
+    def _load(self, saved: _Saved) -> None:
+        self.period, self.period_settings, self.cost_micro, self.sales_micro, devices, books = saved
+        self.devices = devices
+        self._by_account = {d.settings.account: d for d in devices.values()}
+        for key, (period_wh, period_milli, borrowed, last_status, tracker) in books.items():
+            device = devices[key]
+            device.period_wh, device.period_milli = period_wh, period_milli
+            device.borrowed, device.status = borrowed, last_status
+            device.tracker.set_state(tracker)
+
+    def _append(self, kind: Kind, **fields: Any) -> Entry:
+        assert self._result is not None, "entries are appended inside a unit"
+        if self._saved is None:
+            self._saved = self._save()
+            self.ledger.begin_unit()
+        entry = self.ledger.append(kind, **fields)
+        self.fold(entry)
+        self._result.entries.append(entry)
+        return entry
+
+    def _event(self, kind: BudgetEvent, device: Device | None = None, **extra: Any) -> None:
+        """Report a budget event; a device's carries its balance and allowance as of now."""
+        assert self._result is not None
+        subentry_id = None
+        if device is not None:
+            subentry_id = device.settings.subentry_id
+            extra["balance"] = self.balance_milli(device) / MILLI
+            extra["allowance"] = device.settings.allowance_milli / MILLI
+        self._result.events.append(DomainEvent(kind, subentry_id, extra))
+
+    # ----- devices and the money that moves between accounts
+
+    def _track(self, settings: DeviceSettings) -> Device:
+        device = Device(settings, MeterTracker(max_power_w=self.settings.max_power_w))
+        self.devices[settings.subentry_id] = device
+        self._by_account[settings.account] = device
+        return device
+
+    def _untrack(self, device: Device) -> None:
+        del self.devices[device.settings.subentry_id], self._by_account[device.settings.account]
+
+    def _allocate(
+        self, devices: Iterable[Device], at_ms: int, data: dict[str, Any] | None = None
+    ) -> None:
+        """Give devices their allowances from the pool, essential first, as far as it covers."""
+        for settings in allocation_order(device.settings for device in devices):
+            share = min(settings.allowance_milli, self.pool_milli)
+            if share > 0:
+                self._append(
+                    Kind.ALLOCATE,
+                    from_account=POOL,
+                    to_account=settings.account,
+                    amount=share,
+                    data=data,
+                    ts_ms=at_ms,
+                )
+
+    def _purchase(
+        self,
+        account: str,
+        amount: int,
+        *,
+        at_ms: int | None = None,
+        cause: Cause = SYSTEM,
+        mark: str | None = None,
+    ) -> Entry:
+        """Buy tokens from the provider at the period's price; ``mark`` says why in the data."""
+        data: dict[str, Any] = {"price_micro": self.period_settings.price_micro}
+        if mark is not None:
+            data[mark] = True
+        return self._append(
+            Kind.PURCHASE,
+            from_account=PROVIDER,
+            to_account=account,
+            amount=amount,
+            cause=cause,
+            data=data,
+            ts_ms=at_ms,
+        )
+
+    def _move_surplus(
+        self,
+        kind: Kind,
+        account: str,
+        target: str,
+        amount: int,
+        *,
+        at_ms: int | None = None,
+        cause: Cause = SYSTEM,
+    ) -> None:
+        """Move unused tokens away; a sale to the market carries its price."""
+        price = self.period_settings.sell_price_micro
+        self._append(
+            kind,
+            from_account=account,
+            to_account=target,
+            amount=amount,
+            cause=cause,
+            data={"price_micro": price} if target == MARKET else None,
+            ts_ms=at_ms,
+        )

@@ -1,0 +1,169 @@
+"""Consumption: meter readings become debits; a device that runs out borrows or is reported.
+
+Pure: readings arrive in Wh with their own time (epoch ms); the runtime converts sensor states.
+"""
+
+from __future__ import annotations
+
+from .books import Books, Device, Result
+from .const import Priority
+from .events import BudgetEvent
+from .ledger import Cause, CauseKind, Kind
+from .metering import Outcome
+from .policies import CONSUMED, Status, borrowing_plan, projected_surplus
+from .settings import MILLI
+
+METERING = Cause(CauseKind.METERING)
+
+
+class Consumption(Books):
+    """The books, with what meters and running out do to them."""
+
+    def observe(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> Result:
+        """Take one reading (None: no usable reading) of a device's meter.
+
+        Debits are written at once when the status crosses into low or exhausted and when the
+        meter resets or jumps; otherwise they wait for the debit interval. Running out borrows
+        (when allowed) or is reported.
+        """
+        device = self.devices[subentry_id]
+        with self._unit() as result:
+            match device.tracker.observe(reading_wh, at_ms):
+                case Outcome.BASELINE:
+                    self._write_baseline(device, at_ms)
+                case Outcome.RESET:
+                    self._flush(device, at_ms)
+                    self._write_baseline(device, at_ms)
+                case Outcome.SPIKE_HELD:
+                    self._flush(device, at_ms)
+                    self._write_baseline(device, at_ms)
+                    assert device.tracker.spike is not None
+                    result.spikes.append((subentry_id, device.tracker.spike))
+                case Outcome.CONSUMED:
+                    pass
+                case _:
+                    return result
+            after = self.status_of(device)
+            if after is not device.status:
+                if after in (Status.LOW, Status.EXHAUSTED):
+                    self._flush(device, at_ms)  # crossing a threshold is written at once
+                if after is Status.EXHAUSTED:
+                    after = self._borrow_or_report(device)
+                elif after is Status.LOW:
+                    self._event(BudgetEvent.LOW_BALANCE, device)
+                device.status = after
+        return result
+
+    def _write_baseline(self, device: Device, at_ms: int) -> None:
+        # The reading's own time is kept: the entry's time may be later (entries never go back).
+        settings = device.settings
+        data = {
+            "device": settings.account,
+            "meter": settings.meter,
+            "wh": device.tracker.baseline_wh,
+            "read_ms": at_ms,
+        }
+        self._append(Kind.METER, data=data, cause=METERING, ts_ms=at_ms)
+
+    def flush_all(self) -> Result:
+        """Debit what every meter recorded since the last debit (the debit interval)."""
+        with self._unit() as result:
+            self._flush_all(self.clock())
+        return result
+
+    def _flush_all(self, at_ms: int) -> None:
+        for device in self.devices.values():
+            if device.tracker.pending_wh:
+                self._flush(device, at_ms)
+
+    def _flush(self, device: Device, at_ms: int | None) -> None:
+        for start, end in device.tracker.take_ranges():
+            self._debit(device, start, end, at_ms, METERING)
+
+    def _debit(
+        self,
+        device: Device,
+        start: int,
+        end: int,
+        at_ms: int | None,
+        cause: Cause,
+        **extra: str,
+    ) -> None:
+        """Debit a reading range; amounts follow the period's running total, so nothing drifts."""
+        settings = device.settings
+        period_milli = (device.period_wh + end - start) * MILLI // self.period_settings.token_wh
+        amount = period_milli - device.period_milli
+        if amount > 0:
+            self._append(
+                Kind.DEBIT,
+                from_account=settings.account,
+                to_account=CONSUMED,
+                amount=amount,
+                cause=cause,
+                data={"meter": settings.meter, "wh": [start, end], **extra},
+                ts_ms=at_ms,
+            )
+        else:  # less than a milli-token: the reading is still recorded
+            self._meter_marker(device, cause, at_ms, wh=end, range=[start, end])
+
+    def _meter_marker(
+        self, device: Device, cause: Cause, at_ms: int | None, **data: object
+    ) -> None:
+        marker = {"device": device.settings.account, "meter": device.settings.meter, **data}
+        self._append(Kind.METER, data=marker, cause=cause, ts_ms=at_ms)
+
+    def resolve_spike(
+        self, subentry_id: str, from_wh: int, to_wh: int, *, accept: bool, cause: Cause
+    ) -> Result:
+        """Debit a held jump the user accepted, or record that it was discarded."""
+        device = self.devices[subentry_id]
+        with self._unit() as result:
+            if accept:
+                self._debit(device, from_wh, to_wh, None, cause, spike="accepted")
+            else:
+                self._meter_marker(device, cause, None, discarded=[from_wh, to_wh])
+        return result
+
+    def _borrow_or_report(self, device: Device) -> Status:
+        """A device ran out: borrow for it when allowed, else report it exhausted."""
+        if self.settings.auto_borrow:
+            self._borrow(device)
+        after = self.status_of(device)
+        if after is Status.EXHAUSTED:
+            self._event(BudgetEvent.EXHAUSTED, device)
+        return after
+
+    def _borrow(self, device: Device) -> None:
+        """Borrow from devices on course to end the period with tokens to spare.
+
+        Lenders may lend and are not essential; none gives more than its projected surplus, the
+        largest surplus gives first.
+        """
+        assert self.period is not None
+        now = self.clock()
+        elapsed, left = now - self.period.start_ms, max(self.period.end_ms - now, 0)
+        lenders = {
+            other.settings.account: other
+            for other in self.devices.values()
+            if other is not device
+            and other.settings.may_lend
+            and other.settings.priority is not Priority.ESSENTIAL
+        }
+        surpluses = {
+            account: projected_surplus(
+                self.balance_milli(other), self.consumed_milli(other), elapsed, left
+            )
+            for account, other in lenders.items()
+        }
+        chunk = max(device.settings.allowance_milli // 10, MILLI)
+        need = max(-self.balance_milli(device), 0) + chunk
+        for account, amount in borrowing_plan(need, surpluses):
+            self._append(
+                Kind.BORROW,
+                from_account=account,
+                to_account=device.settings.account,
+                amount=amount,
+                ts_ms=now,
+            )
+            lender = lenders[account].settings.name
+            self._event(BudgetEvent.BORROWED, device, lender=lender, amount=amount / MILLI)

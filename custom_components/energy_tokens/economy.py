@@ -1,0 +1,295 @@
+"""The economy: a household's devices, periods and the actions users take on its tokens.
+
+Each method is one operation: it checks what it may before anything is written (refusing with a
+BudgetError), appends its entries as one unit and returns them with the domain events it caused
+(books.py). The runtime commits units and turns events into Home Assistant's.
+
+Pure: no Home Assistant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .books import BudgetError, Device, Result
+from .consumption import Consumption
+from .events import BudgetEvent
+from .ledger import Cause, Entry, Kind
+from .metering import MeterTracker
+from .periods import Period, period_containing
+from .policies import MARKET, POOL, surplus_move
+from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
+
+
+def household_account(household_id: str) -> str:
+    """The account, in a ledger, of another household it exchanged tokens with."""
+    return f"household:{household_id}"
+
+
+class Economy(Consumption):
+    """One household's books and every operation on them."""
+
+    # ----- devices
+
+    def add_devices(self, added: Iterable[DeviceSettings] = ()) -> Result:
+        """Take new devices in; every device without an account gets its allowance now."""
+        for settings in added:
+            self._track(settings)
+        with self._unit() as result:
+            new = [
+                d for d in self.devices.values() if not self.ledger.has_account(d.settings.account)
+            ]
+            self._allocate(new, self.clock(), {"reason": "device added"})
+        return result
+
+    def update_device(self, settings: DeviceSettings) -> None:
+        """New settings for a device; a new meter starts counting at its first reading."""
+        device = self.devices[settings.subentry_id]
+        if settings.meter != device.settings.meter:
+            device.tracker = MeterTracker(max_power_w=self.settings.max_power_w)
+        device.settings = settings
+        device.status = self.status_of(device)
+
+    def remove_device(self, subentry_id: str) -> Result:
+        """Debit what the device's meter recorded, then return its tokens to the pool."""
+        device = self.devices[subentry_id]
+        with self._unit() as result:
+            self._flush(device, self.clock())
+            self._untrack(device)
+            self.return_tokens_of_removed_devices()
+        return result
+
+    def return_tokens_of_removed_devices(self) -> Result:
+        """A removed device's tokens go back to the pool (its debt is settled from it)."""
+        with self._unit() as result:
+            for account, balance in self.ledger.balances().items():
+                if not account.startswith("device:") or account in self._by_account or not balance:
+                    continue
+                source, target = (account, POOL) if balance > 0 else (POOL, account)
+                self._append(
+                    Kind.ADJUST,
+                    from_account=source,
+                    to_account=target,
+                    amount=abs(balance),
+                    data={"reason": "device removed"},
+                )
+        return result
+
+    # ----- periods
+
+    def settle(self) -> Result:
+        """Open the first period, then settle every boundary that has passed, each at its time."""
+        now_ms = self.clock()
+        spec = self.settings.period
+        result = Result()
+        if self.period is None:
+            with self._unit() as unit:
+                first = period_containing(spec, self.local(now_ms), self.zone)
+                self._open_period(first, now_ms, self.settings)
+            result.merge(unit)
+        while self.period is not None and self.period.end_ms <= now_ms:
+            end = self.period.end
+            following = period_containing(spec, end, self.zone)
+            if following.start_ms < self.period.end_ms:  # the period kind changed
+                following = Period(end, following.end)
+            with self._unit() as unit:  # a boundary and its settlement: one unit
+                self._close_period(self.period.end_ms)
+                self._open_period(following, following.start_ms, self.settings)
+            result.merge(unit)
+        return result
+
+    def close_period_now(self, settings: HouseholdSettings | None = None) -> Result:
+        """Settle the running period now and open the next from now, with ``settings``' money."""
+        now_ms = self.clock()
+        now = self.local(now_ms)
+        following = period_containing(self.settings.period, now, self.zone)
+        with self._unit() as result:
+            self._close_period(now_ms)
+            self._open_period(Period(now, following.end), now_ms, settings or self.settings)
+        return result
+
+    def _open_period(self, period: Period, at_ms: int, settings: HouseholdSettings) -> None:
+        meters = {
+            device.settings.account: {"meter": device.settings.meter, "wh": wh}
+            for device in self.devices.values()
+            if (wh := device.tracker.baseline_wh) is not None
+        }
+        data = {
+            "period": period.key,
+            "start_ms": period.start_ms,
+            "end_ms": period.end_ms,
+            "money": settings.money(),
+            "meters": meters,
+        }
+        self._append(Kind.PERIOD_OPEN, data=data, ts_ms=at_ms)
+        purchase = settings.cap_milli - self.pool_milli  # rolled-over tokens pay part
+        if purchase > 0:
+            self._purchase(POOL, purchase, at_ms=at_ms)
+        self._allocate(self.devices.values(), at_ms)
+
+    def _close_period(self, at_ms: int) -> None:
+        assert self.period is not None
+        self._flush_all(at_ms)
+        kind, target = surplus_move(self.period_settings.surplus)
+        for device in self.devices.values():
+            balance = self.ledger.balance(device.settings.account)
+            if balance > 0:
+                self._move_surplus(kind, device.settings.account, target, balance, at_ms=at_ms)
+            elif balance < 0:  # consumed beyond its tokens: bought at the household price
+                self._purchase(device.settings.account, -balance, at_ms=at_ms, mark="overage")
+        if self.pool_milli > 0 and target != POOL:
+            self._move_surplus(kind, POOL, target, self.pool_milli, at_ms=at_ms)
+        close = {
+            "period": self.period.key,
+            "consumed_milli": {d.settings.account: d.period_milli for d in self.devices.values()},
+            "cost_micro": self.cost_micro,
+            "sales_micro": self.sales_micro,
+        }
+        self._append(Kind.PERIOD_CLOSE, data=close, ts_ms=at_ms)
+        self._event(
+            BudgetEvent.PERIOD_CLOSED,
+            period=self.period.key,
+            consumed={d.settings.name: d.period_milli / MILLI for d in self.devices.values()},
+            cost=self.cost_micro / MICRO,
+            sales=self.sales_micro / MICRO,
+        )
+
+    # ----- actions
+
+    def _check_spend(self, device: Device, amount_milli: int) -> None:
+        if amount_milli <= 0:
+            raise BudgetError("amount_not_positive")
+        if amount_milli > self.balance_milli(device):
+            raise BudgetError("insufficient_balance", device=device.settings.name)
+
+    def transfer(
+        self, source: Device, target: Device, amount_milli: int, cause: Cause, note: str
+    ) -> Result:
+        """Move tokens from one device to another (shift allowance)."""
+        if amount_milli > 0 and source is target:
+            raise BudgetError("same_device")
+        self._check_spend(source, amount_milli)
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=source.settings.account,
+                to_account=target.settings.account,
+                amount=amount_milli,
+                cause=cause,
+                data={"note": note} if note else None,
+            )
+        return result
+
+    def send(
+        self,
+        source: Device,
+        peer: Economy,
+        target: Device,
+        amount_milli: int,
+        cause: Cause,
+        note: str,
+    ) -> tuple[Result, Result]:
+        """Move tokens to a device of another household (networks sharing with each other).
+
+        Each ledger records its side against an account for the other household, so both stay
+        zero-sum; the receiving entry names the sending entry's hash, and a link marker here
+        names the receiving entry's hash.
+        """
+        self._check_spend(source, amount_milli)
+        extra = {"note": note} if note else {}
+        with self._unit() as sent:
+            entry = self._append(
+                Kind.TRANSFER,
+                from_account=source.settings.account,
+                to_account=household_account(peer.household_id),
+                amount=amount_milli,
+                cause=cause,
+                data={"peer_household": peer.household_id, **extra},
+            )
+            received = peer.receive(self.household_id, entry, target, cause, extra)
+            link = {
+                "seq": entry.seq,
+                "peer_household": peer.household_id,
+                "peer_seq": received.entries[0].seq,
+                "peer_hash": received.entries[0].hash.hex(),
+            }
+            self._append(Kind.LINK, cause=cause, data=link)
+        return sent, received
+
+    def receive(
+        self, sender: str, sent: Entry, target: Device, cause: Cause, extra: dict[str, str]
+    ) -> Result:
+        """Record tokens another household sent to one of our devices."""
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=household_account(sender),
+                to_account=target.settings.account,
+                amount=sent.amount,
+                cause=cause,
+                data={
+                    "peer_household": sender,
+                    "peer_seq": sent.seq,
+                    "peer_hash": sent.hash.hex(),
+                    **extra,
+                },
+            )
+        return result
+
+    def top_up(self, amount_milli: int, cause: Cause, device: Device | None = None) -> Result:
+        """Buy extra tokens at the period's price, into the pool or straight to a device."""
+        if amount_milli <= 0:
+            raise BudgetError("amount_not_positive")
+        account = POOL if device is None else device.settings.account
+        with self._unit() as result:
+            self._purchase(account, amount_milli, cause=cause, mark="top_up")
+        return result
+
+    def sell(self, device: Device | None, amount_milli: int | None, cause: Cause) -> Result:
+        """Sell a device's (or the pool's) tokens at the sell price; None sells all there is."""
+        if device is None:
+            account, available, seller = POOL, self.pool_milli, self.name
+        else:
+            account, available = device.settings.account, self.balance_milli(device)
+            seller = device.settings.name
+        if amount_milli is None and available <= 0:
+            raise BudgetError("nothing_to_sell")
+        amount = available if amount_milli is None else amount_milli
+        if amount <= 0:
+            raise BudgetError("amount_not_positive")
+        if amount > available:
+            raise BudgetError("insufficient_balance", device=seller)
+        with self._unit() as result:
+            self._move_surplus(Kind.SALE, account, MARKET, amount, cause=cause)
+        return result
+
+    def adjust_allowance_now(self, device: Device, new_milli: int, cause: Cause) -> Result:
+        """Move the difference between a new and the current allowance now.
+
+        Pool to device, or back, so the change counts in the running period.
+        """
+        difference = new_milli - device.settings.allowance_milli
+        if difference > 0 and difference > self.pool_milli:
+            raise BudgetError("pool_too_small")
+        if difference < 0 and -difference > self.balance_milli(device):
+            raise BudgetError("insufficient_balance", device=device.settings.name)
+        account = device.settings.account
+        with self._unit() as result:
+            if difference > 0:
+                self._append(
+                    Kind.ALLOCATE,
+                    from_account=POOL,
+                    to_account=account,
+                    amount=difference,
+                    cause=cause,
+                )
+            elif difference < 0:
+                self._append(
+                    Kind.ADJUST,
+                    from_account=account,
+                    to_account=POOL,
+                    amount=-difference,
+                    cause=cause,
+                    data={"reason": "allowance lowered"},
+                )
+        return result

@@ -1,0 +1,80 @@
+"""Finding households and devices for actions, voice and the WebSocket API; refusals translated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.service import async_get_config_entry
+
+from .books import BudgetError, Device
+from .const import DOMAIN
+from .ledger import Cause
+from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+
+
+def translated_error(key: str, **placeholders: str) -> ServiceValidationError:
+    """A refusal in the user's language (``exceptions.<key>`` in the translations)."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+@contextmanager
+def refusals_translated() -> Iterator[None]:
+    """Turn the economy's refusals (which wrote nothing) into translated errors."""
+    try:
+        yield
+    except BudgetError as err:
+        raise translated_error(err.key, **err.placeholders) from err
+
+
+def household(hass: HomeAssistant, entry_id: str | None) -> HouseholdRuntime:
+    """The loaded household ``entry_id``; without one, the only loaded household."""
+    entry: EnergyTokensConfigEntry = async_get_config_entry(hass, DOMAIN, entry_id)
+    return entry.runtime_data
+
+
+def households(hass: HomeAssistant) -> list[HouseholdRuntime]:
+    """Every loaded household."""
+    entries: list[EnergyTokensConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+    return [entry.runtime_data for entry in entries if entry.state is ConfigEntryState.LOADED]
+
+
+def device(hass: HomeAssistant, device_id: str) -> tuple[HouseholdRuntime, Device]:
+    """The household and books of a metered device, by its Home Assistant device id."""
+    registered = dr.async_get(hass).async_get(device_id)
+    if (
+        registered is None
+        or registered.config_subentry_id is None
+        or registered.config_entry_id is None
+        or not any(domain == DOMAIN for domain, _ in registered.identifiers)
+    ):
+        raise translated_error("unknown_device", device=device_id)
+    runtime = household(hass, registered.config_entry_id)
+    books = runtime.economy.devices.get(registered.config_subentry_id)
+    if books is None:
+        raise translated_error("unknown_device", device=device_id)
+    return runtime, books
+
+
+def move_tokens(
+    runtime: HouseholdRuntime,
+    source: Device,
+    peer: HouseholdRuntime,
+    target: Device,
+    amount_milli: int,
+    cause: Cause,
+    note: str,
+) -> None:
+    """Move tokens between two devices, of one household or of two; raises BudgetError."""
+    if peer is runtime:
+        runtime.apply(runtime.economy.transfer(source, target, amount_milli, cause, note))
+        return
+    sent, received = runtime.economy.send(source, peer.economy, target, amount_milli, cause, note)
+    runtime.apply(sent)
+    peer.apply(received)

@@ -1,0 +1,126 @@
+"""Every repair issue the integration raises, its id, and when it goes away."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN
+from .ledger import VerifyResult
+from .ledger.store import TornTail
+from .metering import HeldSpike
+from .settings import DeviceSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+LEDGER_TAMPERED = "ledger_tampered"
+LEDGER_TORN_TAIL = "ledger_torn_tail"
+METER_SPIKE = "meter_spike"
+
+
+@callback
+def async_report_torn_tail(hass: HomeAssistant, entry_id: str, title: str, torn: TornTail) -> None:
+    """The ledger ended in a write a crash cut short; opening removed it."""
+    _LOGGER.warning(
+        "The ledger of %s ended in a write cut short by a crash: %s bytes from entry %s on "
+        "were never confirmed durable and were removed (%s)",
+        title,
+        torn.dropped_bytes,
+        torn.first_lost_seq,
+        torn.reason,
+    )
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{LEDGER_TORN_TAIL}_{entry_id}",
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=LEDGER_TORN_TAIL,
+        translation_placeholders={
+            "household": title,
+            "seq": str(torn.first_lost_seq),
+            "bytes": str(torn.dropped_bytes),
+        },
+    )
+
+
+@callback
+def async_report_verification(
+    hass: HomeAssistant, entry_id: str, title: str, result: VerifyResult
+) -> None:
+    """Raise the tampering issue when verification failed; clear it when it passes."""
+    issue_id = f"{LEDGER_TAMPERED}_{entry_id}"
+    if result.valid:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    _LOGGER.error(
+        "The ledger of %s failed verification at entry %s: %s",
+        title,
+        result.first_bad_seq,
+        result.reason,
+    )
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=LEDGER_TAMPERED,
+        translation_placeholders={
+            "household": title,
+            "seq": str(result.first_bad_seq),
+            "reason": str(result.reason),
+        },
+    )
+
+
+@callback
+def async_report_spike(
+    hass: HomeAssistant, entry_id: str, device: DeviceSettings, spike: HeldSpike
+) -> None:
+    """A meter jump held back: the user accepts or discards it in Repairs (repairs.py)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{METER_SPIKE}_{device.subentry_id}_{spike.at_ms}",
+        is_fixable=True,
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=METER_SPIKE,
+        translation_placeholders={
+            "device": device.name,
+            "energy": f"{spike.wh / 1000:.3f}",
+            "power": f"{spike.power_w / 1000:.1f}",
+        },
+        data={
+            "entry_id": entry_id,
+            "subentry_id": device.subentry_id,
+            "from_wh": spike.from_wh,
+            "to_wh": spike.to_wh,
+        },
+    )
+    _LOGGER.warning(
+        "%s: the meter %s jumped by %.3f kWh (%.1f kW); held back for review in Repairs",
+        device.name,
+        device.meter,
+        spike.wh / 1000,
+        spike.power_w / 1000,
+    )
+
+
+@callback
+def async_clear_household(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete every issue of a removed household, held meter jumps included."""
+    for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
+    registry = ir.async_get(hass)
+    for (domain, issue_id), held in list(registry.issues.items()):
+        if (
+            domain == DOMAIN
+            and issue_id.startswith(METER_SPIKE)
+            and (held.data or {}).get("entry_id") == entry_id
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -1,0 +1,357 @@
+"""The Home Assistant side of one household: meters, timers, commits, events, signals, loads.
+
+Everything that changes a household's tokens is an operation of its economy; the runtime feeds
+the economy (meter states, period boundaries, the debit interval), commits the units it writes,
+turns its domain events into bus events, repairs and load actions, and publishes the view to the
+entities through dispatcher signals: per device when a reading moves its balance, for the whole
+household after every other operation. Devices come and go, and change, without a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
+import logging
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_point_in_utc_time,
+    async_track_time_interval,
+)
+from homeassistant.helpers.start import async_at_started
+from homeassistant.util import dt as dt_util
+
+from . import issues
+from .books import Result
+from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
+from .economy import Economy
+from .events import BudgetEvent, DomainEvent
+from .ledger import VerifyResult, verify_ledger
+from .loads import LoadController
+from .meters import MeterFollower
+from .restore import open_economy
+from .settings import MILLI, DeviceSettings, HouseholdSettings
+from .view import HouseholdView, household_view, ledger_view, live_view
+
+_LOGGER = logging.getLogger(__name__)
+
+type EnergyTokensConfigEntry = ConfigEntry[HouseholdRuntime]
+
+
+def storage_directory(hass: HomeAssistant, entry_id: str) -> Path:
+    """Where a household keeps its ledger folder and, beside it, its signing key."""
+    return Path(hass.config.path(".storage", DOMAIN, entry_id))
+
+
+def now_ms() -> int:
+    """Now as epoch milliseconds."""
+    return round(dt_util.utcnow().timestamp() * 1000)
+
+
+def signal_household(entry_id: str) -> str:
+    """Sent when the household's figures or its ledger's may have changed."""
+    return f"{DOMAIN}_{entry_id}"
+
+
+def signal_device(entry_id: str, subentry_id: str) -> str:
+    """Sent when a device's figures changed."""
+    return f"{DOMAIN}_{entry_id}_{subentry_id}"
+
+
+def signal_device_added(entry_id: str) -> str:
+    """Sent with a subentry id when a device joined the household: platforms add its entities."""
+    return f"{DOMAIN}_{entry_id}_device_added"
+
+
+def device_settings(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
+    """Every device of a household entry, by subentry id."""
+    return {
+        subentry_id: DeviceSettings.from_data(subentry_id, subentry.data)
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_DEVICE
+    }
+
+
+class HouseholdRuntime:
+    """One household, running."""
+
+    def __init__(self, hass: HomeAssistant, entry: EnergyTokensConfigEntry, economy: Economy):
+        """Wrap opened books; use ``async_open``."""
+        self.hass = hass
+        self.entry = entry
+        self.economy = economy
+        self.verification: VerifyResult | None = None
+        self.view: HouseholdView = household_view(
+            economy, dt_util.now(), ledger_view(economy, None)
+        )
+        self.loads = LoadController(hass, self, entry.entry_id)
+        self.meters = MeterFollower(hass, self._async_reading)
+        self._commit_lock = asyncio.Lock()
+        self._cancel_commit: CALLBACK_TYPE | None = None
+        self._cancel_boundary: CALLBACK_TYPE | None = None
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+
+    @classmethod
+    async def async_open(
+        cls, hass: HomeAssistant, entry: EnergyTokensConfigEntry
+    ) -> HouseholdRuntime:
+        """Open (or create) the household's ledger and restore its books; raises ledger errors."""
+        economy = await hass.async_add_executor_job(
+            partial(
+                open_economy,
+                storage_directory(hass, entry.entry_id),
+                HouseholdSettings.from_data(entry.data),
+                device_settings(entry).values(),
+                household_id=entry.entry_id,
+                name=entry.title,
+                clock=now_ms,
+                zone=dt_util.get_default_time_zone(),
+            )
+        )
+        runtime = cls(hass, entry, economy)
+        if (torn := economy.ledger.torn_tail) is not None:
+            issues.async_report_torn_tail(hass, entry.entry_id, entry.title, torn)
+        await runtime.loads.async_load()
+        return runtime
+
+    @callback
+    def async_start(self) -> None:
+        """Settle periods, give new devices their allowance, start the clocks and verification.
+
+        Meters are followed once Home Assistant has started, so their states are settled.
+        """
+        self.entry.async_create_background_task(
+            self.hass, self.async_verify(), f"{DOMAIN} verify {self.entry.title}"
+        )
+        economy = self.economy
+        settled = economy.settle().merge(economy.return_tokens_of_removed_devices())
+        self.apply(settled.merge(economy.add_devices()))
+        self._schedule_boundary()
+        interval = timedelta(minutes=economy.settings.debit_interval_min)
+        self._unsubscribe += [
+            async_track_time_interval(self.hass, self._async_debit_interval, interval),
+            async_at_started(self.hass, self._async_follow_meters),
+        ]
+
+    # ----- operations
+
+    @callback
+    def apply(self, result: Result, *, reading: str | None = None) -> Result:
+        """Follow up an operation of the economy: commit soon, events, repairs, the view.
+
+        After a ``reading`` of a device's meter only the devices it moved are shown anew;
+        after anything else the whole view is, and cut loads with tokens again come back.
+        """
+        if result.entries:
+            self.async_schedule_commit()
+        for subentry_id, spike in result.spikes:
+            settings = self.economy.devices[subentry_id].settings
+            issues.async_report_spike(self.hass, self.entry.entry_id, settings, spike)
+        for event in result.events:
+            self._emit(event)
+        if reading is None:
+            self.refresh()
+            self.loads.async_check_restores()
+            return result
+        moved = {
+            device.settings.subentry_id
+            for entry in result.entries
+            for account in (entry.from_account, entry.to_account)
+            if account and (device := self.economy.device_by_account(account))
+        }
+        for subentry_id in moved - {reading}:  # lenders: shown exactly
+            self._show_live(subentry_id, force=True)
+        self._show_live(reading)
+        return result
+
+    @callback
+    def async_close_period_now(self, settings: HouseholdSettings | None = None) -> None:
+        """Settle the running period now and open the next (with new money settings, if any)."""
+        self.apply(self.economy.close_period_now(settings))
+        self._schedule_boundary()
+
+    @callback
+    def async_update_device(self, subentry_id: str, **changes: Any) -> None:
+        """Change a device's stored settings and apply them at once (no reload)."""
+        subentry = self.entry.subentries[subentry_id]
+        data = {**subentry.data, **changes}
+        self.economy.update_device(DeviceSettings.from_data(subentry_id, data))
+        self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
+        self.refresh()
+
+    @callback
+    def async_sync_devices(self) -> None:
+        """Take in devices added, removed or changed in the entry (the update listener)."""
+        wanted = device_settings(self.entry)
+        economy = self.economy
+        economy.name = self.entry.title
+        result = Result()
+        for subentry_id in economy.devices.keys() - wanted.keys():
+            result.merge(economy.remove_device(subentry_id))
+        for subentry_id, settings in wanted.items():
+            if subentry_id in economy.devices and settings != economy.devices[subentry_id].settings:
+                economy.update_device(settings)
+        added = [settings for key, settings in wanted.items() if key not in economy.devices]
+        result.merge(economy.add_devices(added))
+        self.loads.async_devices_changed()
+        self.apply(result)
+        self.meters.async_follow(economy.devices.values())
+        for settings in added:
+            async_dispatcher_send(
+                self.hass, signal_device_added(self.entry.entry_id), settings.subentry_id
+            )
+
+    # ----- the Budgets protocol of load control
+
+    def device_settings(self, subentry_id: str) -> DeviceSettings | None:
+        """A device's settings; None when there is no such device."""
+        device = self.economy.devices.get(subentry_id)
+        return None if device is None else device.settings
+
+    def device_balance(self, subentry_id: str) -> int:
+        """A device's balance in milli-tokens, including consumption not yet debited."""
+        return self.economy.balance_milli(self.economy.devices[subentry_id])
+
+    @callback
+    def fire(self, event: BudgetEvent, subentry_id: str, **extra: Any) -> None:
+        """Fire a budget event about a device, with its balance and allowance now."""
+        device = self.economy.devices[subentry_id]
+        extra["balance"] = self.economy.balance_milli(device) / MILLI
+        extra["allowance"] = device.settings.allowance_milli / MILLI
+        self._emit(DomainEvent(event, subentry_id, extra))
+
+    def _emit(self, event: DomainEvent) -> None:
+        """A domain event on the bus (payloads are documented in the README)."""
+        payload: dict[str, Any] = {
+            "household_id": self.entry.entry_id,
+            "household": self.entry.title,
+        }
+        if event.device is not None:
+            payload["device_id"] = self.device_id(event.device)
+            payload["device"] = self.economy.devices[event.device].settings.name
+        self.hass.bus.async_fire(event.kind.event_type, payload | dict(event.data))
+        if event.kind is BudgetEvent.EXHAUSTED and event.device is not None:
+            self.loads.async_exhausted(event.device)
+
+    def device_id(self, subentry_id: str) -> str | None:
+        """The Home Assistant device id of one of the household's devices."""
+        registered = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, subentry_id), self.entry.entry_id
+        )
+        return None if registered is None else registered.id
+
+    # ----- the view
+
+    @callback
+    def refresh(self) -> HouseholdView:
+        """Compute every figure anew and tell the entities whose figures changed."""
+        old = self.view
+        self.view = new = household_view(self.economy, dt_util.now(), old.ledger)
+        for subentry_id, device_view in new.devices.items():
+            if old.devices.get(subentry_id) != device_view:
+                async_dispatcher_send(self.hass, signal_device(self.entry.entry_id, subentry_id))
+        if replace(old, devices={}) != replace(new, devices={}):
+            async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
+        return new
+
+    @callback
+    def _refresh_ledger(self) -> None:
+        """The ledger's figures changed (a commit, a verification)."""
+        valid = None if self.verification is None else self.verification.valid
+        self.view.ledger = ledger_view(self.economy, valid)
+        async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
+
+    def _show_live(self, subentry_id: str, *, force: bool = False) -> None:
+        device = self.economy.devices[subentry_id]
+        shown = live_view(self.economy, device, self.view.devices[subentry_id], force=force)
+        if shown is not None:
+            self.view.devices[subentry_id] = shown
+            async_dispatcher_send(self.hass, signal_device(self.entry.entry_id, subentry_id))
+
+    # ----- meters, boundaries and the debit interval
+
+    @callback
+    def _async_follow_meters(self, _hass: HomeAssistant) -> None:
+        self.meters.async_start(self.economy.devices.values())
+        self.refresh()
+
+    @callback
+    def _async_reading(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> None:
+        if subentry_id in self.economy.devices:
+            self.apply(self.economy.observe(subentry_id, reading_wh, at_ms), reading=subentry_id)
+
+    @callback
+    def _async_debit_interval(self, _now: object) -> None:
+        self.apply(self.economy.flush_all())
+
+    def _schedule_boundary(self) -> None:
+        period = self.economy.period
+        assert period is not None
+        if self._cancel_boundary is not None:  # a period closed early (close_period)
+            self._cancel_boundary()
+        self._cancel_boundary = async_track_point_in_utc_time(
+            self.hass, self._async_boundary, period.end
+        )
+
+    @callback
+    def _async_boundary(self, _now: object) -> None:
+        self._cancel_boundary = None
+        self.apply(self.economy.settle())  # a new period's allowances bring cut loads back
+        self._schedule_boundary()
+
+    # ----- durability
+
+    @callback
+    def async_schedule_commit(self) -> None:
+        """Commit soon: entries appended until then share one fsync."""
+        if self._cancel_commit is None:
+            self._cancel_commit = async_call_later(
+                self.hass, COMMIT_DELAY_SECONDS, self._async_scheduled_commit
+            )
+
+    async def _async_scheduled_commit(self, _now: object) -> None:
+        self._cancel_commit = None
+        await self.async_commit()
+
+    async def async_commit(self) -> int:
+        """Write and sync every complete unit appended so far; return the durable entry."""
+        async with self._commit_lock:
+            durable = await self.hass.async_add_executor_job(self.economy.ledger.commit)
+        self._refresh_ledger()
+        return durable
+
+    async def async_verify(self) -> VerifyResult:
+        """Verify the whole ledger; raise or clear the repair issue accordingly."""
+        ledger = self.economy.ledger
+        async with self._commit_lock:  # no commit writes while the files are read
+            result = await self.hass.async_add_executor_job(
+                verify_ledger, ledger.directory, ledger.public_key
+            )
+        self.verification = result
+        issues.async_report_verification(self.hass, self.entry.entry_id, self.entry.title, result)
+        self._refresh_ledger()
+        return result
+
+    async def async_close(self, _event: Event | None = None) -> None:
+        """Debit what is pending, flush, sign a final checkpoint, release the files."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        self.meters.async_stop()
+        self.loads.async_unload()
+        for cancel in (self._cancel_boundary, self._cancel_commit):
+            if cancel is not None:
+                cancel()
+        self._cancel_boundary = self._cancel_commit = None
+        if self.economy.ledger.usable:
+            self.economy.flush_all()
+        async with self._commit_lock:
+            await self.hass.async_add_executor_job(self.economy.ledger.close)

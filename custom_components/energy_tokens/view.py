@@ -1,0 +1,186 @@
+"""What users see: each device's and the household's figures, computed in one place.
+
+Sensors, actions, voice, the WebSocket API and the card all read a ``HouseholdView`` built here
+from the economy; nothing else computes a balance, a share or a run-out. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from .books import Books, Device
+from .periods import Period
+from .policies import Status
+from .settings import MICRO, MILLI
+
+# A reading rewrites the live balance once it moved by a tenth of a token (or the status
+# changed): a state write costs more than everything else a reading does, and every write grows
+# the recorder's database. Each full view shows the exact balance.
+LIVE_STEP_MILLI = 100
+
+
+def tokens(milli: int) -> float:
+    """Milli-tokens as tokens."""
+    return milli / MILLI
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """A device's figures."""
+
+    subentry_id: str
+    name: str
+    balance_milli: int  # including consumption not yet debited
+    consumed_milli: int  # this period, including what is not yet debited
+    allowance_milli: int
+    status: Status
+    share_percent: float | None  # of the household's consumption; None before anyone consumed
+    rank: int  # by consumption, 1: the largest
+    run_out: datetime | None  # at this period's pace; None when it will not run out
+    enforced: bool  # whether running out may cut its load (the enforcement switch)
+
+    @property
+    def balance(self) -> float:
+        """Tokens left."""
+        return tokens(self.balance_milli)
+
+    @property
+    def consumed(self) -> float:
+        """Tokens consumed this period."""
+        return tokens(self.consumed_milli)
+
+    @property
+    def allowance(self) -> float:
+        """Tokens per period."""
+        return tokens(self.allowance_milli)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """The ledger's size, head and integrity."""
+
+    entries: int
+    durable_entries: int
+    head: str
+    last_checkpoint: datetime | None
+    valid: bool | None  # as the last verification found; None before the first
+
+
+@dataclass(slots=True)
+class HouseholdView:
+    """The household's figures and its devices'."""
+
+    name: str
+    period: Period | None
+    token_wh: int
+    pool_milli: int
+    consumed_milli: int
+    cost_micro: int
+    sales_micro: int
+    top_consumer: str | None  # None before anyone consumed
+    devices: dict[str, DeviceView]  # by subentry id
+    ledger: LedgerView
+
+    @property
+    def pool(self) -> float:
+        """Unallocated tokens."""
+        return tokens(self.pool_milli)
+
+    @property
+    def consumed(self) -> float:
+        """Tokens consumed this period."""
+        return tokens(self.consumed_milli)
+
+    @property
+    def cost(self) -> float:
+        """What this period's tokens cost, in the household's currency."""
+        return self.cost_micro / MICRO
+
+    @property
+    def sales(self) -> float:
+        """What this period's sold tokens earned."""
+        return self.sales_micro / MICRO
+
+
+def ledger_view(books: Books, valid: bool | None) -> LedgerView:
+    """The ledger's figures as they are now."""
+    ledger = books.ledger
+    signed = ledger.last_checkpoint_ms
+    return LedgerView(
+        entries=ledger.seq,
+        durable_entries=ledger.durable_seq,
+        head=ledger.head.hex(),
+        last_checkpoint=None if signed is None else datetime.fromtimestamp(signed / 1000, UTC),
+        valid=valid,
+    )
+
+
+def run_out(books: Books, balance: int, consumed: int, now: datetime) -> datetime | None:
+    """When a balance reaches zero at this period's consumption rate, if it will."""
+    if books.period is None:
+        return None
+    elapsed = (now - books.period.start).total_seconds() * 1000
+    if balance <= 0 or consumed <= 0 or elapsed <= 0:
+        return None
+    moment = now + timedelta(milliseconds=balance * elapsed / consumed)
+    return moment.replace(second=0, microsecond=0)  # to the minute: no churn
+
+
+def household_view(books: Books, now: datetime, ledger: LedgerView) -> HouseholdView:
+    """Every figure, as it is now."""
+    figures = {
+        key: (books.balance_milli(device), books.consumed_milli(device))
+        for key, device in books.devices.items()
+    }
+    total = sum(consumed for _, consumed in figures.values())
+    ranking = sorted(books.devices, key=lambda k: (-figures[k][1], books.devices[k].settings.name))
+    devices = {}
+    for rank, key in enumerate(ranking, 1):
+        device = books.devices[key]
+        balance, consumed = figures[key]
+        devices[key] = DeviceView(
+            subentry_id=key,
+            name=device.settings.name,
+            balance_milli=balance,
+            consumed_milli=consumed,
+            allowance_milli=device.settings.allowance_milli,
+            status=books.status_of(device, balance),
+            share_percent=None if total == 0 else round(consumed * 100 / total, 1),
+            rank=rank,
+            run_out=run_out(books, balance, consumed, now),
+            enforced=device.settings.enforce,
+        )
+    top = books.devices[ranking[0]].settings.name if ranking and total > 0 else None
+    devices = {key: devices[key] for key in books.devices}  # in the household's order
+    return HouseholdView(
+        name=books.name,
+        period=books.period,
+        token_wh=books.period_settings.token_wh,
+        pool_milli=books.pool_milli,
+        consumed_milli=total,
+        cost_micro=books.cost_micro,
+        sales_micro=books.sales_micro,
+        top_consumer=top,
+        devices=devices,
+        ledger=ledger,
+    )
+
+
+def live_view(
+    books: Books, device: Device, shown: DeviceView, *, force: bool = False
+) -> DeviceView | None:
+    """A device's view after a reading, when it is worth showing (or ``force``d); else None.
+
+    Worth showing: the status changed, or the balance moved by ``LIVE_STEP_MILLI``. The other
+    figures follow the next full view.
+    """
+    balance = books.balance_milli(device)
+    now_status = books.status_of(device, balance)
+    if (
+        not force
+        and now_status is shown.status
+        and abs(balance - shown.balance_milli) < LIVE_STEP_MILLI
+    ):
+        return None
+    return replace(shown, balance_milli=balance, status=now_status)
