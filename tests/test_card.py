@@ -1,8 +1,8 @@
-"""The dashboard card: served, registered as a dashboard resource, fed over the WebSocket API."""
+"""The dashboard card: served, loaded by the frontend, fed over the WebSocket API."""
 
 import hashlib
-from typing import Any
 
+from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL
 from homeassistant.components.lovelace.const import LOVELACE_DATA
 from homeassistant.components.lovelace.resources import ResourceStorageCollection
 from homeassistant.config_entries import ConfigSubentryData
@@ -31,86 +31,50 @@ def subentries() -> list[ConfigSubentryData]:
     return [device_subentry("Dryer", DRYER, 30.0), device_subentry("Heater", HEATER, 50.0)]
 
 
-async def _resources(hass: HomeAssistant) -> list[dict[str, Any]]:
-    collection = hass.data[LOVELACE_DATA].resources
-    assert isinstance(collection, ResourceStorageCollection)
-    await collection.async_get_info()
-    return list(collection.async_items())
-
-
 async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
-async def test_card_is_served_and_added_to_the_dashboard_resources(
+async def test_card_is_served_and_loaded_by_the_frontend(
     hass: HomeAssistant, household_entry: MockConfigEntry, hass_client: ClientSessionGenerator
 ) -> None:
-    assert await async_setup_component(hass, "lovelace", {})
+    assert await async_setup_component(hass, "frontend", {})
     await _setup(hass, household_entry)
-    assert [(item["type"], item["url"]) for item in await _resources(hass)] == [
-        ("module", VERSIONED)
-    ]
+    assert VERSIONED in hass.data[DATA_EXTRA_MODULE_URL].urls
     client = await hass_client()
     response = await client.get(VERSIONED)
     assert response.status == 200
     body = await response.text()
     assert "customElements.define(CARD_TYPE, EnergyTokensCard)" in body
     assert 'const CARD_TYPE = "energy-tokens-card"' in body
+    # The dashboards' resources are the user's: the card is never written into them.
+    resources = hass.data[LOVELACE_DATA].resources
+    assert isinstance(resources, ResourceStorageCollection)
+    await resources.async_get_info()
+    assert resources.async_items() == []
 
 
-async def test_an_older_card_resource_is_updated_not_duplicated(
+async def test_a_card_resource_from_an_earlier_version_is_left_alone(
     hass: HomeAssistant, household_entry: MockConfigEntry
 ) -> None:
-    assert await async_setup_component(hass, "lovelace", {})
-    collection = hass.data[LOVELACE_DATA].resources
-    assert isinstance(collection, ResourceStorageCollection)
-    await collection.async_create_item({"res_type": "module", "url": f"{CARD_URL}?v=old"})
-    await collection.async_create_item({"res_type": "module", "url": "/local/other-card.js"})
+    """Earlier versions added the card to the resources; the card defines itself only once."""
+    assert await async_setup_component(hass, "frontend", {})
+    resources = hass.data[LOVELACE_DATA].resources
+    assert isinstance(resources, ResourceStorageCollection)
+    await resources.async_create_item({"res_type": "module", "url": f"{CARD_URL}?v=old"})
     await _setup(hass, household_entry)
-    assert sorted(item["url"] for item in await _resources(hass)) == sorted(
-        [VERSIONED, "/local/other-card.js"]
-    )
+    assert [item["url"] for item in resources.async_items()] == [f"{CARD_URL}?v=old"]
+    assert "if (!customElements.get(CARD_TYPE))" in CARD_FILE.read_text(encoding="utf-8")
 
 
-async def test_resources_kept_in_yaml_are_left_to_the_user(
-    hass: HomeAssistant,
-    household_entry: MockConfigEntry,
-    hass_client: ClientSessionGenerator,
-    caplog: pytest.LogCaptureFixture,
+async def test_without_the_frontend_the_card_is_still_served(
+    hass: HomeAssistant, household_entry: MockConfigEntry, hass_client: ClientSessionGenerator
 ) -> None:
-    assert await async_setup_component(
-        hass,
-        "lovelace",
-        {"lovelace": {"resource_mode": "yaml", "resources": [{"url": "/x.js", "type": "module"}]}},
-    )
     await _setup(hass, household_entry)
-    assert hass.data[LOVELACE_DATA].resources.async_items() == [{"url": "/x.js", "type": "module"}]
-    assert f"add {CARD_URL} as a JavaScript module resource" in caplog.text
+    assert DATA_EXTRA_MODULE_URL not in hass.data
     response = await (await hass_client()).get(CARD_URL)
-    assert response.status == 200  # still served, for the line the user adds
-
-
-async def test_removing_the_last_household_removes_the_resource(
-    hass: HomeAssistant, household_entry: MockConfigEntry
-) -> None:
-    assert await async_setup_component(hass, "lovelace", {})
-    await _setup(hass, household_entry)
-    other = MockConfigEntry(domain=DOMAIN, title="Cabin", data={**household_entry.data})
-    other.add_to_hass(hass)
-    await _setup(hass, other)
-    await hass.config_entries.async_remove(other.entry_id)
-    assert [item["url"] for item in await _resources(hass)] == [VERSIONED]
-    await hass.config_entries.async_remove(household_entry.entry_id)
-    assert await _resources(hass) == []
-
-
-async def test_without_dashboards_the_household_still_loads(
-    hass: HomeAssistant, household_entry: MockConfigEntry
-) -> None:
-    await _setup(hass, household_entry)
-    assert LOVELACE_DATA not in hass.data
-    await hass.config_entries.async_remove(household_entry.entry_id)  # nothing to take out
+    assert response.status == 200  # for a resource line the user adds by hand
 
 
 async def test_household_view_has_balances_period_and_latest_movements(
@@ -218,9 +182,9 @@ async def test_household_view_names_another_household(
 @pytest.mark.parametrize(
     ("households", "message", "key"),
     [
-        (0, {}, "no_household"),
-        (2, {}, "household_required"),
-        (1, {"household": "nope"}, "unknown_household"),
+        (0, {}, "service_config_entry_not_loaded"),
+        (2, {}, "service_found_multiple_config_entry_for_domain"),
+        (1, {"household": "nope"}, "service_config_entry_not_found"),
     ],
 )
 async def test_household_view_refusals_are_translated(
@@ -243,5 +207,5 @@ async def test_household_view_refusals_are_translated(
     response = await client.receive_json()
     assert not response["success"]
     error = response["error"]
-    assert (error["translation_domain"], error["translation_key"]) == (DOMAIN, key)
+    assert (error["translation_domain"], error["translation_key"]) == ("homeassistant", key)
     assert "{" not in error["message"]  # rendered from the translation, placeholders filled

@@ -1,6 +1,5 @@
 """The household economy through the real harness: periods, allocation, metering, surplus."""
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from types import MappingProxyType
@@ -8,7 +7,7 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import repairs_flow_manager
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentry, ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentry, ConfigSubentryData
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -367,19 +366,22 @@ async def test_missed_boundaries_are_closed_on_start_with_their_times(
 async def test_money_changes_wait_for_the_next_period_unless_applied_now(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    hass.config_entries.async_update_entry(
-        loaded_entry, data={**loaded_entry.data, CONF_PRICE: 0.5, CONF_CAP_TOKENS: 100.0}
-    )
-    await hass.async_block_till_done(wait_background_tasks=True)  # reloaded by the listener
-    household = loaded_entry.runtime_data
-    assert (
-        household.economy.period_settings.price_micro == 300_000
-    )  # the current period keeps its price
+    async def reconfigure(apply_now: bool, **changes: Any) -> None:
+        result = await loaded_entry.start_reconfigure_flow(hass)
+        settings = {k: v for k, v in loaded_entry.data.items() if k != "name"}
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**settings, **changes, "apply_now": apply_now}
+        )
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    await reconfigure(False, **{CONF_PRICE: 0.5, CONF_CAP_TOKENS: 100.0})
+    household = loaded_entry.runtime_data  # reloaded by the update listener
+    assert household.economy.settings.price_micro == 500_000
+    assert household.economy.period_settings.price_micro == 300_000  # the period keeps its price
     assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 1
-    hass.config_entries.async_update_entry(
-        loaded_entry, data={**loaded_entry.data, "apply_now": True}
-    )
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await reconfigure(True)
+    assert "apply_now" not in loaded_entry.data  # a one-shot choice is never stored
     household = loaded_entry.runtime_data
     assert household.economy.period_settings.price_micro == 500_000
     assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 2
@@ -387,6 +389,8 @@ async def test_money_changes_wait_for_the_next_period_unless_applied_now(
     # The rolled-over 300 tokens exceed the new cap of 100: nothing is bought this time.
     assert len(await _entries(loaded_entry, Kind.PURCHASE)) == 1
     assert household.economy.ledger.balance("pool") == 300_000 - 80_000
+    await reconfigure(True)  # nothing changed: nothing is settled
+    assert len(await _entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
 
 
 async def test_removed_device_returns_its_tokens_and_disappears(
@@ -680,22 +684,32 @@ async def test_a_device_added_during_a_period_gets_its_allowance_at_once(
     assert verify_ledger(ledger.directory).valid
 
 
-async def test_a_device_added_while_the_household_reloads_is_loaded_too(
+async def test_devices_come_and_go_without_a_reload(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    """The second device arrives after the reload read the devices, before it listens again."""
-    before = loaded_entry.runtime_data
+    """Adding and removing devices never takes the household's entities away, not even briefly."""
+    runtime = loaded_entry.runtime_data
+    unavailable: list[str] = []
+
+    @callback
+    def watch(event: Any) -> None:
+        new_state = event.data["new_state"]
+        if new_state is not None and new_state.state == "unavailable":
+            unavailable.append(event.data["entity_id"])
+
+    hass.bus.async_listen("state_changed", watch)
     _start_adding_device(hass, loaded_entry, "Oven", 10.0)
-    oven = subentry_id(loaded_entry, "Oven")
-    for _ in range(1_000_000):  # time is frozen: yield to the loop, the executor runs meanwhile
-        await asyncio.sleep(0)
-        household = getattr(loaded_entry, "runtime_data", before)
-        if household is not before and oven in household.economy.devices:
-            break
-    assert loaded_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
-    _start_adding_device(hass, loaded_entry, "Sauna", 10.0)
+    _start_adding_device(hass, loaded_entry, "Sauna", 10.0)  # before the first is taken in
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert loaded_entry.state is ConfigEntryState.LOADED
-    assert loaded_entry.runtime_data.economy.devices.keys() == loaded_entry.subentries.keys()
+    assert loaded_entry.runtime_data is runtime  # the same household: no reload
+    assert runtime.economy.devices.keys() == loaded_entry.subentries.keys()
     assert state_of(hass, "sensor.sauna_balance") == "10.0"
     assert state_of(hass, "sensor.oven_balance") == "10.0"
+    assert hass.config_entries.async_remove_subentry(
+        loaded_entry, subentry_id(loaded_entry, "Oven")
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data is runtime
+    assert hass.states.get("sensor.oven_balance") is None
+    assert state_of(hass, "sensor.home_unallocated_pool") == "210.0"  # the oven's 10 came back
+    assert unavailable == []

@@ -169,11 +169,11 @@ async def test_household_targets_are_checked(
 ) -> None:
     with pytest.raises(ServiceValidationError) as error:
         await _call(hass, "top_up", {"household": "not-an-entry", "amount": 1})
-    assert error.value.translation_key == "unknown_household"
+    assert error.value.translation_key == "service_config_entry_not_found"  # core's own check
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     with pytest.raises(ServiceValidationError) as error:
         await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 1})
-    assert error.value.translation_key == "household_not_loaded"
+    assert error.value.translation_key == "service_config_entry_not_loaded"
 
 
 async def test_set_allowance_from_next_period_and_now(
@@ -371,7 +371,10 @@ async def test_every_household_action_refuses_an_unknown_household(
         await _call(
             hass, service, {"household": "not-a-household", **extra}, return_response=response
         )
-    assert error.value.translation_key == "unknown_household"
+    assert (error.value.translation_domain, error.value.translation_key) == (
+        "homeassistant",
+        "service_config_entry_not_found",
+    )
     assert await _snapshot(loaded_entry) == before
 
 

@@ -110,6 +110,8 @@ async def _async_set_allowance(call: ServiceCall) -> None:
         with refusals_translated():
             runtime.apply(runtime.economy.adjust_allowance_now(books, amount, _cause(call)))
     runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
+    if call.data[ATTR_WHEN] == WHEN_NOW:
+        await runtime.async_commit()  # tokens moved: durable before the call returns
 
 
 async def _async_top_up(call: ServiceCall) -> None:
