@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from typing import Any
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
@@ -42,8 +43,9 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 )
 
 from custom_components.energy_tokens.const import DEFAULTS, DOMAIN, SUBENTRY_DEVICE  # noqa: E402
-from custom_components.energy_tokens.household import Household  # noqa: E402
 from custom_components.energy_tokens.ledger import Ledger  # noqa: E402
+from custom_components.energy_tokens.meters import MeterFollower  # noqa: E402
+from custom_components.energy_tokens.runtime import HouseholdRuntime  # noqa: E402
 
 ATTRIBUTES = {"unit_of_measurement": "kWh", "device_class": "energy", "state_class": "total"}
 
@@ -86,15 +88,21 @@ async def run(sensors: int, rounds: int) -> None:
     tokens_commits = Timer()
     # Wrapped before setup, so the listeners both integrations register are the timed ones.
     UtilityMeterSensor.async_reading = utility.wrap_callback(UtilityMeterSensor.async_reading)  # type: ignore[method-assign]
-    Household._async_meter_changed = tokens_readings.wrap_callback(  # type: ignore[method-assign]
-        Household._async_meter_changed
+    MeterFollower._async_changed = tokens_readings.wrap_callback(  # type: ignore[method-assign]
+        MeterFollower._async_changed
     )
-    Household._async_debit_interval = tokens_flushes.wrap_callback(  # type: ignore[method-assign]
-        Household._async_debit_interval
+    HouseholdRuntime._async_debit_interval = tokens_flushes.wrap_callback(  # type: ignore[method-assign]
+        HouseholdRuntime._async_debit_interval
     )
     Ledger.commit = tokens_commits.wrap(Ledger.commit)  # type: ignore[method-assign]
 
-    with tempfile.TemporaryDirectory() as config_dir, freeze_time("2026-11-23 12:00:00") as clock:
+    with (
+        tempfile.TemporaryDirectory() as config_dir,
+        freeze_time("2026-11-23 12:00:00") as clock,
+        # As the test harness does: no HTTP server, so another instance may own port 8123.
+        patch("homeassistant.components.http.HomeAssistantHTTP.async_bind"),
+        patch("homeassistant.components.http.HomeAssistantHTTP.start"),
+    ):
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # find custom_components/
             values = [1000.0 + index for index in range(sensors)]
@@ -111,8 +119,8 @@ async def run(sensors: int, rounds: int) -> None:
                 await _round(hass, clock, values)
             elapsed = (utility.clock() - started) / 1e9
             changes = sensors * rounds
-            household: Household = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
-            await hass.config_entries.async_unload(household.entry.entry_id)
+            entry = hass.config_entries.async_entries(DOMAIN)[0]
+            await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_stop(force=True)
     assert utility.calls == changes, (utility.calls, changes)
     assert tokens_readings.calls == changes, (tokens_readings.calls, changes)

@@ -17,7 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .entity import DeviceEntity, HouseholdEntity, add_device_entities
 from .policies import Status
 from .runtime import EnergyTokensConfigEntry
-from .view import DeviceView, HouseholdView
+from .view import Aspect, DeviceView, HouseholdView
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 
@@ -34,6 +34,7 @@ class DeviceBinarySensorDescription(BinarySensorEntityDescription):
     """Describe a device binary sensor."""
 
     is_on_fn: Callable[[DeviceView], bool]
+    aspect: Aspect = Aspect.STATUS  # both follow the device's status
 
 
 HOUSEHOLD_BINARY_SENSORS: tuple[HouseholdBinarySensorDescription, ...] = (

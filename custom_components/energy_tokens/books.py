@@ -50,7 +50,7 @@ class Result:
         return self
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # a device is itself, whatever its figures
 class Device:
     """A device's books: settings, meter, this period's recorded consumption, last status."""
 

@@ -5,6 +5,8 @@ Pure: readings arrive in Wh with their own time (epoch ms); the runtime converts
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .books import Books, Device, Result
 from .const import Priority
 from .events import BudgetEvent
@@ -14,36 +16,40 @@ from .policies import CONSUMED, Status, borrowing_plan, projected_surplus
 from .settings import MILLI
 
 METERING = Cause(CauseKind.METERING)
+# Readings that are written at once: a first reading (a baseline), a reset, a held jump.
+_WRITES = frozenset({Outcome.BASELINE, Outcome.RESET, Outcome.SPIKE_HELD})
+
+
+class Reading(NamedTuple):
+    """What a reading did: its unit (None when it wrote nothing), and the device's figures."""
+
+    result: Result | None
+    balance_milli: int
+    status: Status
 
 
 class Consumption(Books):
     """The books, with what meters and running out do to them."""
 
-    def observe(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> Result:
+    def observe(self, device: Device, reading_wh: float | None, at_ms: int) -> Reading:
         """Take one reading (None: no usable reading) of a device's meter.
 
         Debits are written at once when the status crosses into low or exhausted and when the
         meter resets or jumps; otherwise they wait for the debit interval. Running out borrows
-        (when allowed) or is reported.
+        (when allowed) or is reported. Most readings write nothing: that path is the fast one.
         """
-        device = self.devices[subentry_id]
+        outcome = device.tracker.observe(reading_wh, at_ms)
+        balance = self.balance_milli(device)
+        after = self.status_of(device, balance)
+        if outcome not in _WRITES and after is device.status:
+            return Reading(None, balance, after)
         with self._unit() as result:
-            match device.tracker.observe(reading_wh, at_ms):
-                case Outcome.BASELINE:
-                    self._write_baseline(device, at_ms)
-                case Outcome.RESET:
-                    self._flush(device, at_ms)
-                    self._write_baseline(device, at_ms)
-                case Outcome.SPIKE_HELD:
-                    self._flush(device, at_ms)
-                    self._write_baseline(device, at_ms)
-                    assert device.tracker.spike is not None
-                    result.spikes.append((subentry_id, device.tracker.spike))
-                case Outcome.CONSUMED:
-                    pass
-                case _:
-                    return result
-            after = self.status_of(device)
+            if outcome in _WRITES:
+                self._flush(device, at_ms)
+                self._write_baseline(device, at_ms)
+            if outcome is Outcome.SPIKE_HELD:
+                assert device.tracker.spike is not None
+                result.spikes.append((device.settings.subentry_id, device.tracker.spike))
             if after is not device.status:
                 if after in (Status.LOW, Status.EXHAUSTED):
                     self._flush(device, at_ms)  # crossing a threshold is written at once
@@ -52,7 +58,8 @@ class Consumption(Books):
                 elif after is Status.LOW:
                     self._event(BudgetEvent.LOW_BALANCE, device)
                 device.status = after
-        return result
+        balance = self.balance_milli(device)
+        return Reading(result, balance, self.status_of(device, balance))
 
     def _write_baseline(self, device: Device, at_ms: int) -> None:
         # The reading's own time is kept: the entry's time may be later (entries never go back).

@@ -1,7 +1,8 @@
 """Base entities: one for the household's device, one for each metered device.
 
 Entities read the household's view (view.py) and follow the dispatcher signal of what they
-show: their device's, or the household's. A state is written only when what it shows changed.
+show: the household's, or their device's for the aspect they show (balance, status or the other
+figures). A state is written only when what it shows changed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .runtime import (
     signal_device_added,
     signal_household,
 )
-from .view import DeviceView
+from .view import Aspect, DeviceView
 
 
 class EnergyTokensEntity(Entity):
@@ -92,6 +93,7 @@ class DeviceEntity(EnergyTokensEntity):
         """Attach the entity to the device's own Home Assistant device."""
         super().__init__(runtime, description)
         self.subentry_id = subentry_id
+        self._aspect: Aspect = getattr(description, "aspect", Aspect.FIGURES)
         self._attr_unique_id = f"{subentry_id}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, subentry_id)},
@@ -103,7 +105,7 @@ class DeviceEntity(EnergyTokensEntity):
 
     @property
     def _signal(self) -> str:
-        return signal_device(self.runtime.entry.entry_id, self.subentry_id)
+        return signal_device(self.runtime.entry.entry_id, self.subentry_id, self._aspect)
 
     @property
     def device_view(self) -> DeviceView:

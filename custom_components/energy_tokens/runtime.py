@@ -34,12 +34,21 @@ from .books import Result
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import Economy
 from .events import BudgetEvent, DomainEvent
-from .ledger import VerifyResult, verify_ledger
+from .ledger import Kind, VerifyResult, verify_ledger
 from .loads import LoadController
 from .meters import MeterFollower
+from .policies import Status
 from .restore import open_economy
 from .settings import MILLI, DeviceSettings, HouseholdSettings
-from .view import HouseholdView, household_view, ledger_view, live_view
+from .view import (
+    Aspect,
+    DeviceView,
+    HouseholdView,
+    changed_aspects,
+    household_view,
+    ledger_view,
+    live_view,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,9 +70,9 @@ def signal_household(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}"
 
 
-def signal_device(entry_id: str, subentry_id: str) -> str:
-    """Sent when a device's figures changed."""
-    return f"{DOMAIN}_{entry_id}_{subentry_id}"
+def signal_device(entry_id: str, subentry_id: str, aspect: Aspect) -> str:
+    """Sent when an aspect of a device's figures changed (its entities follow only theirs)."""
+    return f"{DOMAIN}_{entry_id}_{subentry_id}_{aspect}"
 
 
 def signal_device_added(entry_id: str) -> str:
@@ -147,8 +156,9 @@ class HouseholdRuntime:
     def apply(self, result: Result, *, reading: str | None = None) -> Result:
         """Follow up an operation of the economy: commit soon, events, repairs, the view.
 
-        After a ``reading`` of a device's meter only the devices it moved are shown anew;
-        after anything else the whole view is, and cut loads with tokens again come back.
+        After a ``reading`` of a device's meter only the lenders it borrowed from are shown
+        anew (the runtime shows the reading's device itself); after anything else the whole
+        view is, and cut loads with tokens again come back.
         """
         if result.entries:
             self.async_schedule_commit()
@@ -161,15 +171,18 @@ class HouseholdRuntime:
             self.refresh()
             self.loads.async_check_restores()
             return result
-        moved = {
-            device.settings.subentry_id
+        economy = self.economy
+        lenders = {
+            device
             for entry in result.entries
-            for account in (entry.from_account, entry.to_account)
-            if account and (device := self.economy.device_by_account(account))
+            if entry.kind is Kind.BORROW
+            and (device := economy.device_by_account(entry.from_account or ""))
         }
-        for subentry_id in moved - {reading}:  # lenders: shown exactly
-            self._show_live(subentry_id, force=True)
-        self._show_live(reading)
+        for lender in lenders:  # shown exactly
+            balance = economy.balance_milli(lender)
+            self._show_live(
+                lender.settings.subentry_id, balance, economy.status_of(lender, balance), force=True
+            )
         return result
 
     @callback
@@ -255,9 +268,9 @@ class HouseholdRuntime:
         """Compute every figure anew and tell the entities whose figures changed."""
         old = self.view
         self.view = new = household_view(self.economy, dt_util.now(), old.ledger)
-        for subentry_id, device_view in new.devices.items():
-            if old.devices.get(subentry_id) != device_view:
-                async_dispatcher_send(self.hass, signal_device(self.entry.entry_id, subentry_id))
+        new_period = old.period != new.period  # per-period totals start again: all of them
+        for subentry_id, after in new.devices.items():
+            self._publish(subentry_id, None if new_period else old.devices.get(subentry_id), after)
         if replace(old, devices={}) != replace(new, devices={}):
             async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
         return new
@@ -269,12 +282,20 @@ class HouseholdRuntime:
         self.view.ledger = ledger_view(self.economy, valid)
         async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
 
-    def _show_live(self, subentry_id: str, *, force: bool = False) -> None:
-        device = self.economy.devices[subentry_id]
-        shown = live_view(self.economy, device, self.view.devices[subentry_id], force=force)
-        if shown is not None:
-            self.view.devices[subentry_id] = shown
-            async_dispatcher_send(self.hass, signal_device(self.entry.entry_id, subentry_id))
+    def _show_live(
+        self, subentry_id: str, balance_milli: int, status: Status, *, force: bool = False
+    ) -> None:
+        """Show a device's live balance and status, when worth it (view.live_view)."""
+        before = self.view.devices[subentry_id]
+        if (after := live_view(before, balance_milli, status, force=force)) is not None:
+            self.view.devices[subentry_id] = after
+            self._publish(subentry_id, before, after)
+
+    def _publish(self, subentry_id: str, before: DeviceView | None, after: DeviceView) -> None:
+        for aspect in changed_aspects(before, after):
+            async_dispatcher_send(
+                self.hass, signal_device(self.entry.entry_id, subentry_id, aspect)
+            )
 
     # ----- meters, boundaries and the debit interval
 
@@ -285,8 +306,12 @@ class HouseholdRuntime:
 
     @callback
     def _async_reading(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> None:
-        if subentry_id in self.economy.devices:
-            self.apply(self.economy.observe(subentry_id, reading_wh, at_ms), reading=subentry_id)
+        if (device := self.economy.devices.get(subentry_id)) is None:
+            return
+        reading = self.economy.observe(device, reading_wh, at_ms)
+        if reading.result is not None:
+            self.apply(reading.result, reading=subentry_id)
+        self._show_live(subentry_id, reading.balance_milli, reading.status)
 
     @callback
     def _async_debit_interval(self, _now: object) -> None:

@@ -20,7 +20,7 @@ from homeassistant.helpers.typing import StateType
 from .entity import DeviceEntity, HouseholdEntity, add_device_entities
 from .policies import Status
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
-from .view import DeviceView, HouseholdView
+from .view import Aspect, DeviceView, HouseholdView
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 TOKENS = "tokens"
@@ -32,6 +32,7 @@ class DeviceSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[DeviceView], StateType | datetime]
     per_period: bool = False  # a total that starts again each period (last_reset)
+    aspect: Aspect = Aspect.FIGURES  # what of the device's view it shows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +51,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         native_unit_of_measurement=TOKENS,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
+        aspect=Aspect.BALANCE,
         value_fn=lambda device: device.balance,
     ),
     DeviceSensorDescription(
@@ -92,6 +94,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         translation_key="status",
         device_class=SensorDeviceClass.ENUM,
         options=[s.value for s in Status],
+        aspect=Aspect.STATUS,
         value_fn=lambda device: device.status.value,
     ),
 )

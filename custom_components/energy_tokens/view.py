@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+import enum
 
-from .books import Books, Device
+from .books import Books
 from .periods import Period
 from .policies import Status
 from .settings import MICRO, MILLI
@@ -168,19 +169,51 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
 
 
 def live_view(
-    books: Books, device: Device, shown: DeviceView, *, force: bool = False
+    shown: DeviceView, balance_milli: int, status: Status, *, force: bool = False
 ) -> DeviceView | None:
     """A device's view after a reading, when it is worth showing (or ``force``d); else None.
 
     Worth showing: the status changed, or the balance moved by ``LIVE_STEP_MILLI``. The other
     figures follow the next full view.
     """
-    balance = books.balance_milli(device)
-    now_status = books.status_of(device, balance)
     if (
         not force
-        and now_status is shown.status
-        and abs(balance - shown.balance_milli) < LIVE_STEP_MILLI
+        and status is shown.status
+        and abs(balance_milli - shown.balance_milli) < LIVE_STEP_MILLI
     ):
         return None
-    return replace(shown, balance_milli=balance, status=now_status)
+    return replace(shown, balance_milli=balance_milli, status=status)
+
+
+class Aspect(enum.StrEnum):
+    """What of a device's view its entities show: each follows its own signal."""
+
+    BALANCE = "balance"
+    STATUS = "status"
+    FIGURES = "figures"  # everything else: consumption, allowance, share, rank, run-out
+
+
+def changed_aspects(before: DeviceView | None, after: DeviceView) -> list[Aspect]:
+    """What differs between two views of a device (everything, when there was none before)."""
+    if before is None:
+        return list(Aspect)
+    changed = []
+    if before.balance_milli != after.balance_milli:
+        changed.append(Aspect.BALANCE)
+    if before.status is not after.status:
+        changed.append(Aspect.STATUS)
+    if _figures(before) != _figures(after):
+        changed.append(Aspect.FIGURES)
+    return changed
+
+
+def _figures(view: DeviceView) -> tuple[object, ...]:
+    return (
+        view.name,
+        view.consumed_milli,
+        view.allowance_milli,
+        view.share_percent,
+        view.rank,
+        view.run_out,
+        view.enforced,
+    )
