@@ -220,11 +220,18 @@ class Books:
             device.borrowed, device.status = borrowed, last_status
             device.tracker.set_state(tracker)
 
-    def _append(self, kind: Kind, **fields: Any) -> Entry:
-        assert self._result is not None, "entries are appended inside a unit"
+    def _touch(self) -> None:
+        """The books are about to change inside a unit: keep what to put back, once."""
+        assert self._result is not None, "the books change inside a unit"
         if self._saved is None:
             self._saved = self._save()
             self.ledger.begin_unit()
+
+    def _append(self, kind: Kind, **fields: Any) -> Entry:
+        self._touch()
+        assert self._result is not None
+        if fields.get("ts_ms") is None:  # every entry is timed by the household's clock
+            fields["ts_ms"] = self.clock()
         entry = self.ledger.append(kind, **fields)
         self.fold(entry)
         self._result.entries.append(entry)

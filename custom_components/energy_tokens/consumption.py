@@ -84,6 +84,7 @@ class Consumption(Books):
                 self._flush(device, at_ms)
 
     def _flush(self, device: Device, at_ms: int | None) -> None:
+        self._touch()  # taking the ranges changes the tracker: it is put back if the unit fails
         for start, end in device.tracker.take_ranges():
             self._debit(device, start, end, at_ms, METERING)
 

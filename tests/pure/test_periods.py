@@ -20,11 +20,6 @@ HAVANA = ZoneInfo("America/Havana")  # DST starts at midnight: local 00:00 does 
 SYDNEY = ZoneInfo("Australia/Sydney")
 
 
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations() -> None:
-    """Pure logic: no Home Assistant instance needed."""
-
-
 def local(zone: ZoneInfo, year: int, month: int, day: int, hour: int = 0) -> datetime:
     return datetime(year, month, day, hour, tzinfo=zone)
 

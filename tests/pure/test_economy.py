@@ -1,0 +1,342 @@
+"""The economy's rules, without Home Assistant: periods, actions, consumption, units, restore."""
+
+from typing import Any
+
+import pytest
+
+from custom_components.energy_tokens.books import BudgetError
+from custom_components.energy_tokens.economy import Economy
+from custom_components.energy_tokens.events import BudgetEvent
+from custom_components.energy_tokens.ledger import Cause, CauseKind, Kind
+from custom_components.energy_tokens.ledger.errors import LedgerFatalError
+from custom_components.energy_tokens.policies import Status
+
+from .conftest import HOUR, Clock, Open, device
+
+USER = Cause(CauseKind.USER, "user-1")
+KWH = 1000.0  # a reading in Wh
+
+
+def books_of(economy: Economy) -> dict[str, Any]:
+    """Everything the books hold, to compare before and after."""
+    return {
+        "seq": economy.ledger.seq,
+        "balances": economy.ledger.balances(),
+        "period": economy.period,
+        "money": (economy.cost_micro, economy.sales_micro),
+        "devices": {
+            key: (d.period_wh, d.period_milli, d.borrowed, d.status, d.tracker.state())
+            for key, d in economy.devices.items()
+        },
+    }
+
+
+@pytest.fixture
+def home(open_books: Open) -> Economy:
+    return open_books(
+        [
+            device("Dryer", 30.0),
+            device("Heater", 50.0, priority="essential", may_lend=False),
+        ]
+    )
+
+
+def test_the_first_period_buys_the_cap_and_allocates_essential_first(home: Economy) -> None:
+    assert home.period is not None
+    assert home.period.key == "2026-11-01"
+    assert home.ledger.balances() == {
+        "provider": -300_000,
+        "pool": 220_000,
+        "device:heater": 50_000,
+        "device:dryer": 30_000,
+    }
+    assert home.cost_micro == 300_000 * 300
+    home.ledger.commit()
+    allocations = [e for e in home.ledger.iter_entries() if e.kind is Kind.ALLOCATE]
+    assert [e.to_account for e in allocations] == ["device:heater", "device:dryer"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "source", "target", "key"),
+    [
+        (0, "dryer", "heater", "amount_not_positive"),
+        (-5, "dryer", "heater", "amount_not_positive"),
+        (30_001, "dryer", "heater", "insufficient_balance"),
+        (1_000, "dryer", "dryer", "same_device"),
+    ],
+)
+def test_refused_transfers_write_nothing(
+    home: Economy, amount: int, source: str, target: str, key: str
+) -> None:
+    before = books_of(home)
+    with pytest.raises(BudgetError) as refused:
+        home.transfer(home.devices[source], home.devices[target], amount, USER, "")
+    assert refused.value.key == key
+    assert books_of(home) == before
+
+
+def test_a_transfer_is_one_entry_with_its_cause_and_note(home: Economy) -> None:
+    result = home.transfer(home.devices["dryer"], home.devices["heater"], 3_000, USER, "cold")
+    [entry] = result.entries
+    assert (entry.kind, entry.amount, entry.data) == (Kind.TRANSFER, 3_000, {"note": "cold"})
+    assert str(entry.cause) == "user:user-1"
+    assert home.ledger.balance("device:heater") == 53_000
+
+
+def test_a_unit_that_fails_halfway_leaves_nothing(
+    home: Economy, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A period close writes many entries: when one of them fails, none of them stays."""
+    home.observe(home.devices["dryer"], 100 * KWH, clock.now)
+    home.observe(home.devices["dryer"], 105 * KWH, clock.advance(HOUR))
+    before = books_of(home)
+    recent = home.ledger.recent_entries()
+    real_append = home.ledger.append
+    written: list[Kind] = []
+
+    def append(kind: Kind, **fields: Any) -> Any:
+        if len(written) == 3:
+            raise LedgerFatalError("disk full")
+        written.append(kind)
+        return real_append(kind, **fields)
+
+    monkeypatch.setattr(home.ledger, "append", append)
+    with pytest.raises(LedgerFatalError):
+        home.close_period_now()
+    assert written == [Kind.DEBIT, Kind.ROLLOVER, Kind.ROLLOVER]
+    assert books_of(home) == before
+    assert home.ledger.recent_entries() == recent
+    monkeypatch.undo()
+    result = home.close_period_now()  # the pending consumption was kept: nothing is lost
+    assert result.entries[0].kind is Kind.DEBIT
+    assert result.entries[0].amount == 5_000
+
+
+def test_consumption_debits_at_the_interval_and_thresholds_at_once(
+    home: Economy, clock: Clock
+) -> None:
+    dryer = home.devices["dryer"]
+    first = home.observe(dryer, 1_000 * KWH, clock.now)
+    assert first.result is not None
+    assert [e.kind for e in first.result.entries] == [Kind.METER]  # the baseline
+    quiet = home.observe(dryer, 1_010 * KWH, clock.advance(HOUR))
+    assert quiet.result is None  # a reading writes nothing until the interval
+    assert (quiet.balance_milli, quiet.status) == (20_000, Status.OK)
+    assert home.consumed_milli(dryer) == 10_000
+    [debit] = home.flush_all().entries
+    assert (debit.kind, debit.amount, debit.data["wh"]) == (
+        Kind.DEBIT,
+        10_000,
+        [1_000_000, 1_010_000],
+    )
+    low = home.observe(dryer, 1_025 * KWH, clock.advance(HOUR))  # 5 of 30 left: under 20 %
+    assert low.result is not None
+    assert [e.kind for e in low.result.entries] == [Kind.DEBIT]
+    assert [e.kind for e in low.result.events] == [BudgetEvent.LOW_BALANCE]
+    assert low.result.events[0].data == {"balance": 5.0, "allowance": 30.0}
+    assert home.observe(dryer, 1_026 * KWH, clock.advance(HOUR)).result is None  # still low
+
+
+def test_running_out_borrows_from_who_can_spare(open_books: Open, clock: Clock) -> None:
+    home = open_books(
+        [
+            device("Dryer", 10.0),
+            device("Fridge", 40.0),
+            device("Heater", 50.0, priority="essential"),  # essential devices never lend
+        ]
+    )
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 0.0, clock.now)
+    reading = home.observe(dryer, 11 * KWH, clock.advance(6 * HOUR))
+    assert reading.result is not None
+    kinds = [e.kind for e in reading.result.events]
+    assert kinds == [BudgetEvent.BORROWED]
+    [borrow] = [e for e in reading.result.entries if e.kind is Kind.BORROW]
+    assert (borrow.from_account, borrow.amount) == ("device:fridge", 2_000)  # 1 over + a tenth
+    assert reading.status is Status.BORROWING
+    assert reading.result.events[0].data["lender"] == "Fridge"
+
+
+def test_with_nothing_to_borrow_a_device_is_reported_exhausted(
+    open_books: Open, clock: Clock
+) -> None:
+    home = open_books([device("Dryer", 10.0)], auto_borrow=False)
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 0.0, clock.now)
+    reading = home.observe(dryer, 11 * KWH, clock.advance(6 * HOUR))
+    assert reading.result is not None
+    assert [e.kind for e in reading.result.events] == [BudgetEvent.EXHAUSTED]
+    assert (reading.balance_milli, reading.status) == (-1_000, Status.EXHAUSTED)
+
+
+@pytest.mark.parametrize(
+    ("surplus", "kind", "sales"),
+    [("rollover", Kind.ROLLOVER, 0), ("sell", Kind.SALE, 24_000_000), ("forfeit", Kind.FORFEIT, 0)],
+)
+def test_a_boundary_settles_surplus_and_overage_in_one_unit(
+    open_books: Open, clock: Clock, surplus: str, kind: Kind, sales: int
+) -> None:
+    home = open_books(
+        [device("Dryer", 30.0), device("Heater", 50.0)],
+        surplus=surplus,
+        period="daily",
+        auto_borrow=False,
+    )
+    dryer, heater = home.devices["dryer"], home.devices["heater"]
+    home.observe(dryer, 0.0, clock.now)
+    home.observe(heater, 0.0, clock.now)
+    home.observe(dryer, 10 * KWH, clock.advance(6 * HOUR))
+    home.observe(heater, 53 * KWH, clock.now)
+    clock.advance(12 * HOUR)  # past midnight: the boundary
+    result = home.settle()
+    kinds = [e.kind for e in result.entries]
+    assert kinds.index(Kind.PERIOD_CLOSE) < kinds.index(Kind.PERIOD_OPEN)
+    [closed] = [e for e in result.events if e.kind is BudgetEvent.PERIOD_CLOSED]
+    assert closed.data["consumed"] == {"Dryer": 10.0, "Heater": 53.0}
+    moved = [e for e in result.entries if e.kind is kind and e.from_account == "device:dryer"]
+    assert [e.amount for e in moved] == [20_000]
+    [overage] = [e for e in result.entries if e.data.get("overage")]
+    assert (overage.to_account, overage.amount) == ("device:heater", 3_000)
+    [close] = [e for e in result.entries if e.kind is Kind.PERIOD_CLOSE]
+    assert close.data["sales_micro"] == sales
+    assert home.ledger.balance("device:dryer") == 30_000
+    assert home.consumed_milli(dryer) == 0
+    assert sum(home.ledger.balances().values()) == 0
+
+
+def test_missed_boundaries_are_settled_each_at_its_own_time(open_books: Open, clock: Clock) -> None:
+    home = open_books(period="daily")
+    clock.advance(3 * 24 * HOUR)
+    result = home.settle()
+    opened = [e for e in result.entries if e.kind is Kind.PERIOD_OPEN]
+    closed = [e for e in result.entries if e.kind is Kind.PERIOD_CLOSE]
+    assert [e.data["period"] for e in opened] == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    assert [e.ts_ms for e in closed] == [e.data["start_ms"] for e in opened]
+
+
+def test_actions_refuse_what_the_books_cannot_pay(home: Economy) -> None:
+    before = books_of(home)
+    dryer = home.devices["dryer"]
+    for action, key in [
+        (lambda: home.top_up(0, USER), "amount_not_positive"),
+        (lambda: home.sell(dryer, 30_001, USER), "insufficient_balance"),
+        (lambda: home.sell(dryer, 0, USER), "amount_not_positive"),
+        (lambda: home.adjust_allowance_now(dryer, 260_000, USER), "pool_too_small"),
+        (lambda: home.adjust_allowance_now(dryer, -1_000, USER), "insufficient_balance"),
+    ]:
+        with pytest.raises(BudgetError) as refused:
+            action()
+        assert refused.value.key == key
+    assert books_of(home) == before
+
+
+def test_selling_everything_and_the_pool(home: Economy) -> None:
+    home.sell(None, None, USER)
+    assert home.pool_milli == 0
+    assert home.sales_micro == 220_000 * 100_000 // 1000
+    with pytest.raises(BudgetError) as refused:
+        home.sell(None, None, USER)
+    assert refused.value.key == "nothing_to_sell"
+    with pytest.raises(BudgetError) as refused:
+        home.sell(None, 1, USER)
+    assert refused.value.placeholders == {"device": "Home"}
+
+
+def test_sending_to_another_household_records_both_sides(
+    home: Economy, open_books: Open, tmp_path_factory: pytest.TempPathFactory, clock: Clock
+) -> None:
+    from custom_components.energy_tokens.const import DEFAULTS
+    from custom_components.energy_tokens.restore import open_economy
+    from custom_components.energy_tokens.settings import HouseholdSettings
+
+    from .conftest import ZONE
+
+    cabin = open_economy(
+        tmp_path_factory.mktemp("cabin"),
+        HouseholdSettings.from_data(DEFAULTS),
+        [device("Sauna", 10.0)],
+        household_id="household-2",
+        name="Cabin",
+        clock=clock,
+        zone=ZONE,
+    )
+    cabin.settle()
+    sent, received = home.send(
+        home.devices["dryer"], cabin, cabin.devices["sauna"], 4_000, USER, "share"
+    )
+    transfer, link = sent.entries
+    [incoming] = received.entries
+    assert transfer.to_account == "household:household-2"
+    assert incoming.from_account == "household:household-1"
+    assert incoming.data["peer_hash"] == transfer.hash.hex()
+    assert (link.kind, link.data["peer_hash"]) == (Kind.LINK, incoming.hash.hex())
+    assert cabin.ledger.balance("device:sauna") == 14_000
+    assert sum(home.ledger.balances().values()) == sum(cabin.ledger.balances().values()) == 0
+
+
+def test_devices_join_change_and_leave(home: Economy, clock: Clock) -> None:
+    added = home.add_devices([device("Oven", 40.0)])
+    [allocation] = added.entries  # the ledger opens the account itself
+    assert (allocation.amount, allocation.data) == (40_000, {"reason": "device added"})
+    oven = home.devices["oven"]
+    home.observe(oven, 0.0, clock.now)
+    home.observe(oven, 2 * KWH, clock.advance(HOUR))
+    home.update_device(device("Oven", 40.0, meter="sensor.new_oven_meter"))
+    assert home.devices["oven"].tracker.baseline_wh is None  # a new meter starts anew
+    assert home.consumed_milli(oven) == 0  # the old meter's pending reading went with it
+    home.observe(oven, 5 * KWH, clock.advance(HOUR))
+    home.observe(oven, 6 * KWH, clock.advance(HOUR))
+    removed = home.remove_device("oven")
+    assert [e.kind for e in removed.entries] == [Kind.DEBIT, Kind.ADJUST]
+    assert removed.entries[-1].amount == 39_000  # what was left goes back to the pool
+    assert home.ledger.balance("device:oven") == 0
+    assert "oven" not in home.devices
+
+
+def test_a_removed_devices_debt_is_settled_from_the_pool(open_books: Open, clock: Clock) -> None:
+    home = open_books([device("Dryer", 1.0)], auto_borrow=False)
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 0.0, clock.now)
+    home.observe(dryer, 3 * KWH, clock.advance(HOUR))
+    [adjust] = home.remove_device("dryer").entries  # running out wrote the debit already
+    assert (adjust.from_account, adjust.to_account, adjust.amount) == (
+        "pool",
+        "device:dryer",
+        2_000,
+    )
+
+
+def test_held_jumps_are_debited_when_accepted_and_recorded_when_discarded(
+    home: Economy, clock: Clock
+) -> None:
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 10 * KWH, clock.now)
+    held = home.observe(dryer, 70 * KWH, clock.advance(30_000))  # 7.2 MW
+    assert held.result is not None
+    [(subentry_id, spike)] = held.result.spikes
+    assert (subentry_id, spike.from_wh, spike.to_wh) == ("dryer", 10_000, 70_000)
+    assert held.balance_milli == 30_000  # not charged
+    [discarded] = home.resolve_spike("dryer", 10_000, 70_000, accept=False, cause=USER).entries
+    assert discarded.data["discarded"] == [10_000, 70_000]
+    [accepted] = home.resolve_spike("dryer", 10_000, 70_000, accept=True, cause=USER).entries
+    assert (accepted.kind, accepted.amount, accepted.data["spike"]) == (
+        Kind.DEBIT,
+        60_000,
+        "accepted",
+    )
+
+
+def test_reopening_folds_the_period_back_exactly(open_books: Open, clock: Clock) -> None:
+    devices = [device("Dryer", 10.0), device("Fridge", 40.0)]
+    home = open_books(devices)
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 0.0, clock.now)
+    home.observe(dryer, 11 * KWH, clock.advance(6 * HOUR))  # borrows
+    home.observe(dryer, 11.4 * KWH, clock.advance(HOUR))
+    home.flush_all()
+    home.sell(home.devices["fridge"], 1_000, USER)
+    home.top_up(5_000, USER)
+    home.ledger.commit()
+    again = open_books(devices)
+    assert books_of(again) == books_of(home)
+    assert again.devices["dryer"].tracker.baseline_wh == 11_400

@@ -1,0 +1,88 @@
+"""The view: every figure a user sees, computed in one place from the books."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from custom_components.energy_tokens.economy import Economy
+from custom_components.energy_tokens.policies import Status
+from custom_components.energy_tokens.view import (
+    LIVE_STEP_MILLI,
+    Aspect,
+    DeviceView,
+    changed_aspects,
+    household_view,
+    ledger_view,
+    live_view,
+)
+
+from .conftest import HOUR, Clock, Open, device
+
+
+def _now(clock: Clock) -> datetime:
+    return datetime.fromtimestamp(clock.now / 1000, UTC)
+
+
+@pytest.fixture
+def home(open_books: Open, clock: Clock) -> Economy:
+    economy = open_books([device("Dryer", 30.0), device("Heater", 50.0), device("Fridge", 5.0)])
+    dryer, heater = economy.devices["dryer"], economy.devices["heater"]
+    economy.observe(dryer, 0.0, clock.now)
+    economy.observe(heater, 0.0, clock.now)
+    economy.observe(dryer, 3_000.0, clock.advance(HOUR))
+    economy.observe(heater, 1_000.0, clock.now)
+    return economy
+
+
+def test_the_household_view_ranks_shares_and_projects(home: Economy, clock: Clock) -> None:
+    view = household_view(home, _now(clock), ledger_view(home, None))
+    dryer, heater, fridge = (view.devices[key] for key in ("dryer", "heater", "fridge"))
+    assert (dryer.balance, dryer.consumed, dryer.allowance) == (27.0, 3.0, 30.0)
+    assert (dryer.share_percent, heater.share_percent, fridge.share_percent) == (75.0, 25.0, 0.0)
+    assert (dryer.rank, heater.rank, fridge.rank) == (1, 2, 3)
+    assert view.top_consumer == "Dryer"
+    assert (view.consumed, view.pool, view.name) == (4.0, 215.0, "Home")
+    assert fridge.run_out is None  # it consumes nothing: it never runs out
+    # 3 tokens in the 12 hours since the period started (2026-11-23 00:00 local is 23:00 UTC
+    # the day before; the clock is at 13:00 UTC): 27 left lasts 9 times as long.
+    assert home.period is not None
+    elapsed = _now(clock) - home.period.start
+    assert dryer.run_out == (_now(clock) + 9 * elapsed).replace(second=0, microsecond=0)
+    assert list(view.devices) == ["dryer", "heater", "fridge"]  # in the household's order
+    assert view.ledger.valid is None  # before the first verification
+
+
+def test_nobody_consumed_nobody_tops_the_list(open_books: Open, clock: Clock) -> None:
+    economy = open_books([device("Dryer", 30.0)])
+    view = household_view(economy, _now(clock), ledger_view(economy, True))
+    assert view.top_consumer is None
+    assert view.devices["dryer"].share_percent is None
+    assert view.ledger.valid is True
+
+
+def _shown(balance: int = 10_000, status: Status = Status.OK) -> DeviceView:
+    return DeviceView("dryer", "Dryer", balance, 0, 30_000, status, None, 1, None, True)
+
+
+def test_a_reading_is_shown_after_a_tenth_of_a_token_or_a_new_status() -> None:
+    shown = _shown()
+    assert live_view(shown, 10_000 - LIVE_STEP_MILLI + 1, Status.OK) is None
+    moved = live_view(shown, 10_000 - LIVE_STEP_MILLI, Status.OK)
+    assert moved is not None
+    assert moved.balance_milli == 10_000 - LIVE_STEP_MILLI
+    low = live_view(shown, 9_990, Status.LOW)
+    assert low is not None
+    assert low.status is Status.LOW
+    forced = live_view(shown, 9_999, Status.OK, force=True)
+    assert forced is not None
+    assert forced.balance_milli == 9_999
+
+
+def test_changed_aspects_name_what_entities_must_show_anew() -> None:
+    shown = _shown()
+    assert changed_aspects(None, shown) == list(Aspect)
+    assert changed_aspects(shown, shown) == []
+    assert changed_aspects(shown, replace(shown, balance_milli=1)) == [Aspect.BALANCE]
+    assert changed_aspects(shown, replace(shown, status=Status.LOW)) == [Aspect.STATUS]
+    assert changed_aspects(shown, replace(shown, rank=2, enforced=False)) == [Aspect.FIGURES]
