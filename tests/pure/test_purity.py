@@ -39,9 +39,8 @@ def test_pure_modules_import_only_the_standard_library_each_other_and_the_ledger
             if level == 0:
                 assert top in allowed, f"{name}.py imports {module}"
             else:
-                assert level == 1 and (top in PURE or top == "ledger"), (
-                    f"{name}.py imports .{module}"
-                )
+                assert level == 1, f"{name}.py imports from a parent package"
+                assert top in PURE or top == "ledger", f"{name}.py imports .{module}"
 
 
 def test_the_check_would_see_a_home_assistant_import(tmp_path: Path) -> None:
