@@ -1,5 +1,6 @@
 """The economy's rules, without Home Assistant: periods, actions, consumption, units, restore."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -217,13 +218,14 @@ def test_missed_boundaries_are_settled_each_at_its_own_time(open_books: Open, cl
 def test_actions_refuse_what_the_books_cannot_pay(home: Economy) -> None:
     before = books_of(home)
     dryer = home.devices["dryer"]
-    for action, key in [
+    actions: list[tuple[Callable[[], object], str]] = [
         (lambda: home.top_up(0, USER), "amount_not_positive"),
         (lambda: home.sell(dryer, 30_001, USER), "insufficient_balance"),
         (lambda: home.sell(dryer, 0, USER), "amount_not_positive"),
         (lambda: home.adjust_allowance_now(dryer, 260_000, USER), "pool_too_small"),
         (lambda: home.adjust_allowance_now(dryer, -1_000, USER), "insufficient_balance"),
-    ]:
+    ]
+    for action, key in actions:
         with pytest.raises(BudgetError) as refused:
             action()
         assert refused.value.key == key
