@@ -9,6 +9,7 @@ from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.ledger import Entry, Kind
 
 
 def state_of(hass: HomeAssistant, entity_id: str) -> str:
@@ -52,5 +53,11 @@ async def consume(
     freezer.tick(timedelta(hours=6))
     async_fire_time_changed(hass)
     set_meter(meter, kwh)
-    for _ in range(3):  # the reading, then the actions and events it causes
-        await hass.async_block_till_done()
+    await hass.async_block_till_done()  # the reading, and the actions and events it causes
+
+
+async def entries(entry: MockConfigEntry, kind: Kind | None = None) -> list[Entry]:
+    """A running household's entries (of one kind), after committing what is pending."""
+    runtime = entry.runtime_data
+    await runtime.async_commit()
+    return [e for e in runtime.economy.ledger.iter_entries() if kind is None or e.kind is kind]

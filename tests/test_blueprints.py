@@ -17,9 +17,10 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.ledger import Kind
 
 from .conftest import device_subentry
-from .helpers import consume, device_id, state_of
+from .helpers import consume, device_id, entries, state_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints" / "automation" / "energy_tokens"
 DRYER = "sensor.dryer_energy"
@@ -82,7 +83,6 @@ async def test_cut_load_when_exhausted(
     freezer.tick(timedelta(hours=1))
     set_meter(DRYER, 11.0)  # exhausted; auto-borrow is off
     await hass.async_block_till_done()
-    await hass.async_block_till_done()
     assert state_of(hass, "input_boolean.dryer_plug") == "off"
 
 
@@ -119,9 +119,7 @@ async def test_shift_allowance_when_low(
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "4.0"
     assert state_of(hass, "sensor.heater_balance") == "47.0"
-    household = loaded_entry.runtime_data
-    await household.async_commit()
-    [transfer] = [e for e in household.economy.ledger.iter_entries() if e.kind.name == "TRANSFER"]
+    [transfer] = await entries(loaded_entry, Kind.TRANSFER)
     assert transfer.data == {"note": "Shifted automatically when the balance ran low"}
     assert str(transfer.cause).startswith("automation:")
 

@@ -16,7 +16,7 @@ from custom_components.energy_tokens.ledger import Kind
 from custom_components.energy_tokens.policies import borrowing_plan, projected_surplus
 
 from .conftest import device_subentry
-from .helpers import state_of, tick
+from .helpers import entries, state_of, tick
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -69,9 +69,7 @@ async def test_low_then_exhausted_borrows_from_who_can_spare(
     await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 12.0)  # 2 over: borrow 2 + a chunk of 1 (10% of 10, at least 1 token)
     await hass.async_block_till_done()
-    household = loaded_entry.runtime_data
-    await household.async_commit()
-    [borrow] = [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.BORROW]
+    [borrow] = await entries(loaded_entry, Kind.BORROW)
     heater = "device:" + next(
         s.subentry_id for s in loaded_entry.subentries.values() if s.title == "Heater"
     )
@@ -118,9 +116,7 @@ async def test_auto_borrow_off(
     set_meter(DRYER, 11.0)
     await hass.async_block_till_done()
     assert len(exhausted) == 1
-    household = household_entry.runtime_data
-    await household.async_commit()
-    assert not [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.BORROW]
+    assert not await entries(household_entry, Kind.BORROW)
 
 
 async def test_period_closed_event(

@@ -25,7 +25,7 @@ from custom_components.energy_tokens.ledger import Kind, verify_ledger
 from custom_components.energy_tokens.runtime import storage_directory
 
 from .conftest import device_subentry
-from .helpers import state_of, subentry_id, tick
+from .helpers import entries, state_of, subentry_id, tick
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -37,12 +37,6 @@ def subentries() -> list[ConfigSubentryData]:
         device_subentry("Dryer", DRYER, 30.0),
         device_subentry("Heater", HEATER, 50.0, priority="essential", may_lend=False),
     ]
-
-
-async def _entries(entry: MockConfigEntry, kind: Kind) -> list[Any]:
-    """The entries of a kind, after committing what is pending (reading sees durable entries)."""
-    await entry.runtime_data.async_commit()
-    return [e for e in entry.runtime_data.economy.ledger.iter_entries() if e.kind is kind]
 
 
 async def test_first_period_buys_the_cap_and_allocates(
@@ -58,10 +52,10 @@ async def test_first_period_buys_the_cap_and_allocates(
         "device:" + subentry_id(loaded_entry, "Heater"): 50_000,
         "device:" + subentry_id(loaded_entry, "Dryer"): 30_000,
     }
-    [opened] = await _entries(loaded_entry, Kind.PERIOD_OPEN)
+    [opened] = await entries(loaded_entry, Kind.PERIOD_OPEN)
     assert opened.data["period"] == "2026-11-01"
     assert opened.data["money"]["price_micro"] == 300_000
-    allocations = await _entries(loaded_entry, Kind.ALLOCATE)
+    allocations = await entries(loaded_entry, Kind.ALLOCATE)
     assert next(e.to_account for e in allocations) == "device:" + subentry_id(
         loaded_entry, "Heater"
     )  # essential first
@@ -99,10 +93,10 @@ async def test_metering_debits_live_and_in_batches(
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "28.5"  # live, not yet in the ledger
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "0.0"  # refreshed per interval
-    assert await _entries(loaded_entry, Kind.DEBIT) == []
+    assert await entries(loaded_entry, Kind.DEBIT) == []
     await tick(hass, freezer, timedelta(minutes=5))  # the debit interval
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
-    [debit] = await _entries(loaded_entry, Kind.DEBIT)
+    [debit] = await entries(loaded_entry, Kind.DEBIT)
     assert debit.amount == 1500
     assert debit.data == {"meter": DRYER, "wh": [1_200_000, 1_201_500]}
     assert str(debit.cause) == "metering"
@@ -111,7 +105,7 @@ async def test_metering_debits_live_and_in_batches(
     assert state_of(hass, "sensor.dryer_consumption_rank") == "1"
     assert state_of(hass, "sensor.home_top_consumer") == "Dryer"
     assert state_of(hass, "sensor.dryer_projected_run_out") not in ("unknown", "unavailable")
-    markers = [e for e in await _entries(loaded_entry, Kind.METER) if e.data.get("meter") == DRYER]
+    markers = [e for e in await entries(loaded_entry, Kind.METER) if e.data.get("meter") == DRYER]
     assert markers[0].data["wh"] == 1_200_000
 
 
@@ -139,7 +133,7 @@ async def test_gaps_resets_and_noise_neither_create_nor_lose(
         set_meter(DRYER, value, unit)
         await hass.async_block_till_done()
     await tick(hass, freezer, timedelta(minutes=5))
-    debits = await _entries(loaded_entry, Kind.DEBIT)
+    debits = await entries(loaded_entry, Kind.DEBIT)
     assert sum(d.amount for d in debits) == 3_100
     assert all(d.amount > 0 for d in debits)
     assert state_of(hass, "sensor.dryer_balance") == "26.9"
@@ -166,7 +160,7 @@ async def test_restart_neither_redebits_nor_drops(
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     await tick(hass, freezer, timedelta(minutes=5))
-    debits = await _entries(household_entry, Kind.DEBIT)
+    debits = await entries(household_entry, Kind.DEBIT)
     assert [d.data["wh"] for d in debits] == [[100_000, 102_250], [102_250, 103_000]]
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "3.0"
     assert state_of(hass, "sensor.dryer_balance") == "27.0"
@@ -182,7 +176,7 @@ async def test_crossing_the_low_threshold_is_written_at_once(
     await tick(hass, freezer, timedelta(hours=3))
     set_meter(DRYER, 25.0)  # 5 of 30 tokens left: under 20%
     await hass.async_block_till_done()
-    assert [d.amount for d in await _entries(loaded_entry, Kind.DEBIT)] == [25_000]
+    assert [d.amount for d in await entries(loaded_entry, Kind.DEBIT)] == [25_000]
     assert state_of(hass, "sensor.dryer_budget_status") == "low"
     assert state_of(hass, "binary_sensor.dryer_budget_low") == "on"
     assert state_of(hass, "binary_sensor.dryer_budget_exhausted") == "off"
@@ -233,14 +227,14 @@ async def test_meter_spike_is_held_and_resolved_in_repairs(
     assert result["type"] == "create_entry"
     assert issue_registry.async_get_issue(DOMAIN, issue) is None  # resolved
     await household.async_commit()
-    debits = await _entries(loaded_entry, Kind.DEBIT)
+    debits = await entries(loaded_entry, Kind.DEBIT)
     if accept:
         assert [d.amount for d in debits] == [60_000]
         assert debits[0].data["spike"] == "accepted"
         assert state_of(hass, "sensor.dryer_balance") == "-30.0"
     else:
         assert debits == []
-        assert any("discarded" in e.data for e in await _entries(loaded_entry, Kind.METER))
+        assert any("discarded" in e.data for e in await entries(loaded_entry, Kind.METER))
         assert state_of(hass, "sensor.dryer_balance") == "30.0"
 
 
@@ -302,7 +296,7 @@ async def test_period_close_handles_surplus_and_overage(
     await hass.async_block_till_done()
     await tick(hass, freezer, timedelta(days=1))  # past the boundary
     household = household_entry.runtime_data
-    [close] = await _entries(household_entry, Kind.PERIOD_CLOSE)
+    [close] = await entries(household_entry, Kind.PERIOD_CLOSE)
     dryer = "device:" + subentry_id(household_entry, "Dryer")
     heater = "device:" + subentry_id(household_entry, "Heater")
     assert close.data["consumed_milli"] == {dryer: 10_000, heater: 53_000}
@@ -312,7 +306,7 @@ async def test_period_close_handles_surplus_and_overage(
         if e.kind is dryer_kind and e.from_account == dryer
     ]
     assert [e.amount for e in moved] == [20_000]
-    overage = [e for e in await _entries(household_entry, Kind.PURCHASE) if e.data.get("overage")]
+    overage = [e for e in await entries(household_entry, Kind.PURCHASE) if e.data.get("overage")]
     assert [(e.to_account, e.amount) for e in overage] == [(heater, 3_000)]
     if pool_kind is not None:
         assert any(
@@ -320,10 +314,10 @@ async def test_period_close_handles_surplus_and_overage(
             for e in household.economy.ledger.iter_entries()
         )
     assert close.data["cost_micro"] == 300_000 * 300 + 3_000 * 300
-    opened = await _entries(household_entry, Kind.PERIOD_OPEN)
+    opened = await entries(household_entry, Kind.PERIOD_OPEN)
     assert len(opened) == 2
     purchases = [
-        e for e in await _entries(household_entry, Kind.PURCHASE) if not e.data.get("overage")
+        e for e in await entries(household_entry, Kind.PURCHASE) if not e.data.get("overage")
     ]
     if surplus == "rollover":  # rolled-over tokens pay part of the next purchase
         assert purchases[-1].amount == 300_000 - (220_000 + 20_000)  # pool + the dryer's 20
@@ -351,8 +345,8 @@ async def test_missed_boundaries_are_closed_on_start_with_their_times(
     freezer.tick(timedelta(days=3))
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    opened = await _entries(household_entry, Kind.PERIOD_OPEN)
-    closed = await _entries(household_entry, Kind.PERIOD_CLOSE)
+    opened = await entries(household_entry, Kind.PERIOD_OPEN)
+    closed = await entries(household_entry, Kind.PERIOD_CLOSE)
     assert [e.data["period"] for e in opened] == [
         "2026-11-23",
         "2026-11-24",
@@ -379,18 +373,18 @@ async def test_money_changes_wait_for_the_next_period_unless_applied_now(
     household = loaded_entry.runtime_data  # reloaded by the update listener
     assert household.economy.settings.price_micro == 500_000
     assert household.economy.period_settings.price_micro == 300_000  # the period keeps its price
-    assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 1
+    assert len(await entries(loaded_entry, Kind.PERIOD_OPEN)) == 1
     await reconfigure(True)
     assert "apply_now" not in loaded_entry.data  # a one-shot choice is never stored
     household = loaded_entry.runtime_data
     assert household.economy.period_settings.price_micro == 500_000
-    assert len(await _entries(loaded_entry, Kind.PERIOD_OPEN)) == 2
-    assert len(await _entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
+    assert len(await entries(loaded_entry, Kind.PERIOD_OPEN)) == 2
+    assert len(await entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
     # The rolled-over 300 tokens exceed the new cap of 100: nothing is bought this time.
-    assert len(await _entries(loaded_entry, Kind.PURCHASE)) == 1
+    assert len(await entries(loaded_entry, Kind.PURCHASE)) == 1
     assert household.economy.ledger.balance("pool") == 300_000 - 80_000
     await reconfigure(True)  # nothing changed: nothing is settled
-    assert len(await _entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
+    assert len(await entries(loaded_entry, Kind.PERIOD_CLOSE)) == 1
 
 
 async def test_removed_device_returns_its_tokens_and_disappears(
@@ -406,7 +400,7 @@ async def test_removed_device_returns_its_tokens_and_disappears(
     household = loaded_entry.runtime_data
     assert household.economy.ledger.balance("device:" + dryer) == 0
     assert household.economy.ledger.balance("pool") == pool + 30_000
-    [adjust] = await _entries(loaded_entry, Kind.ADJUST)
+    [adjust] = await entries(loaded_entry, Kind.ADJUST)
     assert adjust.data == {"reason": "device removed"}
     assert (
         device_registry.async_get_device_by_identifier((DOMAIN, dryer), loaded_entry.entry_id)
@@ -439,7 +433,7 @@ async def test_restart_in_a_new_period_resumes_from_the_marker_baseline(
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     await tick(hass, freezer, timedelta(minutes=5))
-    [debit] = await _entries(household_entry, Kind.DEBIT)
+    [debit] = await entries(household_entry, Kind.DEBIT)
     assert debit.data["wh"] == [10_000, 12_000]  # not a new baseline: nothing lost
 
 
@@ -462,15 +456,15 @@ async def test_readings_below_a_milli_token_are_still_recorded(
     await tick(hass, freezer, timedelta(hours=1))
     set_meter(DRYER, 0.9991)  # 999 Wh: under a milli-token too (1 milli-token is 1 kWh)
     await tick(hass, freezer, timedelta(minutes=5))
-    assert await _entries(household_entry, Kind.DEBIT) == []
-    [recorded] = [e for e in await _entries(household_entry, Kind.METER) if "range" in e.data]
+    assert await entries(household_entry, Kind.DEBIT) == []
+    [recorded] = [e for e in await entries(household_entry, Kind.METER) if "range" in e.data]
     assert recorded.data["range"] == [0, 999]
     assert await hass.config_entries.async_reload(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     set_meter(DRYER, 1.0001)  # 1000 Wh in the period: the first whole milli-token
     await tick(hass, freezer, timedelta(hours=1))
     await tick(hass, freezer, timedelta(minutes=5))
-    [debit] = await _entries(household_entry, Kind.DEBIT)
+    [debit] = await entries(household_entry, Kind.DEBIT)
     assert debit.amount == 1
     assert debit.data["wh"] == [999, 1000]
 
@@ -514,7 +508,7 @@ async def test_a_changed_period_kind_starts_at_the_old_end(
     )
     await hass.async_block_till_done(wait_background_tasks=True)
     await tick(hass, freezer, timedelta(days=1))
-    opened = await _entries(household_entry, Kind.PERIOD_OPEN)
+    opened = await entries(household_entry, Kind.PERIOD_OPEN)
     assert [e.data["period"] for e in opened] == ["2026-11-23", "2026-11-24"]
     assert opened[1].data["start_ms"] == opened[0].data["end_ms"]  # from the old end
     household = household_entry.runtime_data
@@ -540,7 +534,7 @@ async def test_a_small_cap_serves_essential_devices_first(
     )  # what is left
     assert ledger.balance("pool") == 0
     await tick(hass, freezer, timedelta(days=1))  # nothing used: all rolls over, nothing bought
-    assert len(await _entries(household_entry, Kind.PURCHASE)) == 1
+    assert len(await entries(household_entry, Kind.PURCHASE)) == 1
 
 
 async def test_removing_the_household_clears_its_spike_repairs(
@@ -604,9 +598,7 @@ async def test_readings_are_timed_by_their_state_not_the_wall_clock(
     await tick(hass, freezer, timedelta(hours=1))
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    [baseline] = [
-        e for e in await _entries(household_entry, Kind.METER) if e.data["meter"] == DRYER
-    ]
+    [baseline] = [e for e in await entries(household_entry, Kind.METER) if e.data["meter"] == DRYER]
     state = hass.states.get(DRYER)
     assert state is not None
     assert baseline.data["read_ms"] == round(state.last_updated_timestamp * 1000)

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.energy_tokens.ledger import Kind
 
 from .conftest import device_subentry
-from .helpers import consume, device_id, state_of
+from .helpers import consume, device_id, entries, state_of
 
 SENTENCES = Path(__file__).resolve().parents[1] / "custom_sentences" / "en" / "energy_tokens.yaml"
 
@@ -67,9 +67,7 @@ async def test_give_tokens_by_voice(
         "Moved 3 tokens from the Dryer to the Heater. The Heater now has 53 tokens."
     )
     assert state_of(hass, "sensor.dryer_balance") == "27.0"
-    household = loaded_entry.runtime_data
-    await household.async_commit()
-    [transfer] = [e for e in household.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER]
+    [transfer] = await entries(loaded_entry, Kind.TRANSFER)
     assert transfer.amount == 3000
     assert str(transfer.cause).startswith("voice")
     assert await _say(hass, "move 2 tokens from the heater to the dryer") == (

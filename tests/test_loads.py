@@ -47,8 +47,7 @@ async def plug(hass: HomeAssistant) -> None:
 
 
 async def _settle(hass: HomeAssistant) -> None:
-    for _ in range(3):
-        await hass.async_block_till_done()
+    await hass.async_block_till_done()
 
 
 async def _give(hass: HomeAssistant, entry: MockConfigEntry, tokens: float) -> None:
@@ -249,6 +248,9 @@ async def test_enforcement_choice_survives_a_restart(
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
+    # Earlier versions kept the choice only there: it moves into the device's settings.
+    subentry = next(s for s in household_entry.subentries.values() if s.title == "Dryer")
+    assert subentry.data["enforce"] is False
     await consume(hass, set_meter, freezer, DRYER, 11.0)
     assert state_of(hass, PLUG) == "on"
 
@@ -293,3 +295,27 @@ async def test_a_new_period_restores_a_cut_load(
     async_fire_time_changed(hass)
     await _settle(hass)
     assert state_of(hass, PLUG) == "on"
+
+
+async def test_the_enforcement_choice_is_stored_with_the_device(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
+    )
+    subentry = next(s for s in loaded_entry.subentries.values() if s.title == "Dryer")
+    assert subentry.data["enforce"] is False
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "on"  # not cut
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
+    )
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "on"
+    subentry = next(s for s in loaded_entry.subentries.values() if s.title == "Dryer")
+    assert subentry.data["enforce"] is True

@@ -394,3 +394,48 @@ async def test_every_device_action_refuses_an_unknown_device(
         await _call(hass, service, data)
     assert error.value.translation_key == "unknown_device"
     assert await _snapshot(loaded_entry) == before
+
+
+async def test_an_action_right_after_set_allowance_succeeds(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Allowances change in place: no reload, so nothing is briefly unavailable or refused."""
+    runtime = loaded_entry.runtime_data
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
+    unavailable: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            unavailable.append(event.data["entity_id"])
+            if event.data["new_state"] is not None
+            and event.data["new_state"].state == "unavailable"
+            else None
+        ),
+    )
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 40})
+    await _call(hass, "transfer", {"from_device": dryer, "to_device": heater, "amount": 1})
+    await _call(hass, "set_allowance", {"device": heater, "amount": 60, "when": "now"})
+    await _call(hass, "top_up", {"household": loaded_entry.entry_id, "device": heater, "amount": 2})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data is runtime
+    assert state_of(hass, "sensor.dryer_allowance") == "40.0"
+    assert state_of(hass, "sensor.heater_balance") == "63.0"  # 50 + 1 + 10 now + 2 bought
+    assert unavailable == []
+
+
+async def test_concurrent_allowance_changes_move_the_difference_once(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    import asyncio
+
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    pool = loaded_entry.runtime_data.economy.pool_milli
+    await asyncio.gather(
+        *(
+            _call(hass, "set_allowance", {"device": dryer, "amount": 40, "when": "now"})
+            for _ in range(3)
+        )
+    )
+    assert loaded_entry.runtime_data.economy.pool_milli == pool - 10_000
+    assert state_of(hass, "sensor.dryer_balance") == "40.0"
