@@ -10,6 +10,8 @@ from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, CON
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.energy_tokens.const import (
     CONF_ALLOWANCE,
@@ -38,6 +40,12 @@ def frozen_start(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
     """Every test starts at the same moment."""
     freezer.move_to(START)
     return freezer
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in Home Assistant's format (registry ids and times made stable)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 def device_subentry(name: str, meter: str, allowance: float, **extra: Any) -> ConfigSubentryData:

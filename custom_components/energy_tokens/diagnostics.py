@@ -1,7 +1,9 @@
-"""Diagnostics of a household: configuration, balances and ledger statistics, never key material.
+"""Diagnostics of a household: settings, figures, balances and ledger statistics, never a secret.
 
 The signing key is never read here; only the public verifier key is shown.
 """
+
+from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
@@ -19,8 +21,22 @@ async def async_get_config_entry_diagnostics(
     runtime = entry.runtime_data
     ledger = runtime.economy.ledger
     verification = runtime.verification
+    view = runtime.refresh()
     return {
         "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
+        "period": None
+        if view.period is None
+        else {"start": view.period.start.isoformat(), "end": view.period.end.isoformat()},
+        "money_this_period": runtime.economy.period_settings.money(),
+        "devices": {
+            subentry_id: {
+                "settings": asdict(device.settings),
+                "figures": asdict(view.devices[subentry_id]),
+                "meter_baseline_wh": device.tracker.baseline_wh,
+                "pending_wh": device.tracker.pending_wh,
+            }
+            for subentry_id, device in runtime.economy.devices.items()
+        },
         "ledger": {
             "entries": ledger.seq,
             "durable_entries": ledger.durable_seq,
@@ -33,4 +49,5 @@ async def async_get_config_entry_diagnostics(
         },
         "verification": None if verification is None else verification.as_dict(),
         "balances_milli_tokens": ledger.balances(),
+        "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
     }
