@@ -149,6 +149,9 @@ async def test_add_device_errors(
 
 async def test_reconfigure_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     [subentry] = loaded_entry.subentries.values()
+    await hass.services.async_call(  # the enforcement switch's choice is kept by the form
+        "switch", "turn_off", {"entity_id": "switch.heater_budget_enforcement"}, blocking=True
+    )
     result = await loaded_entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
@@ -168,6 +171,7 @@ async def test_reconfigure_device(hass: HomeAssistant, loaded_entry: MockConfigE
     updated = loaded_entry.subentries[subentry.subentry_id]
     assert updated.title == "Boiler"
     assert updated.data[CONF_LOAD] == "switch.boiler"
+    assert updated.data["enforce"] is False
     assert loaded_entry.runtime_data.economy.devices[subentry.subentry_id].settings.name == "Boiler"
 
 
