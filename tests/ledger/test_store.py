@@ -9,22 +9,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
 from custom_components.energy_tokens.ledger import (
-    CHECKPOINTS_FILE,
-    VERIFIER_KEY_FILE,
     Cause,
     CauseKind,
     CorruptLedgerError,
-    InvalidEntryError,
     Kind,
     Ledger,
     LedgerError,
     LedgerFatalError,
-    list_segments,
     load_or_create_signing_key,
-    parse_public_key,
     verify_ledger,
 )
+from custom_components.energy_tokens.ledger.errors import InvalidEntryError
 from custom_components.energy_tokens.ledger.framing import FRAME, MAGIC_SIZE, SEGMENT_MAGIC
+from custom_components.energy_tokens.ledger.keys import parse_public_key
+from custom_components.energy_tokens.ledger.layout import (
+    CHECKPOINTS_FILE,
+    VERIFIER_KEY_FILE,
+    list_segments,
+)
 from custom_components.energy_tokens.ledger.store import RECENT_ENTRIES
 
 from .conftest import FakeClock, fill_small_ledger
@@ -483,7 +485,7 @@ def test_checkpoint_signed_by_another_key_is_refused(
     [
         (b"position ", b"position 0", "no valid signature"),  # a moved fast-open position
         (b'"balances":[', b'"balances":[1,', "snapshot does not match"),
-        (b"time ", b"tim ", "unexpected extension lines"),
+        (b"time ", b"tim ", "no valid signature"),  # the signature is checked before parsing
         (b'{"note"', b'{"nope"', "malformed"),
     ],
 )
