@@ -155,7 +155,6 @@ class Ledger:
         self._clock = clock
         self._checkpoint_every = checkpoint_every
         self._checkpoint_interval_ms = checkpoint_interval_ms
-        self.origin = origin_for(state.household_id)
         self.torn_tail: TornTail | None = None
         self._lock = threading.Lock()  # guards the state and the pending buffer
         self._commit_lock = threading.Lock()  # one commit at a time
@@ -360,6 +359,15 @@ class Ledger:
         self.torn_tail = TornTail(path.name, offset, size - offset, self._state.seq + 1, reason)
 
     # ----- reading state
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin and signing key name.
+
+        Derived each time: a ledger reopened before its first checkpoint learns its household only
+        when replaying the genesis entry, after construction.
+        """
+        return origin_for(self._state.household_id)
 
     @property
     def household_id(self) -> str:
