@@ -50,7 +50,6 @@ from .const import (
     Priority,
 )
 from .ledger import (
-    SYSTEM,
     Cause,
     CauseKind,
     Entry,
@@ -60,6 +59,7 @@ from .ledger import (
     load_or_create_signing_key,
     verify_ledger,
 )
+from .ledger.entries import SYSTEM
 from .ledger.layout import segment_first_seq
 from .loads import LoadController
 from .metering import MeterTracker, Outcome, reading_wh

@@ -12,13 +12,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
-from custom_components.energy_tokens.ledger import VERIFIER_KEY_FILE, Ledger, list_segments
+from custom_components.energy_tokens.ledger import Ledger
 from custom_components.energy_tokens.ledger.cli import main, tokens
 from custom_components.energy_tokens.ledger.keys import (
     parse_public_key,
     public_key_bytes,
     verifier_key,
 )
+from custom_components.energy_tokens.ledger.layout import VERIFIER_KEY_FILE, list_segments
 
 from .conftest import fill_small_ledger
 

@@ -304,6 +304,36 @@ def test_reader_edges(tmp_path: Path) -> None:
     assert len(SEGMENT_MAGIC) == MAGIC_SIZE
 
 
+def test_reading_checkpoints_and_genesis_edges(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from custom_components.energy_tokens.ledger.framing import CHECKPOINT_MAGIC
+    from custom_components.energy_tokens.ledger.keys import public_key_bytes
+    from custom_components.energy_tokens.ledger.reader import read_checkpoints, read_genesis
+    from custom_components.energy_tokens.ledger.store import Ledger
+
+    assert read_checkpoints(tmp_path, bytes(32)) == ([], None, 0)  # no checkpoints file yet
+    key = Ed25519PrivateKey.generate()
+    ledger = Ledger.create(tmp_path / "ledger", key, "h")
+    ledger.close()
+    path = tmp_path / "ledger" / "checkpoints.log"
+    record = path.read_bytes()[MAGIC_SIZE:]
+    path.write_bytes(CHECKPOINT_MAGIC + record + record)  # the same size signed twice
+    checkpoints, problem, offset = read_checkpoints(path.parent, public_key_bytes(key.public_key()))
+    assert [c.size for c in checkpoints] == [1]
+    assert isinstance(problem, CheckpointError)
+    assert "sizes must grow" in str(problem)
+    assert offset == MAGIC_SIZE + len(record)
+    # A first entry that is no genesis is refused at the entry it breaks.
+    chain = ChainState()
+    (tmp_path / "bad").mkdir()
+    not_genesis = payload(chain, Kind.PERIOD_OPEN)
+    (tmp_path / "bad" / "0000000000000001.seg").write_bytes(SEGMENT_MAGIC + frame(not_genesis))
+    with pytest.raises(CorruptLedgerError, match="genesis entry must be the first") as error:
+        read_genesis(tmp_path / "bad")
+    assert error.value.seq == 1
+
+
 def test_checkpoint_signature_lines_are_checked() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
