@@ -1,9 +1,10 @@
 """Ledger benchmark: durable appends, verification, open time, size and verify memory.
 
-Prints one ``metric: value unit`` line per metric. Runs without Home Assistant:
+Prints one ``metric: value unit`` line per metric. Needs the installed ledger package (the
+project's environment has it; elsewhere ``pip install <this repository>``), not Home Assistant:
 
     scripts/bench ledger [--entries 1000000] [--keep DIR]
-    python3 bench/ledger.py --entries 5000 --build-only DIR   (any Python >= 3.11)
+    scripts/bench ledger --entries 5000 --build-only DIR
 
 Rates on shared machines are noisy, so each one is printed beside a baseline measured in the
 same run (per-entry fsync for appends, bare SHA-256 over the same records for verification).
@@ -17,7 +18,6 @@ import hashlib
 import os
 from pathlib import Path
 import random
-import runpy
 import shutil
 import sys
 import tempfile
@@ -25,15 +25,19 @@ import time
 import tracemalloc
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-runpy.run_path(str(ROOT / "scripts" / "ledger"))["load_ledger_package"]()
-import energy_tokens_ledger as ledger_pkg  # noqa: E402
-from energy_tokens_ledger.framing import MAGIC_SIZE, scan_frames  # noqa: E402
+from energy_tokens_ledger import (
+    Cause,
+    CauseKind,
+    Kind,
+    Ledger,
+    load_or_create_signing_key,
+    verify_ledger,
+)
+from energy_tokens_ledger.framing import MAGIC_SIZE, BadFrame, scan_frames
+from energy_tokens_ledger.layout import list_segments
 
-Kind = ledger_pkg.Kind
-Ledger = ledger_pkg.Ledger
-METERING = ledger_pkg.Cause(ledger_pkg.CauseKind.METERING)
-USER = ledger_pkg.Cause(ledger_pkg.CauseKind.USER, "9f2c1d7e4b8a4c6f9e0d1a2b3c4d5e6f")
+METERING = Cause(CauseKind.METERING)
+USER = Cause(CauseKind.USER, "9f2c1d7e4b8a4c6f9e0d1a2b3c4d5e6f")
 DEVICES = [f"device:{name}" for name in ("dryer", "heater", "ev", "fridge", "dishwasher")]
 ENTRIES_PER_PERIOD = 86_400  # 10 devices, a debit every 5 minutes, 30 days
 TRIES = 3  # rates are the best of this many runs: the machines are shared and noisy
@@ -50,7 +54,7 @@ class Clock:
         return self.now
 
 
-def workload(count: int, seed: int = 1) -> Iterator[tuple[Any, dict[str, Any]]]:
+def workload(count: int, seed: int = 1) -> Iterator[tuple[Kind, dict[str, Any]]]:
     """A realistic mix: mostly metered debits, some transfers, a period every 86,400 entries."""
     rng = random.Random(seed)
     meters = dict.fromkeys(DEVICES, 1_000_000)
@@ -88,8 +92,8 @@ def workload(count: int, seed: int = 1) -> Iterator[tuple[Any, dict[str, Any]]]:
         )
 
 
-def build(directory: Path, count: int, batch: int) -> tuple[Any, float]:
-    key = ledger_pkg.load_or_create_signing_key(directory.parent / f"{directory.name}.key")
+def build(directory: Path, count: int, batch: int) -> tuple[Ledger, float]:
+    key = load_or_create_signing_key(directory.parent / f"{directory.name}.key")
     ledger = Ledger.create(directory, key, "bench", clock=Clock())
     ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=10**15)
     for device in DEVICES:
@@ -113,9 +117,10 @@ def bare_hash_rate(directory: Path) -> float:
     """Frames read and SHA-256 hashed, nothing else: the floor any verification stands on."""
     started = time.perf_counter()
     count = 0
-    for path in ledger_pkg.list_segments(directory):
+    for path in list_segments(directory):
         with path.open("rb") as handle:
             for item in scan_frames(handle, MAGIC_SIZE):
+                assert not isinstance(item, BadFrame)
                 hashlib.sha256(item[1]).digest()
                 count += 1
     return count / (time.perf_counter() - started)
@@ -172,7 +177,7 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     verify_s = float("inf")
     for _ in range(TRIES):
         started = time.perf_counter()
-        result = ledger_pkg.verify_ledger(big)
+        result = verify_ledger(big)
         verify_s = min(verify_s, time.perf_counter() - started)
         assert result.valid, result.reason
     emit("verified_entries_per_s", total / verify_s, "entries/s")
@@ -182,7 +187,7 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     emit("checkpoints_verified", result.checkpoints_verified, "checkpoints")
 
     # 3. Opening: after a clean close, and after a crash that left a full interval unsigned.
-    key = ledger_pkg.load_or_create_signing_key(work / "big.key")
+    key = load_or_create_signing_key(work / "big.key")
     started = time.perf_counter()
     reopened = Ledger.open(big, key)
     emit("open_after_close", time.perf_counter() - started, "s")
@@ -206,7 +211,7 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     peaks = []
     for directory in (small, big):
         tracemalloc.start()
-        checked = ledger_pkg.verify_ledger(directory)
+        checked = verify_ledger(directory)
         assert checked.valid, f"{directory.name}: {checked.first_bad_seq} {checked.reason}"
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
