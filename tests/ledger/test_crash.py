@@ -8,8 +8,11 @@ import sys
 import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import pytest
 
 from custom_components.energy_tokens.ledger import Ledger, load_or_create_signing_key, verify_ledger
+
+pytestmark = pytest.mark.slow  # 50 killed writers: `-m "not slow"` leaves it out
 
 TRIALS = 50
 

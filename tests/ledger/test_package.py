@@ -20,6 +20,8 @@ import pytest
 import custom_components.energy_tokens.ledger as ledger_package
 from custom_components.energy_tokens.ledger import Kind, Ledger
 
+from . import test_crash, test_tamper
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "custom_components" / "energy_tokens" / "ledger"
 DISTRIBUTION = "energy-tokens-ledger"
@@ -142,3 +144,10 @@ def test_nothing_imports_the_ledger_by_path(path: str) -> None:
     text = (ROOT / path).read_text(encoding="utf-8")
     for trick in ("spec_from_file_location", "run_path", "sys.path", "load_ledger_package"):
         assert trick not in text, f"{path} uses {trick}"
+
+
+def test_slow_suites_are_marked(pytestconfig: pytest.Config) -> None:
+    """`pytest -m "not slow"` leaves out the crash and tamper suites."""
+    assert any(line.startswith("slow:") for line in pytestconfig.getini("markers"))
+    for module in (test_crash, test_tamper):
+        assert module.pytestmark.name == "slow", module.__name__

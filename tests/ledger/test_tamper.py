@@ -24,6 +24,8 @@ from custom_components.energy_tokens.ledger.layout import (
 
 from .conftest import FakeClock, fill_small_ledger
 
+pytestmark = pytest.mark.slow  # every byte of a ledger flipped in turn: `-m "not slow"` skips it
+
 AMOUNT_OFFSET = 18  # tag(1) kind(1) seq(8) ts(8)
 TS_OFFSET = 10
 
