@@ -1,12 +1,15 @@
 """Ledger benchmark: durable appends, verification, open time, size and verify memory.
 
-Prints one ``metric: value unit`` line per metric. Runs without Home Assistant:
+Prints one ``metric: value unit`` line per metric. Needs the installed ledger package (the
+project's environment has it; elsewhere ``pip install <this repository>``), not Home Assistant:
 
     scripts/bench ledger [--entries 1000000] [--keep DIR]
-    python3 bench/ledger.py --entries 5000 --build-only DIR   (any Python >= 3.11)
+    scripts/bench ledger --entries 5000 --build-only DIR
 
-Rates on shared machines are noisy, so each one is printed beside a baseline measured in the
-same run (per-entry fsync for appends, bare SHA-256 over the same records for verification).
+Rates on shared machines are noisy, so each one is printed beside baselines measured in the same
+run on the same entries: one fsync per entry; SQLite in WAL mode with synchronous=FULL and 1,000
+rows per transaction (what a user might pick instead); bare SHA-256 chaining of the same bytes,
+h = sha256(prev || bytes) (the floor under any hash chain). The ratios are the figures to compare.
 """
 
 from __future__ import annotations
@@ -17,26 +20,31 @@ import hashlib
 import os
 from pathlib import Path
 import random
-import runpy
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 import tracemalloc
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-runpy.run_path(str(ROOT / "scripts" / "ledger"))["load_ledger_package"]()
-import energy_tokens_ledger as ledger_pkg  # noqa: E402
-from energy_tokens_ledger.framing import MAGIC_SIZE, scan_frames  # noqa: E402
+from energy_tokens_ledger import (
+    Cause,
+    CauseKind,
+    Kind,
+    Ledger,
+    load_or_create_signing_key,
+    verify_ledger,
+)
+from energy_tokens_ledger.framing import MAGIC_SIZE, BadFrame, scan_frames
+from energy_tokens_ledger.layout import list_segments
 
-Kind = ledger_pkg.Kind
-Ledger = ledger_pkg.Ledger
-METERING = ledger_pkg.Cause(ledger_pkg.CauseKind.METERING)
-USER = ledger_pkg.Cause(ledger_pkg.CauseKind.USER, "9f2c1d7e4b8a4c6f9e0d1a2b3c4d5e6f")
+METERING = Cause(CauseKind.METERING)
+USER = Cause(CauseKind.USER, "9f2c1d7e4b8a4c6f9e0d1a2b3c4d5e6f")
 DEVICES = [f"device:{name}" for name in ("dryer", "heater", "ev", "fridge", "dishwasher")]
 ENTRIES_PER_PERIOD = 86_400  # 10 devices, a debit every 5 minutes, 30 days
 TRIES = 3  # rates are the best of this many runs: the machines are shared and noisy
+SQLITE_BATCH = 1000  # rows per SQLite transaction, as our group commit's batch
 
 
 class Clock:
@@ -50,7 +58,7 @@ class Clock:
         return self.now
 
 
-def workload(count: int, seed: int = 1) -> Iterator[tuple[Any, dict[str, Any]]]:
+def workload(count: int, seed: int = 1) -> Iterator[tuple[Kind, dict[str, Any]]]:
     """A realistic mix: mostly metered debits, some transfers, a period every 86,400 entries."""
     rng = random.Random(seed)
     meters = dict.fromkeys(DEVICES, 1_000_000)
@@ -88,8 +96,8 @@ def workload(count: int, seed: int = 1) -> Iterator[tuple[Any, dict[str, Any]]]:
         )
 
 
-def build(directory: Path, count: int, batch: int) -> tuple[Any, float]:
-    key = ledger_pkg.load_or_create_signing_key(directory.parent / f"{directory.name}.key")
+def build(directory: Path, count: int, batch: int) -> tuple[Ledger, float]:
+    key = load_or_create_signing_key(directory.parent / f"{directory.name}.key")
     ledger = Ledger.create(directory, key, "bench", clock=Clock())
     ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=10**15)
     for device in DEVICES:
@@ -113,12 +121,80 @@ def bare_hash_rate(directory: Path) -> float:
     """Frames read and SHA-256 hashed, nothing else: the floor any verification stands on."""
     started = time.perf_counter()
     count = 0
-    for path in ledger_pkg.list_segments(directory):
+    for path in list_segments(directory):
         with path.open("rb") as handle:
             for item in scan_frames(handle, MAGIC_SIZE):
+                assert not isinstance(item, BadFrame)
                 hashlib.sha256(item[1]).digest()
                 count += 1
     return count / (time.perf_counter() - started)
+
+
+def payloads_of(directory: Path) -> list[bytes]:
+    """Every entry's encoded bytes, in order: what the baselines store and hash."""
+    payloads = []
+    for path in list_segments(directory):
+        with path.open("rb") as handle:
+            for item in scan_frames(handle, MAGIC_SIZE):
+                assert not isinstance(item, BadFrame)
+                payloads.append(bytes(item[1]))
+    return payloads
+
+
+def sha256_chain_rate(payloads: list[bytes]) -> float:
+    """Bare chaining in memory, h = sha256(prev || bytes): no encoding, checks or files."""
+    sha256 = hashlib.sha256
+    started = time.perf_counter()
+    head = bytes(32)
+    for payload in payloads:
+        head = sha256(head + payload).digest()
+    return len(payloads) / (time.perf_counter() - started)
+
+
+def sqlite_append_rate(path: Path, payloads: list[bytes]) -> float:
+    """SQLite, WAL, synchronous=FULL: each entry's bytes and hash as a row, 1,000 per transaction.
+
+    It is handed the bytes already encoded (only the hash is computed in the loop), which favours
+    it: our appends include encoding and checking every entry against the chain's rules.
+    """
+    connection = sqlite3.connect(path, isolation_level=None)  # transactions are explicit
+    try:
+        assert connection.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(
+            "CREATE TABLE entries"
+            " (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL, hash BLOB NOT NULL)"
+        )
+        sha256 = hashlib.sha256
+        insert = "INSERT INTO entries VALUES (?, ?, ?)"
+        started = time.perf_counter()
+        for start in range(0, len(payloads), SQLITE_BATCH):
+            rows = [
+                (start + index + 1, payload, sha256(payload).digest())
+                for index, payload in enumerate(payloads[start : start + SQLITE_BATCH])
+            ]
+            connection.execute("BEGIN")
+            connection.executemany(insert, rows)
+            connection.execute("COMMIT")
+        return len(payloads) / (time.perf_counter() - started)
+    finally:
+        connection.close()
+
+
+def sqlite_read_and_rehash_rate(path: Path) -> float:
+    """SQLite's nearest thing to verifying: read every row in order and recheck its hash."""
+    connection = sqlite3.connect(path)
+    try:
+        sha256 = hashlib.sha256
+        started = time.perf_counter()
+        count = 0
+        for payload, digest in connection.execute("SELECT payload, hash FROM entries ORDER BY seq"):
+            if sha256(payload).digest() != digest:
+                raise AssertionError(f"row {count + 1} does not match its hash")
+            count += 1
+        return count / (time.perf_counter() - started)
+    finally:
+        connection.close()
 
 
 def directory_bytes(directory: Path, pattern: str = "*") -> int:
@@ -158,9 +234,20 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     group_count = 200_000
     single = min(build(work / f"single{n}", single_count, 1)[1] for n in range(TRIES))
     grouped = min(build(work / f"grouped{n}", group_count, batch)[1] for n in range(TRIES))
+    append_rate = group_count / grouped
     emit("durable_appends_per_entry_fsync", single_count / single, "entries/s")
-    emit(f"durable_appends_group_commit_{batch}", group_count / grouped, "entries/s")
-    emit("group_commit_speedup", (group_count / grouped) / (single_count / single), "x")
+    emit(f"durable_appends_group_commit_{batch}", append_rate, "entries/s")
+    emit("group_commit_speedup", append_rate / (single_count / single), "x")
+
+    # Baselines on the same entries: the bytes of one of the ledgers just built.
+    appended = payloads_of(work / "grouped0")
+    sqlite_rate = max(sqlite_append_rate(work / f"appends{n}.db", appended) for n in range(TRIES))
+    chain_rate = max(sha256_chain_rate(appended) for _ in range(TRIES))
+    del appended
+    emit("sqlite_wal_full_appends_1000_per_transaction", sqlite_rate, "entries/s")
+    emit("sha256_chain_floor_same_entries", chain_rate, "entries/s")
+    emit("append_vs_sqlite_wal_full", append_rate / sqlite_rate, "x")
+    emit("append_vs_sha256_chain_floor", append_rate / chain_rate, "x")
 
     # 2. A long ledger: build, then verify it fully.
     big = work / "big"
@@ -172,17 +259,30 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     verify_s = float("inf")
     for _ in range(TRIES):
         started = time.perf_counter()
-        result = ledger_pkg.verify_ledger(big)
+        result = verify_ledger(big)
         verify_s = min(verify_s, time.perf_counter() - started)
         assert result.valid, result.reason
-    emit("verified_entries_per_s", total / verify_s, "entries/s")
+    verify_rate = total / verify_s
+    emit("verified_entries_per_s", verify_rate, "entries/s")
     baseline = max(bare_hash_rate(big) for _ in range(TRIES))
     emit("bare_read_and_hash_per_s", baseline, "entries/s")
-    emit("verify_cost_vs_bare_hash", baseline / (total / verify_s), "x")
+    emit("verify_cost_vs_bare_hash", baseline / verify_rate, "x")
     emit("checkpoints_verified", result.checkpoints_verified, "checkpoints")
 
+    # Baselines on the same entries: the large ledger's bytes, chained in memory and in SQLite.
+    verified = payloads_of(big)
+    assert len(verified) == total
+    chain_rate = max(sha256_chain_rate(verified) for _ in range(TRIES))
+    sqlite_append_rate(work / "verify.db", verified)  # filled once, untimed here
+    del verified
+    sqlite_read = max(sqlite_read_and_rehash_rate(work / "verify.db") for _ in range(TRIES))
+    emit("sqlite_read_and_rehash_per_s", sqlite_read, "entries/s")
+    emit("sha256_chain_floor_per_s", chain_rate, "entries/s")
+    emit("verify_vs_sqlite_read_and_rehash", verify_rate / sqlite_read, "x")
+    emit("verify_vs_sha256_chain_floor", verify_rate / chain_rate, "x")
+
     # 3. Opening: after a clean close, and after a crash that left a full interval unsigned.
-    key = ledger_pkg.load_or_create_signing_key(work / "big.key")
+    key = load_or_create_signing_key(work / "big.key")
     started = time.perf_counter()
     reopened = Ledger.open(big, key)
     emit("open_after_close", time.perf_counter() - started, "s")
@@ -206,7 +306,7 @@ def run(work: Path, entries: int, batch: int, keep: Path | None) -> None:
     peaks = []
     for directory in (small, big):
         tracemalloc.start()
-        checked = ledger_pkg.verify_ledger(directory)
+        checked = verify_ledger(directory)
         assert checked.valid, f"{directory.name}: {checked.first_bad_seq} {checked.reason}"
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()

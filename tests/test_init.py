@@ -14,13 +14,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.energy_tokens.binary_sensor import HOUSEHOLD_BINARY_SENSORS
 from custom_components.energy_tokens.const import CONF_PERIOD, DOMAIN
-from custom_components.energy_tokens.ledger import (
+from custom_components.energy_tokens.ledger import Kind, verify_ledger
+from custom_components.energy_tokens.ledger.layout import (
     CHECKPOINTS_FILE,
-    Kind,
     list_segments,
-    verify_ledger,
+    segment_first_seq,
 )
-from custom_components.energy_tokens.ledger.layout import segment_first_seq
 from custom_components.energy_tokens.runtime import storage_directory
 from custom_components.energy_tokens.sensor import HOUSEHOLD_SENSORS
 

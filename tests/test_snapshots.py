@@ -13,7 +13,7 @@ from unittest.mock import patch
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -34,10 +34,11 @@ ENTRY_ID = "01KHOUSEHOLD00000000000000"
 TEST_KEY = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
 
 
-def _subentry(subentry_id: str, name: str, allowance: float, **extra: object) -> ConfigSubentryData:
+def _subentry(
+    subentry_id: str, name: str, allowance: float, **extra: object
+) -> ConfigSubentryDataWithId:
     data = device_subentry(name, f"sensor.{name.lower()}_energy", allowance, **extra)
-    data["subentry_id"] = subentry_id
-    return data
+    return ConfigSubentryDataWithId(**data, subentry_id=subentry_id)
 
 
 @pytest.fixture

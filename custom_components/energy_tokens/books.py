@@ -17,7 +17,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .events import BudgetEvent, DomainEvent
-from .ledger import SYSTEM, Cause, Entry, Kind, Ledger
+from .ledger import Cause, Entry, Kind, Ledger
+from .ledger.entries import SYSTEM
 from .metering import HeldSpike, MeterTracker, TrackerState
 from .periods import Period
 from .policies import MARKET, POOL, PROVIDER, Status, allocation_order, status

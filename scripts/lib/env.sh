@@ -46,6 +46,53 @@ et_env_is_current() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(et_requirements_hash)" ]
 }
 
+# The ledger package (the distribution energy-tokens-ledger, from pyproject.toml) is installed
+# into the environment so that its command, the crash test's child and the benchmark import it by
+# name. Not editable: checkouts at other paths share one environment. These files are what a
+# build reads; their hash says which sources the installed copy was built from.
+et_ledger_files() {
+  (cd "$ET_REPO" && { echo pyproject.toml; find custom_components/energy_tokens/ledger -maxdepth 1 -type f \( -name '*.py' -o -name py.typed \); } | LC_ALL=C sort)
+}
+
+et_ledger_hash() {
+  (cd "$ET_REPO" && et_ledger_files | xargs sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+et_ledger_stamp_file() {
+  echo "$(dirname "$(et_stamp_file)")/.ledger-package.sha256"
+}
+
+
+# Build and install from a copy of just those files, so that building leaves nothing (build/,
+# *.egg-info) in the checkout and proves the package needs nothing else.
+et_install_ledger() {
+  et_say "installing the ledger package (energy-tokens-ledger) into the environment"
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  et_run sh -c '
+    stage="$(mktemp -d)" || exit 1
+    trap "rm -rf \"\$stage\"" EXIT
+    for file in "$@"; do
+      mkdir -p "$stage/$(dirname "$file")" && cp "$file" "$stage/$file" || exit 1
+    done
+    python -m pip install --quiet --no-deps --no-build-isolation --force-reinstall "$stage"
+  ' et-install-ledger $(et_ledger_files)
+}
+
+et_ensure_ledger() {
+  local stamp hash
+  stamp="$(et_ledger_stamp_file)"
+  hash="$(et_ledger_hash)"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ] && return 0
+  # One install at a time: scripts running side by side share the environment.
+  (
+    flock 9
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
+      et_install_ledger || et_die "installing the ledger package failed (see pip's message above)"
+      echo "$hash" >"$stamp"
+    fi
+  ) 9>"$stamp.lock"
+}
+
 # Run a command with the environment's Python first on PATH, from the checkout's top folder.
 et_run() {
   case "$(et_mode)" in
@@ -61,9 +108,11 @@ et_run() {
   esac
 }
 
-# Set up when the environment is missing or its pins changed.
+# Set up when the environment is missing or its pins changed; reinstall the ledger package when
+# its sources changed.
 et_ensure_env() {
   if [ "$(et_mode)" = none ] || ! et_env_is_current; then
     "$ET_REPO/scripts/setup"
   fi
+  et_ensure_ledger
 }

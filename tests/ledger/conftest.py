@@ -9,6 +9,14 @@ import pytest
 from custom_components.energy_tokens.ledger import Cause, CauseKind, Kind, Ledger
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regenerate-ledger-vectors",
+        action="store_true",
+        help="rewrite tests/ledger/vectors/ from vector_ledger.py (deliberate format changes only)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations() -> None:
     """Override the suite-wide fixture: no hass instance for pure ledger tests."""

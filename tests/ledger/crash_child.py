@@ -1,21 +1,16 @@
-"""Appends batches forever, printing each durable seq; the crash test SIGKILLs it."""
+"""Appends batches forever, printing each durable seq; the crash test SIGKILLs it.
 
+It imports the installed package, not the integration: importing the integration would load
+Home Assistant, and the child must be writing within milliseconds of its start.
+"""
+
+from pathlib import Path
 import random
-import runpy
 import sys
 
-scripts_ledger, directory, key_file, seed = sys.argv[1:5]
-runpy.run_path(scripts_ledger)["load_ledger_package"]()
-from pathlib import Path  # noqa: E402
+from energy_tokens_ledger import Cause, CauseKind, Kind, Ledger, load_or_create_signing_key
 
-from energy_tokens_ledger import (  # noqa: E402
-    Cause,
-    CauseKind,
-    Kind,
-    Ledger,
-    load_or_create_signing_key,
-)
-
+directory, key_file, seed = sys.argv[1:4]
 rng = random.Random(int(seed))
 ledger = Ledger.open_or_create(
     Path(directory), load_or_create_signing_key(Path(key_file)), "crash", checkpoint_every=97

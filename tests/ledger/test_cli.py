@@ -1,10 +1,11 @@
-"""The auditor CLI, in process and as the real scripts/ledger without Home Assistant."""
+"""The auditor CLI, in process and as the installed energy-tokens-ledger command."""
 
 import ast
 import csv
 import io
 import json
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 
@@ -12,13 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
-from custom_components.energy_tokens.ledger import VERIFIER_KEY_FILE, Ledger, list_segments
+from custom_components.energy_tokens.ledger import Ledger
 from custom_components.energy_tokens.ledger.cli import main, tokens
 from custom_components.energy_tokens.ledger.keys import (
     parse_public_key,
     public_key_bytes,
     verifier_key,
 )
+from custom_components.energy_tokens.ledger.layout import VERIFIER_KEY_FILE, list_segments
 
 from .conftest import fill_small_ledger
 
@@ -180,12 +182,27 @@ def test_bad_arguments_and_folders(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run("verify", str(tmp_path), "--pubkey", str(tmp_path / "absent"))[0] == 2
 
 
-def test_real_script_runs_without_home_assistant(audited: Ledger, ledger_dir: Path) -> None:
-    """scripts/ledger works in a bare interpreter and never imports Home Assistant."""
+def installed_command() -> Path:
+    """The console script pip installed beside this interpreter (see scripts/lib/env.sh)."""
+    found = shutil.which("energy-tokens-ledger", path=str(Path(sys.executable).parent))
+    assert found, "energy-tokens-ledger is not installed: run the tests through scripts/test"
+    return Path(found)
+
+
+def test_installed_command_runs_without_home_assistant(audited: Ledger, ledger_dir: Path) -> None:
+    """The installed auditor verifies, and never imports Home Assistant or the integration."""
+    done = subprocess.run(
+        [str(installed_command()), "verify", str(ledger_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"OK {audited.seq} entries, head {audited.head.hex()}\n",
+    )
     probe = (
-        "import runpy, sys; "
-        f"runpy.run_path({str(ROOT / 'scripts' / 'ledger')!r})['load_ledger_package'](); "
-        "import energy_tokens_ledger.cli as cli; "
+        "import sys; import energy_tokens_ledger.cli as cli; "
         f"code = cli.main(['verify', {str(ledger_dir)!r}]); "
         "assert not [m for m in sys.modules "
         "if m.startswith(('homeassistant', 'custom_components'))]; "
@@ -197,7 +214,7 @@ def test_real_script_runs_without_home_assistant(audited: Ledger, ledger_dir: Pa
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"OK {audited.seq} entries")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "ledger"), "verify", str(ledger_dir / "nope")],
+        [str(installed_command()), "verify", str(ledger_dir / "nope")],
         capture_output=True,
         text=True,
         check=False,
@@ -205,6 +222,17 @@ def test_real_script_runs_without_home_assistant(audited: Ledger, ledger_dir: Pa
     assert done.returncode == 2
     assert done.stderr.strip() == f"ledger: {ledger_dir / 'nope'} is not a directory"
     assert "Traceback" not in done.stderr
+
+
+def test_python_dash_m_on_the_installed_package(audited: Ledger, ledger_dir: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-I", "-m", "energy_tokens_ledger", "balances", str(ledger_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == run("balances", str(ledger_dir))[1]
 
 
 def test_package_imports_only_stdlib_and_cryptography() -> None:

@@ -9,16 +9,13 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.energy_tokens.ledger import (
-    SYSTEM,
     Cause,
     CauseKind,
-    ChainError,
-    ChainState,
     CorruptLedgerError,
-    InvalidEntryError,
     Kind,
     iter_entries,
 )
+from custom_components.energy_tokens.ledger.chain import ChainError, ChainState
 from custom_components.energy_tokens.ledger.checkpoints import (
     CheckpointError,
     decode_checkpoint_record,
@@ -26,12 +23,14 @@ from custom_components.energy_tokens.ledger.checkpoints import (
 from custom_components.energy_tokens.ledger.entries import (
     HEADER,
     NO_ACCOUNT,
+    SYSTEM,
     ZERO_HASH,
     canonical_json,
     decode_payload,
     encode_payload,
     entry_hash,
 )
+from custom_components.energy_tokens.ledger.errors import InvalidEntryError
 from custom_components.energy_tokens.ledger.framing import (
     MAGIC_SIZE,
     MAX_PAYLOAD,
@@ -305,6 +304,36 @@ def test_reader_edges(tmp_path: Path) -> None:
     assert len(SEGMENT_MAGIC) == MAGIC_SIZE
 
 
+def test_reading_checkpoints_and_genesis_edges(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from custom_components.energy_tokens.ledger.framing import CHECKPOINT_MAGIC
+    from custom_components.energy_tokens.ledger.keys import public_key_bytes
+    from custom_components.energy_tokens.ledger.reader import read_checkpoints, read_genesis
+    from custom_components.energy_tokens.ledger.store import Ledger
+
+    assert read_checkpoints(tmp_path, bytes(32)) == ([], None, 0)  # no checkpoints file yet
+    key = Ed25519PrivateKey.generate()
+    ledger = Ledger.create(tmp_path / "ledger", key, "h")
+    ledger.close()
+    path = tmp_path / "ledger" / "checkpoints.log"
+    record = path.read_bytes()[MAGIC_SIZE:]
+    path.write_bytes(CHECKPOINT_MAGIC + record + record)  # the same size signed twice
+    checkpoints, problem, offset = read_checkpoints(path.parent, public_key_bytes(key.public_key()))
+    assert [c.size for c in checkpoints] == [1]
+    assert isinstance(problem, CheckpointError)
+    assert "sizes must grow" in str(problem)
+    assert offset == MAGIC_SIZE + len(record)
+    # A first entry that is no genesis is refused at the entry it breaks.
+    chain = ChainState()
+    (tmp_path / "bad").mkdir()
+    not_genesis = payload(chain, Kind.PERIOD_OPEN)
+    (tmp_path / "bad" / "0000000000000001.seg").write_bytes(SEGMENT_MAGIC + frame(not_genesis))
+    with pytest.raises(CorruptLedgerError, match="genesis entry must be the first") as error:
+        read_genesis(tmp_path / "bad")
+    assert error.value.seq == 1
+
+
 def test_checkpoint_signature_lines_are_checked() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -344,6 +373,42 @@ def test_checkpoint_signature_lines_are_checked() -> None:
     record["note"] = f"{body}\n\n{dash} {name} {base64.b64encode(raw[:4] + bytes(64)).decode()}\n"
     with pytest.raises(CheckpointError, match="no valid signature"):
         decode_checkpoint_record(canonical_json(record), public)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("energy-tokens/h\n3\nAAAA\ntim 5\nbalances {b}\nposition x.seg 8\n", "extension lines"),
+        ("energy-tokens/h\n3\nAAAA\ntime 5\nbalances {b}\n", "not enough values"),
+        ("energy-tokens/h\nthree\nAAAA\ntime 5\nbalances {b}\nposition x.seg 8\n", "int"),
+        ("energy-tokens/h\n3\n!!!!\ntime 5\nbalances {b}\nposition x.seg 8\n", "base64"),
+        ("energy-tokens/h\n3\nAAAA\ntime 5\nbalances {b}\nposition x.seg\n", "not enough"),
+    ],
+)
+def test_signed_but_malformed_checkpoint_body_is_refused(body: str, message: str) -> None:
+    """A body signed by the right key is still parsed strictly."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from custom_components.energy_tokens.ledger.entries import snapshot_hash
+    from custom_components.energy_tokens.ledger.keys import public_key_bytes
+    from custom_components.energy_tokens.ledger.note import sign_note
+
+    key = Ed25519PrivateKey.generate()
+    snapshot: dict[str, list[int]] = {"accounts": [], "balances": []}
+    text = body.replace("{b}", base64.b64encode(snapshot_hash(snapshot)).decode())
+    note = sign_note(text, "energy-tokens/h", key)
+    record = canonical_json({"note": note, "snapshot": snapshot})
+    with pytest.raises(CheckpointError, match=f"malformed checkpoint: .*{message}"):
+        decode_checkpoint_record(record, public_key_bytes(key.public_key()))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [b"[]", b'{"note": 5, "snapshot": {}}', b'{"note": "x", "snapshot": []}', b"{nope"],
+)
+def test_checkpoint_record_shapes_are_checked(record: bytes) -> None:
+    with pytest.raises(CheckpointError, match="malformed checkpoint"):
+        decode_checkpoint_record(record, bytes(32))
 
 
 json_scalars = st.one_of(

@@ -8,10 +8,12 @@ import sys
 import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import pytest
 
 from custom_components.energy_tokens.ledger import Ledger, load_or_create_signing_key, verify_ledger
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # 50 killed writers: `-m "not slow"` leaves it out
+
 TRIALS = 50
 
 
@@ -21,7 +23,6 @@ def _run_and_kill(directory: Path, key_file: Path, seed: int, delay: float) -> i
         [
             sys.executable,
             str(Path(__file__).with_name("crash_child.py")),
-            str(ROOT / "scripts" / "ledger"),
             str(directory),
             str(key_file),
             str(seed),

@@ -9,22 +9,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
 from custom_components.energy_tokens.ledger import (
-    CHECKPOINTS_FILE,
-    VERIFIER_KEY_FILE,
     Cause,
     CauseKind,
     CorruptLedgerError,
-    InvalidEntryError,
     Kind,
     Ledger,
     LedgerError,
     LedgerFatalError,
-    list_segments,
     load_or_create_signing_key,
-    parse_public_key,
     verify_ledger,
 )
+from custom_components.energy_tokens.ledger.errors import InvalidEntryError
 from custom_components.energy_tokens.ledger.framing import FRAME, MAGIC_SIZE, SEGMENT_MAGIC
+from custom_components.energy_tokens.ledger.keys import parse_public_key
+from custom_components.energy_tokens.ledger.layout import (
+    CHECKPOINTS_FILE,
+    VERIFIER_KEY_FILE,
+    list_segments,
+)
 from custom_components.energy_tokens.ledger.store import RECENT_ENTRIES
 
 from .conftest import FakeClock, fill_small_ledger
@@ -443,6 +445,28 @@ def test_open_refuses_other_key_household_and_headerless_files(
         Ledger.open(ledger_dir, key)
 
 
+def test_reopened_before_its_first_checkpoint_signs_as_its_household(
+    make_ledger: Callable[..., Ledger], ledger_dir: Path, key: Ed25519PrivateKey, clock: FakeClock
+) -> None:
+    """Reopened after a crash with no checkpoint yet, the household is known only after replay."""
+    import json
+
+    from custom_components.energy_tokens.ledger.checkpoints import origin_for
+    from custom_components.energy_tokens.ledger.framing import scan_frames
+
+    make_ledger()  # the genesis is durable, nothing is signed yet; then a "crash": no close
+    assert (ledger_dir / CHECKPOINTS_FILE).stat().st_size == MAGIC_SIZE
+    reopened = Ledger.open(ledger_dir, key, clock=clock)
+    assert reopened.origin == origin_for("household-1")
+    reopened.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=5)
+    reopened.close()
+    with (ledger_dir / CHECKPOINTS_FILE).open("rb") as handle:
+        notes = [json.loads(bytes(item[1]))["note"] for item in scan_frames(handle, MAGIC_SIZE)]  # type: ignore[index]
+    assert [note.split("\n", 1)[0] for note in notes] == ["energy-tokens/household-1"]
+    assert "\n\n\u2014 energy-tokens/household-1 " in notes[0]
+    assert verify_ledger(ledger_dir).valid
+
+
 def _replace_last_checkpoint(directory: Path, payload: bytes) -> None:
     from custom_components.energy_tokens.ledger.framing import frame
 
@@ -483,7 +507,7 @@ def test_checkpoint_signed_by_another_key_is_refused(
     [
         (b"position ", b"position 0", "no valid signature"),  # a moved fast-open position
         (b'"balances":[', b'"balances":[1,', "snapshot does not match"),
-        (b"time ", b"tim ", "unexpected extension lines"),
+        (b"time ", b"tim ", "no valid signature"),  # the signature is checked before parsing
         (b'{"note"', b'{"nope"', "malformed"),
     ],
 )

@@ -8,12 +8,7 @@ import struct
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
-from custom_components.energy_tokens.ledger import (
-    CHECKPOINTS_FILE,
-    Ledger,
-    list_segments,
-    verify_ledger,
-)
+from custom_components.energy_tokens.ledger import Ledger, verify_ledger
 from custom_components.energy_tokens.ledger.framing import (
     CHECKPOINT_MAGIC,
     MAGIC_SIZE,
@@ -21,9 +16,15 @@ from custom_components.energy_tokens.ledger.framing import (
     scan_frames,
 )
 from custom_components.energy_tokens.ledger.keys import public_key_bytes
-from custom_components.energy_tokens.ledger.layout import segment_first_seq
+from custom_components.energy_tokens.ledger.layout import (
+    CHECKPOINTS_FILE,
+    list_segments,
+    segment_first_seq,
+)
 
 from .conftest import FakeClock, fill_small_ledger
+
+pytestmark = pytest.mark.slow  # every byte of a ledger flipped in turn: `-m "not slow"` skips it
 
 AMOUNT_OFFSET = 18  # tag(1) kind(1) seq(8) ts(8)
 TS_OFFSET = 10

@@ -1,4 +1,4 @@
-"""``python -m ledger``: the auditor (see cli.py)."""
+"""``python -m energy_tokens_ledger``: the auditor (see cli.py)."""
 
 import sys
 

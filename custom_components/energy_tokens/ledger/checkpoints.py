@@ -1,11 +1,11 @@
-"""Signed checkpoints in the C2SP signed-note / checkpoint text format.
+"""Signed checkpoints in the C2SP checkpoint text format, carried as signed notes (note.py).
 
 A checkpoint names the ledger (origin), its size in entries and the head hash, plus two
 extension lines: the time and the hash of the balances snapshot kept beside it for fast opening.
 A third extension line names where the covered entries end on disk (segment and byte offset),
 so the position fast opening starts from is signed too. It is signed with the household's
-Ed25519 key. A signature proves tampering only if the
-checkpoint is also kept where an attacker cannot rewrite it: publish it elsewhere.
+Ed25519 key, named by the origin. A signature proves tampering only if the checkpoint is also
+kept where an attacker cannot rewrite it: publish it elsewhere.
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from dataclasses import dataclass
 import json
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .entries import canonical_json, snapshot_hash
-from .keys import key_id, public_key_bytes
-
-SIGNATURE_DASH = "\u2014"  # the em dash that starts a signed-note signature line
+from .keys import VerifierKey
+from .note import NoteError, open_note, sign_note
 
 
 def origin_for(household_id: str) -> str:
@@ -76,12 +71,9 @@ def sign_checkpoint(
     segment: str,
     offset: int,
 ) -> Checkpoint:
-    """Make and sign a checkpoint."""
+    """Make and sign a checkpoint (the signing key is named by the origin)."""
     body = note_body(origin, size, head, ts_ms, snapshot, segment, offset)
-    public = public_key_bytes(key.public_key())
-    signature = key.sign(body.encode())
-    encoded = base64.b64encode(key_id(origin, public) + signature).decode()
-    note = f"{body}\n{SIGNATURE_DASH} {origin} {encoded}\n"
+    note = sign_note(body, origin, key)
     return Checkpoint(origin, size, head, ts_ms, snapshot, segment, offset, note)
 
 
@@ -95,13 +87,26 @@ class CheckpointError(ValueError):
 
 
 def decode_checkpoint_record(payload: bytes | memoryview, public_key: bytes) -> Checkpoint:
-    """Parse a stored checkpoint and verify its signature and snapshot hash."""
+    """Parse a stored checkpoint and verify its signature and snapshot hash.
+
+    The signing key is ``public_key`` named by the checkpoint's origin (its first line), which the
+    signature covers. Checkpoints name their origin as the writer knew it when signing: the key,
+    pinned by the genesis entry, is what makes them the household's.
+    """
     try:
         record = json.loads(bytes(payload))
-        note: str = record["note"]
-        snapshot: dict[str, Any] = record["snapshot"]
-        body, signatures = note.split("\n\n", 1)
-        body += "\n"
+        note = record["note"]
+        snapshot = record["snapshot"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"malformed checkpoint: {err}") from err
+    if not isinstance(note, str) or not isinstance(snapshot, dict):
+        raise CheckpointError("malformed checkpoint: a note and a snapshot object are needed")
+    verifier = VerifierKey.of(note.partition("\n")[0], public_key)
+    try:
+        body = open_note(note, verifier)  # the rest of the text is read once its signature checks
+    except NoteError as err:
+        raise CheckpointError(f"no valid signature by the household's key: {err}") from None
+    try:
         origin, size_text, head_text, time_line, balances_line, position_line = body.splitlines()
         size = int(size_text)
         head = base64.b64decode(head_text, validate=True)
@@ -117,25 +122,8 @@ def decode_checkpoint_record(payload: bytes | memoryview, public_key: bytes) -> 
         claimed_snapshot_hash = base64.b64decode(
             balances_line.removeprefix("balances "), validate=True
         )
-    except (KeyError, TypeError, ValueError, binascii.Error) as err:
+    except (TypeError, ValueError, binascii.Error) as err:
         raise CheckpointError(f"malformed checkpoint: {err}") from err
     if claimed_snapshot_hash != snapshot_hash(snapshot):
         raise CheckpointError("balances snapshot does not match its signed hash")
-    expected_id = key_id(origin, public_key)
-    verifier = Ed25519PublicKey.from_public_bytes(public_key)
-    for line in signatures.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != SIGNATURE_DASH or parts[1] != origin:
-            continue
-        try:
-            raw = base64.b64decode(parts[2], validate=True)
-        except binascii.Error:
-            continue
-        if raw[:4] != expected_id:
-            continue
-        try:
-            verifier.verify(raw[4:], body.encode())
-        except InvalidSignature:
-            break
-        return Checkpoint(origin, size, head, ts_ms, snapshot, segment, offset, note)
-    raise CheckpointError("no valid signature by the household's key")
+    return Checkpoint(origin, size, head, ts_ms, snapshot, segment, offset, note)

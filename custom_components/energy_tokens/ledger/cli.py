@@ -1,5 +1,8 @@
 """The auditor's command line: verify, balances and export, with no Home Assistant needed.
 
+Installed as ``energy-tokens-ledger`` by ``pip install <this repository>``; ``python -m
+energy_tokens_ledger`` and the project's ``scripts/ledger`` run the same.
+
 Exit codes: 0 valid, 1 tampered or corrupt, 2 bad arguments or an unreadable ledger.
 """
 
@@ -32,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``scripts/ledger``."""
+    """The argument parser of ``energy-tokens-ledger`` (and ``scripts/ledger``)."""
     parser = _Parser(prog="ledger", description="Audit an Energy Tokens ledger directory.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     verify = commands.add_parser("verify", help="verify the chain, checksums and checkpoints")

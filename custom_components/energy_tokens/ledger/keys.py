@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 import hashlib
 import os
 from pathlib import Path
@@ -68,6 +69,50 @@ def verifier_key(name: str, public_key: bytes) -> str:
     return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
 
 
+def valid_key_name(name: str) -> bool:
+    """Whether ``name`` may name a signed-note key: not empty, no spaces and no plus sign."""
+    return bool(name) and "+" not in name and not any(char.isspace() for char in name)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierKey:
+    """A signed-note verifier: a key name, its 4-byte key id and the raw Ed25519 public key."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    @classmethod
+    def of(cls, name: str, public_key: bytes) -> VerifierKey:
+        """The verifier of ``public_key`` under ``name``."""
+        return cls(name, key_id(name, public_key), public_key)
+
+    def __str__(self) -> str:
+        """The verifier key text (``name+hexid+base64``)."""
+        return verifier_key(self.name, self.public_key)
+
+
+def parse_verifier_key(text: str) -> VerifierKey:
+    """Read a signed-note verifier key ``name+hexid+base64(0x01 || key)``; ValueError if bad."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3 or len(parts[1]) != 8:
+        raise ValueError("expected a verifier key: name+id+key")
+    name, hex_id, encoded = parts
+    if not valid_key_name(name):
+        raise ValueError("the verifier key's name is empty or holds a space")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error as err:
+        raise ValueError(f"the verifier key is not valid base64: {err}") from err
+    if len(raw) != 33 or raw[:1] != ED25519_ALG:
+        raise ValueError("the verifier key is not an Ed25519 key")
+    public_key = raw[1:]
+    expected_id = key_id(name, public_key)
+    if expected_id.hex() != hex_id:
+        raise ValueError("the verifier key's id does not match its key")
+    return VerifierKey(name, expected_id, public_key)
+
+
 def parse_public_key(text: str) -> bytes:
     """Read a public key given as a verifier key, a PEM public key or base64 of the raw key."""
     text = text.strip()
@@ -85,13 +130,4 @@ def parse_public_key(text: str) -> bytes:
     parts = text.split("+", 2)
     if len(parts) != 3 or len(parts[1]) != 8:
         raise ValueError("expected a verifier key, a PEM public key or a base64 32-byte key")
-    name, hex_id, encoded = parts
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except binascii.Error as err:
-        raise ValueError(f"the verifier key is not valid base64: {err}") from err
-    if len(raw) != 33 or raw[:1] != ED25519_ALG:
-        raise ValueError("the verifier key is not an Ed25519 key")
-    if key_id(name, raw[1:]).hex() != hex_id:
-        raise ValueError("the verifier key's id does not match its key")
-    return raw[1:]
+    return parse_verifier_key(text).public_key

@@ -1,7 +1,9 @@
-"""Reading decoded entries from a ledger directory (exports, history queries).
+"""Reading a ledger directory: decoded entries (exports, history), the genesis, the checkpoints.
 
-Reading does not verify: ``verify.verify_ledger`` does. A damaged record ends the reading of the
-last segment (it may be a write in progress) and raises anywhere else.
+The verifier, the auditor's command and the writer all read through here, so reading never
+imports the writer (store.py). ``iter_entries`` does not verify: ``verify.verify_ledger`` does.
+A damaged record ends the reading of the last segment (it may be a write in progress) and raises
+anywhere else.
 """
 
 from __future__ import annotations
@@ -11,10 +13,19 @@ import hashlib
 import json
 from pathlib import Path
 
+from .chain import ChainError, ChainState
+from .checkpoints import Checkpoint, CheckpointError, decode_checkpoint_record
 from .entries import NO_ACCOUNT, Cause, CauseKind, Entry, Kind, decode_payload
-from .errors import CorruptLedgerError
-from .framing import MAGIC_SIZE, SEGMENT_MAGIC, BadFrame, read_magic, scan_frames
-from .layout import list_segments, segment_first_seq
+from .errors import CorruptLedgerError, LedgerError
+from .framing import (
+    CHECKPOINT_MAGIC,
+    MAGIC_SIZE,
+    SEGMENT_MAGIC,
+    BadFrame,
+    read_magic,
+    scan_frames,
+)
+from .layout import CHECKPOINTS_FILE, list_segments, segment_first_seq
 
 
 def iter_entries(
@@ -62,3 +73,50 @@ def iter_entries(
                     prev_hash=raw.prev_hash,
                     hash=hashlib.sha256(payload).digest(),
                 )
+
+
+def read_checkpoints(
+    directory: Path, public_key: bytes
+) -> tuple[list[Checkpoint], BadFrame | CheckpointError | None, int]:
+    """Every valid checkpoint in order, the first problem met (if any) and where it starts."""
+    path = directory / CHECKPOINTS_FILE
+    checkpoints: list[Checkpoint] = []
+    if not path.exists():
+        return checkpoints, None, 0
+    with path.open("rb") as handle:
+        if not read_magic(handle, CHECKPOINT_MAGIC):
+            return checkpoints, BadFrame(0, "checkpoints file has no valid header"), 0
+        offset = MAGIC_SIZE
+        for item in scan_frames(handle, MAGIC_SIZE):
+            if isinstance(item, BadFrame):
+                return checkpoints, item, item.offset
+            end, payload = item
+            try:
+                checkpoint = decode_checkpoint_record(payload, public_key)
+            except CheckpointError as err:
+                return checkpoints, err, offset
+            if checkpoints and checkpoint.size <= checkpoints[-1].size:
+                return checkpoints, CheckpointError("checkpoint sizes must grow"), offset
+            checkpoints.append(checkpoint)
+            offset = end
+    return checkpoints, None, offset
+
+
+def read_genesis(directory: Path) -> ChainState:
+    """Fold just the first entry, which binds the household id and its public key."""
+    segments = list_segments(directory)
+    if not segments:
+        raise LedgerError(f"{directory} holds no ledger segments")
+    state = ChainState()
+    with segments[0].open("rb") as handle:
+        if not read_magic(handle, SEGMENT_MAGIC):
+            raise CorruptLedgerError(1, "the first segment has no valid header")
+        for item in scan_frames(handle, MAGIC_SIZE):
+            if isinstance(item, BadFrame):
+                raise CorruptLedgerError(1, item.reason)
+            try:
+                state.apply(item[1], segment_start=True)
+            except ChainError as err:
+                raise CorruptLedgerError(err.seq, err.reason) from None
+            return state
+    raise CorruptLedgerError(1, "the first segment holds no entry")

@@ -29,9 +29,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .chain import ChainError, ChainState
 from .checkpoints import (
-    Checkpoint,
-    CheckpointError,
-    decode_checkpoint_record,
     encode_checkpoint_record,
     origin_for,
     sign_checkpoint,
@@ -66,7 +63,7 @@ from .framing import (
 )
 from .keys import public_key_bytes, verifier_key
 from .layout import CHECKPOINTS_FILE, VERIFIER_KEY_FILE, list_segments, segment_name
-from .reader import iter_entries
+from .reader import iter_entries, read_checkpoints, read_genesis
 
 DEFAULT_CHECKPOINT_EVERY = 4096
 DEFAULT_CHECKPOINT_INTERVAL_MS = 3_600_000
@@ -101,53 +98,6 @@ class TornTail:
     reason: str
 
 
-def read_checkpoints(
-    directory: Path, public_key: bytes
-) -> tuple[list[Checkpoint], BadFrame | CheckpointError | None, int]:
-    """Every valid checkpoint in order, the first problem met (if any) and where it starts."""
-    path = directory / CHECKPOINTS_FILE
-    checkpoints: list[Checkpoint] = []
-    if not path.exists():
-        return checkpoints, None, 0
-    with path.open("rb") as handle:
-        if not read_magic(handle, CHECKPOINT_MAGIC):
-            return checkpoints, BadFrame(0, "checkpoints file has no valid header"), 0
-        offset = MAGIC_SIZE
-        for item in scan_frames(handle, MAGIC_SIZE):
-            if isinstance(item, BadFrame):
-                return checkpoints, item, item.offset
-            end, payload = item
-            try:
-                checkpoint = decode_checkpoint_record(payload, public_key)
-            except CheckpointError as err:
-                return checkpoints, err, offset
-            if checkpoints and checkpoint.size <= checkpoints[-1].size:
-                return checkpoints, CheckpointError("checkpoint sizes must grow"), offset
-            checkpoints.append(checkpoint)
-            offset = end
-    return checkpoints, None, offset
-
-
-def read_genesis(directory: Path) -> ChainState:
-    """Fold just the first entry, which binds the household id and its public key."""
-    segments = list_segments(directory)
-    if not segments:
-        raise LedgerError(f"{directory} holds no ledger segments")
-    state = ChainState()
-    with segments[0].open("rb") as handle:
-        if not read_magic(handle, SEGMENT_MAGIC):
-            raise CorruptLedgerError(1, "the first segment has no valid header")
-        for item in scan_frames(handle, MAGIC_SIZE):
-            if isinstance(item, BadFrame):
-                raise CorruptLedgerError(1, item.reason)
-            try:
-                state.apply(item[1], segment_start=True)
-            except ChainError as err:
-                raise CorruptLedgerError(err.seq, err.reason) from None
-            return state
-    raise CorruptLedgerError(1, "the first segment holds no entry")
-
-
 class Ledger:
     """A household's ledger, open for appending. One writer per directory."""
 
@@ -168,7 +118,6 @@ class Ledger:
         self._clock = clock
         self._checkpoint_every = checkpoint_every
         self._checkpoint_interval_ms = checkpoint_interval_ms
-        self.origin = origin_for(state.household_id)
         self.torn_tail: TornTail | None = None
         self._lock = threading.Lock()  # guards the state and the pending buffer
         self._commit_lock = threading.Lock()  # one commit at a time
@@ -374,6 +323,15 @@ class Ledger:
         self.torn_tail = TornTail(path.name, offset, size - offset, self._state.seq + 1, reason)
 
     # ----- reading state
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin and signing key name.
+
+        Derived each time: a ledger reopened before its first checkpoint learns its household only
+        when replaying the genesis entry, after construction.
+        """
+        return origin_for(self._state.household_id)
 
     @property
     def household_id(self) -> str:

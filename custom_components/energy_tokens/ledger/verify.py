@@ -16,7 +16,7 @@ from .checkpoints import Checkpoint
 from .errors import CorruptLedgerError, LedgerError
 from .framing import MAGIC_SIZE, SEGMENT_MAGIC, BadFrame, read_magic, scan_frames
 from .layout import list_segments, segment_name
-from .store import read_checkpoints, read_genesis
+from .reader import read_checkpoints, read_genesis
 
 
 @dataclass(slots=True)
