@@ -52,8 +52,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, runtime.async_close))
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    runtime.async_start()
-    await runtime.async_commit()  # the periods settled at start are durable before we go on
+    await runtime.async_start()
     return True
 
 

@@ -131,15 +131,13 @@ class HouseholdRuntime:
         await runtime.loads.async_load()
         return runtime
 
-    @callback
-    def async_start(self) -> None:
-        """Settle periods, give new devices their allowance, start the clocks and verification.
+    async def async_start(self) -> None:
+        """Settle periods, give new devices their allowance, start the clocks, verify.
 
-        Meters are followed once Home Assistant has started, so their states are settled.
+        What start-up settles is durable before setup goes on; the whole ledger is then
+        verified in the background. Meters are followed once Home Assistant has started, so
+        their states are settled.
         """
-        self.entry.async_create_background_task(
-            self.hass, self.async_verify(), f"{DOMAIN} verify {self.entry.title}"
-        )
         economy = self.economy
         settled = economy.settle().merge(economy.return_tokens_of_removed_devices())
         self.apply(settled.merge(economy.add_devices()))
@@ -149,6 +147,10 @@ class HouseholdRuntime:
             async_track_time_interval(self.hass, self._async_debit_interval, interval),
             async_at_started(self.hass, self._async_follow_meters),
         ]
+        await self.async_commit()
+        self.entry.async_create_background_task(
+            self.hass, self.async_verify(), f"{DOMAIN} verify {self.entry.title}"
+        )
 
     # ----- operations
 
