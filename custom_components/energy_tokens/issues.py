@@ -31,19 +31,14 @@ def async_report_torn_tail(hass: HomeAssistant, entry_id: str, title: str, torn:
         torn.first_lost_seq,
         torn.reason,
     )
-    ir.async_create_issue(
+    _ledger_issue(
         hass,
-        DOMAIN,
-        f"{LEDGER_TORN_TAIL}_{entry_id}",
-        is_fixable=False,
-        is_persistent=False,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key=LEDGER_TORN_TAIL,
-        translation_placeholders={
-            "household": title,
-            "seq": str(torn.first_lost_seq),
-            "bytes": str(torn.dropped_bytes),
-        },
+        LEDGER_TORN_TAIL,
+        entry_id,
+        ir.IssueSeverity.WARNING,
+        household=title,
+        seq=str(torn.first_lost_seq),
+        bytes=str(torn.dropped_bytes),
     )
 
 
@@ -62,18 +57,34 @@ def async_report_verification(
         result.first_bad_seq,
         result.reason,
     )
+    _ledger_issue(
+        hass,
+        LEDGER_TAMPERED,
+        entry_id,
+        ir.IssueSeverity.ERROR,
+        household=title,
+        seq=str(result.first_bad_seq),
+        reason=str(result.reason),
+    )
+
+
+def _ledger_issue(
+    hass: HomeAssistant,
+    key: str,
+    entry_id: str,
+    severity: ir.IssueSeverity,
+    **placeholders: str,
+) -> None:
+    """A household's ledger issue: one per household and kind, nothing the user can fix here."""
     ir.async_create_issue(
         hass,
         DOMAIN,
-        issue_id,
+        f"{key}_{entry_id}",
         is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=LEDGER_TAMPERED,
-        translation_placeholders={
-            "household": title,
-            "seq": str(result.first_bad_seq),
-            "reason": str(result.reason),
-        },
+        is_persistent=False,
+        severity=severity,
+        translation_key=key,
+        translation_placeholders=placeholders,
     )
 
 

@@ -57,21 +57,28 @@ def device(name: str, allowance: float, **extra: Any) -> DeviceSettings:
 type Open = Callable[..., Economy]
 
 
+def open_books_in(
+    folder: Path, clock: Clock, devices: Iterable[DeviceSettings] = (), **settings: Any
+) -> Economy:
+    """Open (or reopen) a household's books in ``folder`` and settle its periods."""
+    economy = open_economy(
+        folder,
+        HouseholdSettings.from_data({**DEFAULTS, **settings}),
+        devices,
+        household_id="household-1",
+        name="Home",
+        clock=clock,
+        zone=ZONE,
+    )
+    economy.settle()
+    return economy
+
+
 @pytest.fixture
 def open_books(tmp_path: Path, clock: Clock) -> Open:
-    """Open (or reopen) the household's books in one folder; the first opening settles."""
+    """Open (or reopen) the household's books in the test's folder."""
 
     def open_(devices: Iterable[DeviceSettings] = (), **settings: Any) -> Economy:
-        economy = open_economy(
-            tmp_path,
-            HouseholdSettings.from_data({**DEFAULTS, **settings}),
-            devices,
-            household_id="household-1",
-            name="Home",
-            clock=clock,
-            zone=ZONE,
-        )
-        economy.settle()
-        return economy
+        return open_books_in(tmp_path, clock, devices, **settings)
 
     return open_

@@ -253,7 +253,7 @@ def test_sending_to_another_household_records_both_sides(
 
     from .conftest import ZONE
 
-    cabin = open_economy(
+    cabin = open_economy(  # another household: its own id and name
         tmp_path_factory.mktemp("cabin"),
         HouseholdSettings.from_data(DEFAULTS),
         [device("Sauna", 10.0)],

@@ -15,7 +15,7 @@ from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.economy import Economy
 from custom_components.energy_tokens.ledger import Cause, CauseKind, verify_ledger
 
-from .conftest import HOUR, Clock, device
+from .conftest import HOUR, Clock, device, open_books_in
 from .test_economy import books_of
 
 USER = Cause(CauseKind.USER, "user-1")
@@ -78,28 +78,11 @@ def _restorable(economy: Economy) -> dict[str, Any]:
 def test_any_operations_stay_zero_sum_never_overdraw_and_restore_exactly(
     operations: list[tuple[Any, ...]],
 ) -> None:
-    from custom_components.energy_tokens.const import DEFAULTS
-    from custom_components.energy_tokens.restore import open_economy
-    from custom_components.energy_tokens.settings import HouseholdSettings
-
-    from .conftest import ZONE
-
     clock = Clock()
-    household = HouseholdSettings.from_data({**DEFAULTS, "cap_tokens": 50.0, "period": "weekly"})
     with tempfile.TemporaryDirectory() as folder:
 
         def open_books() -> Economy:
-            economy = open_economy(
-                Path(folder),
-                household,
-                DEVICES,
-                household_id="household-1",
-                name="Home",
-                clock=clock,
-                zone=ZONE,
-            )
-            economy.settle()
-            return economy
+            return open_books_in(Path(folder), clock, DEVICES, cap_tokens=50.0, period="weekly")
 
         economy = open_books()
         meters = dict.fromkeys(NAMES, 0)
