@@ -1,0 +1,62 @@
+"""The integration's shape: no import cycles, no module over about 400 lines."""
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "custom_components" / "energy_tokens"
+MAX_LINES = 400  # outside the ledger package, which is a package of its own
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Source files only: no Home Assistant instance needed."""
+
+
+def _module(package: Path, path: Path) -> str:
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts).removesuffix("__init__").strip(".")
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Each module of the package and the modules of the package it imports (any level)."""
+    modules = {_module(package, path): path for path in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.level == 0:
+                continue
+            base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+            target = ".".join([*base, *(node.module or "").split(".")]).strip(".")
+            candidates = [target] + [f"{target}.{alias.name}".strip(".") for alias in node.names]
+            # A package is always imported before its modules: ``from . import x`` adds only x.
+            imported |= {c for c in candidates if c in modules and c not in (name, "")}
+        graph[name] = imported
+    return graph
+
+
+def test_the_integration_has_no_import_cycles() -> None:
+    TopologicalSorter(import_graph(PACKAGE)).prepare()  # raises CycleError on a cycle
+
+
+def test_a_cycle_would_be_found(tmp_path: Path) -> None:
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "loads.py").write_text("from .household import Household\n")
+    (tmp_path / "household.py").write_text("from . import loads\n")
+    graph = import_graph(tmp_path)
+    assert graph["household"] == {"loads"}
+    with pytest.raises(CycleError):
+        TopologicalSorter(graph).prepare()
+
+
+def test_no_module_outside_the_ledger_is_longer_than_about_400_lines() -> None:
+    long = {
+        path.name: lines
+        for path in PACKAGE.glob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
