@@ -106,6 +106,7 @@ async def _start_device_flow(hass: HomeAssistant, entry: MockConfigEntry, choice
 
 
 async def test_add_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    running = loaded_entry.runtime_data
     result = await _start_device_flow(hass, loaded_entry, "device")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "device"
@@ -115,7 +116,8 @@ async def test_add_device(hass: HomeAssistant, loaded_entry: MockConfigEntry) ->
     subentry = next(s for s in loaded_entry.subentries.values() if s.title == "Dryer")
     assert subentry.unique_id == "sensor.dryer_energy"
     assert subentry.data[CONF_ALLOWANCE] == 40.0
-    household = loaded_entry.runtime_data  # reloaded with the device
+    household = loaded_entry.runtime_data
+    assert household is running  # took the device in without a reload
     assert household.economy.devices[subentry.subentry_id].settings.allowance_milli == 40_000
 
 
@@ -234,7 +236,7 @@ async def test_add_from_the_energy_dashboard(
     }
     assert added["sensor.ev_energy"].data[CONF_ALLOWANCE] == 83.333  # 250 split three ways
     household = loaded_entry.runtime_data
-    assert len(household.economy.devices) == 4  # one reload took them all in
+    assert len(household.economy.devices) == 4  # all taken in, without a reload
     assert loaded_entry.state.value == "loaded"
 
 

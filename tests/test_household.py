@@ -635,7 +635,7 @@ def _start_adding_device(
     hass: HomeAssistant, entry: MockConfigEntry, name: str, allowance: float
 ) -> None:
     data = device_subentry(name, f"sensor.{name.lower()}_energy", allowance)
-    hass.config_entries.async_add_subentry(  # the household reloads
+    hass.config_entries.async_add_subentry(  # the household takes it in, no reload
         entry,
         ConfigSubentry(
             data=MappingProxyType(data["data"]),
@@ -705,3 +705,59 @@ async def test_devices_come_and_go_without_a_reload(
     assert hass.states.get("sensor.oven_balance") is None
     assert state_of(hass, "sensor.home_unallocated_pool") == "210.0"  # the oven's 10 came back
     assert unavailable == []
+
+
+async def test_a_new_meter_counts_from_its_first_reading_without_a_reload(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    runtime = loaded_entry.runtime_data
+    set_meter(DRYER, 10.0)
+    await tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 12.0)  # 2 tokens on the old meter
+    await hass.async_block_till_done()
+    set_meter("sensor.new_dryer_meter", 500.0)
+    subentry = loaded_entry.subentries[subentry_id(loaded_entry, "Dryer")]
+    hass.config_entries.async_update_subentry(
+        loaded_entry, subentry, data={**subentry.data, "meter": "sensor.new_dryer_meter"}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data is runtime
+    set_meter(DRYER, 20.0)  # the old meter is no longer followed
+    await tick(hass, freezer, timedelta(hours=1))
+    set_meter("sensor.new_dryer_meter", 501.5)
+    await tick(hass, freezer, timedelta(minutes=5))
+    debits = await entries(loaded_entry, Kind.DEBIT)
+    assert [(d.data["meter"], d.amount) for d in debits] == [
+        (DRYER, 2_000),  # what the old meter recorded is debited at the change
+        ("sensor.new_dryer_meter", 1_500),
+    ]
+    baselines = [e.data for e in await entries(loaded_entry, Kind.METER) if "read_ms" in e.data]
+    assert baselines[-1]["meter"] == "sensor.new_dryer_meter"
+    assert baselines[-1]["wh"] == 500_000  # its first reading starts the count
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "3.5"
+
+
+async def test_a_removed_devices_held_jump_goes_with_it(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    set_meter(DRYER, 1.0)
+    set_meter(HEATER, 1.0)
+    await tick(hass, freezer, timedelta(seconds=10))
+    set_meter(DRYER, 90.0)
+    set_meter(HEATER, 90.0)
+    await hass.async_block_till_done()
+    held = {i for (d, i) in issue_registry.issues if d == DOMAIN}
+    assert len(held) == 2
+    dryer = subentry_id(loaded_entry, "Dryer")
+    assert hass.config_entries.async_remove_subentry(loaded_entry, dryer)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    left = {i for (d, i) in issue_registry.issues if d == DOMAIN}
+    assert len(left) == 1
+    assert dryer not in next(iter(left))  # the heater's stays

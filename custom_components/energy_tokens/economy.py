@@ -42,13 +42,19 @@ class Economy(Consumption):
             self._allocate(new, self.clock(), {"reason": "device added"})
         return result
 
-    def update_device(self, settings: DeviceSettings) -> None:
-        """New settings for a device; a new meter starts counting at its first reading."""
+    def update_device(self, settings: DeviceSettings) -> Result:
+        """New settings for a device; a new meter starts counting at its first reading.
+
+        What the old meter recorded is debited first, so a change of meter loses nothing.
+        """
         device = self.devices[settings.subentry_id]
-        if settings.meter != device.settings.meter:
-            device.tracker = MeterTracker(max_power_w=self.settings.max_power_w)
-        device.settings = settings
+        with self._unit() as result:
+            if settings.meter != device.settings.meter:
+                self._flush(device, self.clock())
+                device.tracker = MeterTracker(max_power_w=self.settings.max_power_w)
+            device.settings = settings
         device.status = self.status_of(device)
+        return result
 
     def remove_device(self, subentry_id: str) -> Result:
         """Debit what the device's meter recorded, then return its tokens to the pool."""

@@ -123,15 +123,25 @@ def async_report_spike(
 
 
 @callback
+def async_clear_spikes(
+    hass: HomeAssistant, *, entry_id: str, subentry_id: str | None = None
+) -> None:
+    """Delete the held meter jumps of a household, or of one of its devices."""
+    registry = ir.async_get(hass)
+    for (domain, issue_id), held in list(registry.issues.items()):
+        data = held.data or {}
+        if (
+            domain == DOMAIN
+            and issue_id.startswith(METER_SPIKE)
+            and data.get("entry_id") == entry_id
+            and subentry_id in (None, data.get("subentry_id"))
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+@callback
 def async_clear_household(hass: HomeAssistant, entry_id: str) -> None:
     """Delete every issue of a removed household, held meter jumps included."""
     for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
-    registry = ir.async_get(hass)
-    for (domain, issue_id), held in list(registry.issues.items()):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith(METER_SPIKE)
-            and (held.data or {}).get("entry_id") == entry_id
-        ):
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
+    async_clear_spikes(hass, entry_id=entry_id)

@@ -190,6 +190,7 @@ class HouseholdRuntime:
     @callback
     def async_close_period_now(self, settings: HouseholdSettings | None = None) -> None:
         """Settle the running period now and open the next (with new money settings, if any)."""
+        self.economy.zone = dt_util.get_default_time_zone()  # periods follow the instance's zone
         self.apply(self.economy.close_period_now(settings))
         self._schedule_boundary()
 
@@ -198,9 +199,9 @@ class HouseholdRuntime:
         """Change a device's stored settings and apply them at once (no reload)."""
         subentry = self.entry.subentries[subentry_id]
         data = {**subentry.data, **changes}
-        self.economy.update_device(DeviceSettings.from_data(subentry_id, data))
+        result = self.economy.update_device(DeviceSettings.from_data(subentry_id, data))
         self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
-        self.refresh()
+        self.apply(result)
 
     @callback
     def async_sync_devices(self) -> None:
@@ -211,9 +212,12 @@ class HouseholdRuntime:
         result = Result()
         for subentry_id in economy.devices.keys() - wanted.keys():
             result.merge(economy.remove_device(subentry_id))
+            issues.async_clear_spikes(
+                self.hass, entry_id=self.entry.entry_id, subentry_id=subentry_id
+            )
         for subentry_id, settings in wanted.items():
             if subentry_id in economy.devices and settings != economy.devices[subentry_id].settings:
-                economy.update_device(settings)
+                result.merge(economy.update_device(settings))
         added = [settings for key, settings in wanted.items() if key not in economy.devices]
         result.merge(economy.add_devices(added))
         self.loads.async_devices_changed()
@@ -331,6 +335,7 @@ class HouseholdRuntime:
     @callback
     def _async_boundary(self, _now: object) -> None:
         self._cancel_boundary = None
+        self.economy.zone = dt_util.get_default_time_zone()  # periods follow the instance's zone
         self.apply(self.economy.settle())  # a new period's allowances bring cut loads back
         self._schedule_boundary()
 

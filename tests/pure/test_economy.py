@@ -283,14 +283,15 @@ def test_devices_join_change_and_leave(home: Economy, clock: Clock) -> None:
     oven = home.devices["oven"]
     home.observe(oven, 0.0, clock.now)
     home.observe(oven, 2 * KWH, clock.advance(HOUR))
-    home.update_device(device("Oven", 40.0, meter="sensor.new_oven_meter"))
+    [debit] = home.update_device(device("Oven", 40.0, meter="sensor.new_oven_meter")).entries
+    assert (debit.kind, debit.amount) == (Kind.DEBIT, 2_000)  # the old meter's reading stays
     assert home.devices["oven"].tracker.baseline_wh is None  # a new meter starts anew
-    assert home.consumed_milli(oven) == 0  # the old meter's pending reading went with it
+    assert home.consumed_milli(oven) == 2_000
     home.observe(oven, 5 * KWH, clock.advance(HOUR))
     home.observe(oven, 6 * KWH, clock.advance(HOUR))
     removed = home.remove_device("oven")
     assert [e.kind for e in removed.entries] == [Kind.DEBIT, Kind.ADJUST]
-    assert removed.entries[-1].amount == 39_000  # what was left goes back to the pool
+    assert removed.entries[-1].amount == 37_000  # what was left goes back to the pool
     assert home.ledger.balance("device:oven") == 0
     assert "oven" not in home.devices
 
