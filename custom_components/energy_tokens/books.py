@@ -238,15 +238,21 @@ class Books:
         self._result.entries.append(entry)
         return entry
 
+    def device_event(self, kind: BudgetEvent, device: Device, **extra: Any) -> DomainEvent:
+        """A budget event about a device, with its balance and allowance as of now."""
+        extra["balance"] = self.balance_milli(device) / MILLI
+        extra["allowance"] = device.settings.allowance_milli / MILLI
+        return DomainEvent(kind, device.settings.subentry_id, extra)
+
     def _event(self, kind: BudgetEvent, device: Device | None = None, **extra: Any) -> None:
-        """Report a budget event; a device's carries its balance and allowance as of now."""
+        """Report a budget event in the running unit's result."""
         assert self._result is not None
-        subentry_id = None
-        if device is not None:
-            subentry_id = device.settings.subentry_id
-            extra["balance"] = self.balance_milli(device) / MILLI
-            extra["allowance"] = device.settings.allowance_milli / MILLI
-        self._result.events.append(DomainEvent(kind, subentry_id, extra))
+        event = (
+            DomainEvent(kind, None, extra)
+            if device is None
+            else self.device_event(kind, device, **extra)
+        )
+        self._result.events.append(event)
 
     # ----- devices and the money that moves between accounts
 

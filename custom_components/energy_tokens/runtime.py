@@ -39,7 +39,7 @@ from .loads import LoadController
 from .meters import MeterFollower
 from .policies import Status
 from .restore import open_economy
-from .settings import MILLI, DeviceSettings, HouseholdSettings
+from .settings import DeviceSettings, HouseholdSettings
 from .view import (
     Aspect,
     DeviceView,
@@ -242,10 +242,8 @@ class HouseholdRuntime:
     @callback
     def fire(self, event: BudgetEvent, subentry_id: str, **extra: Any) -> None:
         """Fire a budget event about a device, with its balance and allowance now."""
-        device = self.economy.devices[subentry_id]
-        extra["balance"] = self.economy.balance_milli(device) / MILLI
-        extra["allowance"] = device.settings.allowance_milli / MILLI
-        self._emit(DomainEvent(event, subentry_id, extra))
+        economy = self.economy
+        self._emit(economy.device_event(event, economy.devices[subentry_id], **extra))
 
     def _emit(self, event: DomainEvent) -> None:
         """A domain event on the bus (payloads are documented in the README)."""
