@@ -157,3 +157,28 @@ async def test_no_triggers_for_unknown_or_foreign_devices(
         identifiers={("other", "plug")},
     )
     assert await async_get_triggers(hass, device.id) == []
+
+
+def test_every_event_in_the_table_has_a_logbook_line_and_its_trigger_a_name() -> None:
+    """A new budget event needs only a row in events.py: this finds what else it is missing."""
+    import json
+    from pathlib import Path
+
+    from custom_components.energy_tokens.events import DEVICE_TRIGGERS, EVENTS, BudgetEvent
+
+    translations = json.loads(
+        (
+            Path(__file__).resolve().parents[1]
+            / "custom_components/energy_tokens/translations/en.json"
+        ).read_text(encoding="utf-8")
+    )
+    trigger_names = translations["device_automation"]["trigger_type"]
+    described: dict[str, Any] = {}
+    logbook.async_describe_events(
+        None,  # type: ignore[arg-type]
+        lambda _domain, kind, describe: described.setdefault(kind, describe),
+    )
+    assert set(EVENTS) == set(BudgetEvent)
+    assert set(described) == {event.event_type for event in BudgetEvent}
+    assert set(trigger_names) == {event.value for event in DEVICE_TRIGGERS}
+    assert BudgetEvent.PERIOD_CLOSED not in DEVICE_TRIGGERS  # a household's event
