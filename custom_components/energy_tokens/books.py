@@ -94,6 +94,7 @@ class Books:
         self.zone = zone
         self.devices: dict[str, Device] = {}
         self._by_account: dict[str, Device] = {}
+        self.resolved: set[tuple[str, str, int, int]] = set()  # held jumps: account, meter, range
         self._result: Result | None = None  # of the unit being written
         self._saved: _Saved | None = None  # the books before its first entry
         for device in devices:
@@ -158,6 +159,8 @@ class Books:
                     device.period_wh = device.period_milli = 0
                     device.borrowed = False
             case Kind.DEBIT:
+                if "spike" in data:  # a held jump, accepted
+                    self.resolved.add((entry.from_account or "", data["meter"], *data["wh"]))
                 if (debited := self._by_account.get(entry.from_account or "")) is not None:
                     start, end = data["wh"]
                     debited.period_wh += end - start
@@ -166,6 +169,8 @@ class Books:
                 if (metered := self._by_account.get(data["device"])) is not None:
                     start, end = data["range"]
                     metered.period_wh += end - start
+            case Kind.METER if "discarded" in data:  # a held jump, discarded
+                self.resolved.add((data["device"], data["meter"], *data["discarded"]))
             case Kind.PURCHASE:
                 self.cost_micro += entry.amount * data["price_micro"] // MILLI
             case Kind.SALE:
@@ -225,8 +230,8 @@ class Books:
         """The books are about to change inside a unit: keep what to put back, once."""
         assert self._result is not None, "the books change inside a unit"
         if self._saved is None:
+            self.ledger.begin_unit()  # first: if it refuses, there is nothing of ours to undo
             self._saved = self._save()
-            self.ledger.begin_unit()
 
     def _append(self, kind: Kind, **fields: Any) -> Entry:
         self._touch()

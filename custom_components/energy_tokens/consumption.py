@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .books import Books, Device, Result
+from .books import Books, BudgetError, Device, Result
 from .const import Priority
 from .events import BudgetEvent
 from .ledger import Cause, CauseKind, Kind
@@ -95,10 +95,12 @@ class Consumption(Books):
         end: int,
         at_ms: int | None,
         cause: Cause,
+        meter: str | None = None,
         **extra: str,
     ) -> None:
         """Debit a reading range; amounts follow the period's running total, so nothing drifts."""
         settings = device.settings
+        meter = meter or settings.meter
         period_milli = (device.period_wh + end - start) * MILLI // self.period_settings.token_wh
         amount = period_milli - device.period_milli
         if amount > 0:
@@ -108,28 +110,40 @@ class Consumption(Books):
                 to_account=CONSUMED,
                 amount=amount,
                 cause=cause,
-                data={"meter": settings.meter, "wh": [start, end], **extra},
+                data={"meter": meter, "wh": [start, end], **extra},
                 ts_ms=at_ms,
             )
         else:  # less than a milli-token: the reading is still recorded
-            self._meter_marker(device, cause, at_ms, wh=end, range=[start, end])
+            self._meter_marker(device, meter, cause, at_ms, wh=end, range=[start, end])
 
     def _meter_marker(
-        self, device: Device, cause: Cause, at_ms: int | None, **data: object
+        self, device: Device, meter: str, cause: Cause, at_ms: int | None, **data: object
     ) -> None:
-        marker = {"device": device.settings.account, "meter": device.settings.meter, **data}
+        marker = {"device": device.settings.account, "meter": meter, **data}
         self._append(Kind.METER, data=marker, cause=cause, ts_ms=at_ms)
 
     def resolve_spike(
-        self, subentry_id: str, from_wh: int, to_wh: int, *, accept: bool, cause: Cause
+        self,
+        subentry_id: str,
+        meter: str,
+        from_wh: int,
+        to_wh: int,
+        *,
+        accept: bool,
+        cause: Cause,
     ) -> Result:
-        """Debit a held jump the user accepted, or record that it was discarded."""
+        """Debit a held jump of ``meter`` the user accepted, or record it discarded; once only.
+
+        The meter is the one that jumped, which the device may have left since.
+        """
         device = self.devices[subentry_id]
+        if (device.settings.account, meter, from_wh, to_wh) in self.resolved:
+            raise BudgetError("spike_resolved", device=device.settings.name)
         with self._unit() as result:
             if accept:
-                self._debit(device, from_wh, to_wh, None, cause, spike="accepted")
+                self._debit(device, from_wh, to_wh, None, cause, meter, spike="accepted")
             else:
-                self._meter_marker(device, cause, None, discarded=[from_wh, to_wh])
+                self._meter_marker(device, meter, cause, None, discarded=[from_wh, to_wh])
         return result
 
     def _borrow_or_report(self, device: Device) -> Status:

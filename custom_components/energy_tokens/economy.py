@@ -31,10 +31,14 @@ class Economy(Consumption):
 
     # ----- devices
 
-    def add_devices(self, added: Iterable[DeviceSettings] = ()) -> Result:
-        """Take new devices in; every device without an account gets its allowance now."""
+    def add_devices(self, added: Iterable[DeviceSettings]) -> Result:
+        """Take new devices in and give them their allowance now."""
         for settings in added:
             self._track(settings)
+        return self.allocate_new_devices()
+
+    def allocate_new_devices(self) -> Result:
+        """Every device without an account yet (added during a period) gets its allowance now."""
         with self._unit() as result:
             new = [
                 d for d in self.devices.values() if not self.ledger.has_account(d.settings.account)
@@ -106,12 +110,13 @@ class Economy(Consumption):
 
     def close_period_now(self, settings: HouseholdSettings | None = None) -> Result:
         """Settle the running period now and open the next from now, with ``settings``' money."""
+        settings = settings or self.settings
         now_ms = self.clock()
         now = self.local(now_ms)
-        following = period_containing(self.settings.period, now, self.zone)
+        following = period_containing(settings.period, now, self.zone)  # the new kind's end
         with self._unit() as result:
             self._close_period(now_ms)
-            self._open_period(Period(now, following.end), now_ms, settings or self.settings)
+            self._open_period(Period(now, following.end), now_ms, settings)
         return result
 
     def _open_period(self, period: Period, at_ms: int, settings: HouseholdSettings) -> None:

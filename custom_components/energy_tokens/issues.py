@@ -109,6 +109,7 @@ def async_report_spike(
         data={
             "entry_id": entry_id,
             "subentry_id": device.subentry_id,
+            "meter": device.meter,
             "from_wh": spike.from_wh,
             "to_wh": spike.to_wh,
         },

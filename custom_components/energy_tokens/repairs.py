@@ -8,8 +8,9 @@ from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
+from .books import BudgetError
 from .ledger import Cause, CauseKind
-from .runtime import EnergyTokensConfigEntry
+from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 
 
 class MeterSpikeRepairFlow(RepairsFlow):
@@ -19,8 +20,8 @@ class MeterSpikeRepairFlow(RepairsFlow):
         """Keep the held jump's details from the issue."""
         self._data = data
 
-    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
-        """Offer the two choices."""
+    def _runtime(self) -> HouseholdRuntime | None:
+        """The running household, while it still has the device; else None."""
         entry: EnergyTokensConfigEntry | None = self.hass.config_entries.async_get_entry(
             self._data["entry_id"]
         )
@@ -29,6 +30,12 @@ class MeterSpikeRepairFlow(RepairsFlow):
             or entry.state is not ConfigEntryState.LOADED
             or self._data["subentry_id"] not in entry.runtime_data.economy.devices
         ):
+            return None
+        return entry.runtime_data
+
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
+        """Offer the two choices."""
+        if self._runtime() is None:
             return self.async_abort(reason="household_not_loaded")
         return self.async_show_menu(step_id="init", menu_options=["accept", "discard"])
 
@@ -45,19 +52,25 @@ class MeterSpikeRepairFlow(RepairsFlow):
         return self._resolve(accept=False)
 
     def _resolve(self, *, accept: bool) -> RepairsFlowResult:
-        entry: EnergyTokensConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._data["entry_id"]
-        )
-        assert entry is not None
-        runtime = entry.runtime_data
+        runtime = self._runtime()
+        if runtime is None:  # the device was removed while the menu was open
+            return self.async_abort(reason="household_not_loaded")
+        data = self._data
+        device = runtime.economy.devices[data["subentry_id"]]
         user_id = self.context.get("user_id")
         cause = Cause(CauseKind.USER, user_id if isinstance(user_id, str) else "")
-        data = self._data
-        runtime.apply(
-            runtime.economy.resolve_spike(
-                data["subentry_id"], data["from_wh"], data["to_wh"], accept=accept, cause=cause
+        try:
+            result = runtime.economy.resolve_spike(
+                data["subentry_id"],
+                data.get("meter", device.settings.meter),  # issues of earlier versions have none
+                data["from_wh"],
+                data["to_wh"],
+                accept=accept,
+                cause=cause,
             )
-        )
+        except BudgetError:  # another flow for the same jump got there first
+            return self.async_abort(reason="spike_resolved")
+        runtime.apply(result)
         return self.async_create_entry(data={})
 
 

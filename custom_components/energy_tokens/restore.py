@@ -40,7 +40,9 @@ def baselines(entries: Iterable[Entry]) -> dict[str, Baseline]:
             case Kind.PERIOD_OPEN:
                 for account, meter in data["meters"].items():
                     found[account] = Baseline(meter["meter"], meter["wh"], entry.ts_ms)
-            case Kind.DEBIT if entry.from_account is not None:
+            # An accepted jump is charged after the fact: the meter had moved on from it already
+            # (its baseline was recorded when it was held), so it is no reading position.
+            case Kind.DEBIT if entry.from_account is not None and "spike" not in data:
                 found[entry.from_account] = Baseline(data["meter"], data["wh"][1], entry.ts_ms)
             case Kind.METER if "wh" in data:
                 read_ms = data.get("read_ms", entry.ts_ms)

@@ -140,7 +140,7 @@ class HouseholdRuntime:
         """
         economy = self.economy
         settled = economy.settle().merge(economy.return_tokens_of_removed_devices())
-        self.apply(settled.merge(economy.add_devices()))
+        self.apply(settled.merge(economy.allocate_new_devices()))
         self._schedule_boundary()
         interval = timedelta(minutes=economy.settings.debit_interval_min)
         self._unsubscribe += [

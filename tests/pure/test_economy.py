@@ -319,14 +319,76 @@ def test_held_jumps_are_debited_when_accepted_and_recorded_when_discarded(
     [(subentry_id, spike)] = held.result.spikes
     assert (subentry_id, spike.from_wh, spike.to_wh) == ("dryer", 10_000, 70_000)
     assert held.balance_milli == 30_000  # not charged
-    [discarded] = home.resolve_spike("dryer", 10_000, 70_000, accept=False, cause=USER).entries
-    assert discarded.data["discarded"] == [10_000, 70_000]
-    [accepted] = home.resolve_spike("dryer", 10_000, 70_000, accept=True, cause=USER).entries
-    assert (accepted.kind, accepted.amount, accepted.data["spike"]) == (
-        Kind.DEBIT,
-        60_000,
-        "accepted",
-    )
+    meter = "sensor.dryer_energy"
+    [accepted] = home.resolve_spike("dryer", meter, 10_000, 70_000, accept=True, cause=USER).entries
+    assert (accepted.kind, accepted.amount) == (Kind.DEBIT, 60_000)
+    assert accepted.data == {"meter": meter, "wh": [10_000, 70_000], "spike": "accepted"}
+    before = books_of(home)
+    for accept in (True, False):  # a second flow for the same jump changes nothing
+        with pytest.raises(BudgetError) as refused:
+            home.resolve_spike("dryer", meter, 10_000, 70_000, accept=accept, cause=USER)
+        assert refused.value.key == "spike_resolved"
+    assert books_of(home) == before
+    [discarded] = home.resolve_spike(
+        "dryer", meter, 70_000, 70_100, accept=False, cause=USER
+    ).entries
+    assert discarded.data == {
+        "device": "device:dryer",
+        "meter": meter,
+        "discarded": [70_000, 70_100],
+    }
+
+
+def test_an_accepted_jump_is_not_charged_again_after_a_restart(
+    open_books: Open, clock: Clock
+) -> None:
+    """Accepting a jump after the meter moved on must not move the restart's baseline back."""
+    devices = [device("Dryer", 100.0)]
+    home = open_books(devices)
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 10 * KWH, clock.now)
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # held
+    home.observe(dryer, 75 * KWH, clock.advance(HOUR))
+    home.flush_all()  # 5 kWh charged, from 70 to 75
+    home.resolve_spike("dryer", "sensor.dryer_energy", 10_000, 70_000, accept=True, cause=USER)
+    home.ledger.commit()
+    again = open_books(devices)
+    assert again.devices["dryer"].tracker.baseline_wh == 75_000
+    again.observe(again.devices["dryer"], 76 * KWH, clock.advance(HOUR))
+    assert again.consumed_milli(again.devices["dryer"]) == 66_000  # 60 accepted, 5, then 1
+    with pytest.raises(BudgetError):  # resolved once: the restart remembers it
+        again.resolve_spike("dryer", "sensor.dryer_energy", 10_000, 70_000, accept=True, cause=USER)
+
+
+def test_a_jump_of_a_meter_left_since_is_charged_to_that_meter(
+    open_books: Open, clock: Clock
+) -> None:
+    home = open_books([device("Dryer", 100.0)])
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 10 * KWH, clock.now)
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # held, on the old meter
+    moved = device("Dryer", 100.0, meter="sensor.new_meter")
+    home.update_device(moved)
+    home.observe(dryer, 500 * KWH, clock.advance(HOUR))  # the new meter's first reading
+    [accepted] = home.resolve_spike(
+        "dryer", "sensor.dryer_energy", 10_000, 70_000, accept=True, cause=USER
+    ).entries
+    assert accepted.data["meter"] == "sensor.dryer_energy"
+    home.ledger.commit()
+    again = open_books([moved])
+    assert again.devices["dryer"].tracker.baseline_wh == 500_000  # the new meter's own reading
+
+
+def test_closing_now_with_another_period_kind_ends_at_the_new_kinds_end(home: Economy) -> None:
+    from dataclasses import replace
+
+    from custom_components.energy_tokens.periods import PeriodKind, PeriodSpec
+
+    weekly = replace(home.settings, period=PeriodSpec(PeriodKind.WEEKLY, 0))
+    [opened] = [e for e in home.close_period_now(weekly).entries if e.kind is Kind.PERIOD_OPEN]
+    assert home.period is not None
+    assert home.period.end.date().isoformat() == "2026-11-30"  # the next Monday, not 1 December
+    assert opened.data["money"]["period"] == "weekly"
 
 
 def test_reopening_folds_the_period_back_exactly(open_books: Open, clock: Clock) -> None:
