@@ -246,3 +246,22 @@ async def test_nothing_to_add_from_the_energy_dashboard(
     result = await _start_device_flow(hass, loaded_entry, "energy_dashboard")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "nothing_to_add"
+
+
+async def test_apply_now_needs_the_household_running(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**SETTINGS, CONF_PRICE: 0.5, CONF_APPLY_NOW: True}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "apply_now_not_loaded"}
+    assert loaded_entry.data[CONF_PRICE] != 0.5  # nothing was stored
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**SETTINGS, CONF_PRICE: 0.5, CONF_APPLY_NOW: False}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert loaded_entry.data[CONF_PRICE] == 0.5
+    assert CONF_APPLY_NOW not in loaded_entry.data

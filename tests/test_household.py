@@ -8,7 +8,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigSubentry, ConfigSubentryData
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
@@ -761,3 +761,138 @@ async def test_a_removed_devices_held_jump_goes_with_it(
     left = {i for (d, i) in issue_registry.issues if d == DOMAIN}
     assert len(left) == 1
     assert dryer not in next(iter(left))  # the heater's stays
+
+
+async def test_reading_the_household_rewrites_no_entity(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    hass_ws_client: Any,
+) -> None:
+    """Balances read by an action, the card, voice or diagnostics leave entities at their pace."""
+    from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
+    from homeassistant.helpers import intent
+
+    from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+
+    assert await async_setup_component(hass, "intent", {})
+    client = await hass_ws_client(hass)  # logged in before time moves on
+    set_meter(DRYER, 100.0)
+    await tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 100.05)  # under the live step: the balance sensor keeps 30.0
+    await hass.async_block_till_done()
+    written: list[str] = []
+
+    @callback
+    def record(event: Event[Any]) -> None:
+        written.append(event.data["entity_id"])
+
+    for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
+        hass.bus.async_listen(event_type, record, event_filter=callback(lambda _data: True))
+    balances = await hass.services.async_call(
+        DOMAIN,
+        "get_balances",
+        {"household": loaded_entry.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    devices: Any = balances["devices"] if balances else []
+    assert devices[0]["balance"] == 29.95  # the exact figure
+    await client.send_json_auto_id({"type": "energy_tokens/household"})
+    assert (await client.receive_json())["success"]
+    await intent.async_handle(hass, "test", "EnergyTokensBalance", {"device": {"value": "dryer"}})
+    await async_get_config_entry_diagnostics(hass, loaded_entry)
+    await hass.async_block_till_done()
+    assert [w for w in written if w.startswith(("sensor.", "binary_sensor.", "switch."))] == []
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+
+
+async def test_renames_take_effect_without_a_reload(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    runtime = loaded_entry.runtime_data
+    subentry = loaded_entry.subentries[subentry_id(loaded_entry, "Dryer")]
+    hass.config_entries.async_update_subentry(
+        loaded_entry, subentry, data={**subentry.data, "name": "Tumbler"}, title="Tumbler"
+    )
+    hass.config_entries.async_update_entry(loaded_entry, title="Cottage")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data is runtime
+    tumbler = device_registry.async_get_device_by_identifier(
+        (DOMAIN, subentry.subentry_id), loaded_entry.entry_id
+    )
+    household = device_registry.async_get_device_by_identifier(
+        (DOMAIN, loaded_entry.entry_id), loaded_entry.entry_id
+    )
+    assert tumbler is not None
+    assert household is not None
+    assert (tumbler.name, household.name) == ("Tumbler", "Cottage")
+    state = hass.states.get("sensor.dryer_balance")  # the entity id stays
+    assert state is not None
+    assert state.attributes["friendly_name"] == "Tumbler Balance"
+    assert runtime.view.name == "Cottage"
+
+
+async def test_a_device_added_while_the_ledger_opens_is_taken_in(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    import threading
+    from unittest.mock import patch
+
+    from custom_components.energy_tokens.restore import open_economy as real_open
+
+    opening, go_on = threading.Event(), threading.Event()
+
+    def slow_open(*args: Any, **kwargs: Any) -> Any:
+        opening.set()
+        go_on.wait(5)
+        return real_open(*args, **kwargs)
+
+    with patch("custom_components.energy_tokens.runtime.open_economy", slow_open):
+        setup = hass.async_create_task(hass.config_entries.async_setup(household_entry.entry_id))
+        assert await hass.async_add_executor_job(opening.wait, 5)
+        _start_adding_device(hass, household_entry, "Oven", 10.0)  # nobody listens yet
+        go_on.set()
+        assert await setup
+    await hass.async_block_till_done(wait_background_tasks=True)
+    runtime = household_entry.runtime_data
+    assert runtime.economy.devices.keys() == household_entry.subentries.keys()
+    assert state_of(hass, "sensor.oven_balance") == "10.0"
+
+
+async def test_the_repair_of_a_removed_devices_jump_ends_cleanly(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    set_meter(DRYER, 1.0)
+    await tick(hass, freezer, timedelta(seconds=10))
+    set_meter(DRYER, 90.0)
+    await hass.async_block_till_done()
+    [issue] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    first = await manager.async_init(DOMAIN, context={"issue_id": issue})
+    second = await manager.async_init(DOMAIN, context={"issue_id": issue})
+    result = await manager.async_configure(first["flow_id"], {"next_step_id": "accept"})
+    assert result["type"] == "create_entry"
+    result = await manager.async_configure(second["flow_id"], {"next_step_id": "accept"})
+    assert (result["type"], result["reason"]) == ("abort", "spike_resolved")  # charged once
+    assert [d.amount for d in await entries(loaded_entry, Kind.DEBIT)] == [89_000]
+    await tick(hass, freezer, timedelta(days=1))
+    set_meter(DRYER, 200.0)  # plausible over a day
+    await tick(hass, freezer, timedelta(seconds=10))
+    set_meter(DRYER, 300.0)  # another jump
+    await hass.async_block_till_done()
+    [issue] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    flow = await manager.async_init(DOMAIN, context={"issue_id": issue})
+    assert hass.config_entries.async_remove_subentry(
+        loaded_entry, subentry_id(loaded_entry, "Dryer")
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    result = await manager.async_configure(flow["flow_id"], {"next_step_id": "discard"})
+    assert (result["type"], result["reason"]) == ("abort", "household_not_loaded")

@@ -14,10 +14,10 @@ from . import issues
 from .card import async_setup_card
 from .const import DOMAIN
 from .ledger import CorruptLedgerError, LedgerError
+from .lifecycle import async_entry_updated
 from .loads import loads_store
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime, storage_directory
 from .services import async_setup_services
-from .settings import HouseholdSettings
 from .websocket_api import async_setup_websocket_api
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -51,17 +51,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     entry.runtime_data = runtime
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, runtime.async_close))
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    async_entry_updated(runtime)  # what changed while the ledger was being opened
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await runtime.async_start()
     return True
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
-    """Devices are taken in as they are; changed household settings reload the household."""
-    if HouseholdSettings.from_data(entry.data) != entry.runtime_data.economy.settings:
-        hass.config_entries.async_schedule_reload(entry.entry_id)
-    else:
-        entry.runtime_data.async_sync_devices()
+    """Household settings changed: a reload; devices changed: taken in as they are."""
+    async_entry_updated(entry.runtime_data)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:

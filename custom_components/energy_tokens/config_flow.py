@@ -67,6 +67,7 @@ from .const import (
     Surplus,
 )
 from .periods import PeriodKind
+from .runtime import EnergyTokensConfigEntry
 from .settings import HouseholdSettings
 
 
@@ -158,25 +159,30 @@ class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
         Changes that affect money or allowances take effect at the next period, or now when the
         user asks: then the current period is settled and a new one opens with them.
         """
-        entry = self._get_reconfigure_entry()
+        entry: EnergyTokensConfigEntry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
         if user_input is not None:
             apply_now = user_input.pop(CONF_APPLY_NOW, False)
             data = dict(entry.data) | _clean_household(user_input)
             data.pop(CONF_APPLY_NOW, None)  # a one-shot choice, never stored
-            if apply_now and entry.state is ConfigEntryState.LOADED:
-                runtime = entry.runtime_data
-                settings = HouseholdSettings.from_data(data)
-                if settings.money() != runtime.economy.period_settings.money():
-                    runtime.async_close_period_now(settings)
-                    await runtime.async_commit()  # durable before the household reloads
-            return self.async_update_and_abort(entry, data=data)
+            if apply_now and entry.state is not ConfigEntryState.LOADED:
+                errors["base"] = "apply_now_not_loaded"  # it settles the running period
+            else:
+                if apply_now:
+                    runtime = entry.runtime_data
+                    settings = HouseholdSettings.from_data(data)
+                    if settings.money() != runtime.economy.period_settings.money():
+                        runtime.async_close_period_now(settings)
+                        await runtime.async_commit()  # durable before the household reloads
+                return self.async_update_and_abort(entry, data=data)
         schema = household_schema(self.hass.config.currency).extend(
             {probatio.Required(CONF_APPLY_NOW, default=False): BooleanSelector()}
         )
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, dict(entry.data)),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or dict(entry.data)),
             description_placeholders={"name": entry.title},
+            errors=errors,
         )
 
 

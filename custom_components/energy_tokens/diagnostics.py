@@ -21,7 +21,7 @@ async def async_get_config_entry_diagnostics(
     runtime = entry.runtime_data
     ledger = runtime.economy.ledger
     verification = runtime.verification
-    view = runtime.refresh()
+    view = runtime.current_view()
     return {
         "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
         "period": None

@@ -101,7 +101,7 @@ class BalanceHandler(intent.IntentHandler):
             household, device = find_device(intent_obj.hass, slots["device"]["value"])
         except _NotFound as err:
             return _not_found(intent_obj, err)
-        shown = household.refresh().devices[device.settings.subentry_id]
+        shown = household.current_view().devices[device.settings.subentry_id]
         balance = shown.balance_milli
         allowance = _tokens(shown.allowance_milli)
         name = shown.name
@@ -193,7 +193,7 @@ def _refusal(err: BudgetError, household: HouseholdRuntime, source: Device, amou
     name = source.settings.name
     match err.key:
         case "insufficient_balance":
-            balance = household.refresh().devices[source.settings.subentry_id].balance_milli
+            balance = household.current_view().devices[source.settings.subentry_id].balance_milli
             return (
                 f"The {name} has only {_tokens(balance)} tokens, "
                 f"so it can't give {_tokens(amount)}."

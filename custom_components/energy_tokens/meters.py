@@ -21,7 +21,6 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.helpers.event import async_track_state_change_event
-from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter
 
 from .books import Device
@@ -57,10 +56,13 @@ def _to_wh(unit: str) -> Callable[[float], float]:
 class MeterFollower:
     """Follows the meters of a household's devices and hands their readings on."""
 
-    def __init__(self, hass: HomeAssistant, on_reading: ReadingCallback) -> None:
-        """Follow nothing until ``async_start``."""
+    def __init__(
+        self, hass: HomeAssistant, on_reading: ReadingCallback, clock: Callable[[], int]
+    ) -> None:
+        """Follow nothing until ``async_start``; ``clock`` times a meter that has no state."""
         self.hass = hass
         self._on_reading = on_reading
+        self._clock = clock
         self._meters: dict[str, str] = {}  # meter entity id -> device subentry id
         self._active = False
         self._unsubscribe: CALLBACK_TYPE | None = None
@@ -110,8 +112,5 @@ class MeterFollower:
             self._read(subentry_id, event.data["new_state"])
 
     def _read(self, subentry_id: str, state: State | None) -> None:
-        if state is None:
-            at_ms = round(dt_util.utcnow().timestamp() * 1000)
-        else:
-            at_ms = round(state.last_updated_timestamp * 1000)
+        at_ms = self._clock() if state is None else round(state.last_updated_timestamp * 1000)
         self._on_reading(subentry_id, reading_wh(state), at_ms)

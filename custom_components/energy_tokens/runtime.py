@@ -80,7 +80,7 @@ def signal_device_added(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_device_added"
 
 
-def device_settings(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
+def devices_of(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
     """Every device of a household entry, by subentry id."""
     return {
         subentry_id: DeviceSettings.from_data(subentry_id, subentry.data)
@@ -102,7 +102,7 @@ class HouseholdRuntime:
             economy, dt_util.now(), ledger_view(economy, None)
         )
         self.loads = LoadController(hass, self, entry.entry_id)
-        self.meters = MeterFollower(hass, self._async_reading)
+        self.meters = MeterFollower(hass, self._async_reading, now_ms)
         self._commit_lock = asyncio.Lock()
         self._cancel_commit: CALLBACK_TYPE | None = None
         self._cancel_boundary: CALLBACK_TYPE | None = None
@@ -118,7 +118,7 @@ class HouseholdRuntime:
                 open_economy,
                 storage_directory(hass, entry.entry_id),
                 HouseholdSettings.from_data(entry.data),
-                device_settings(entry).values(),
+                devices_of(entry).values(),
                 household_id=entry.entry_id,
                 name=entry.title,
                 clock=now_ms,
@@ -203,31 +203,6 @@ class HouseholdRuntime:
         self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
         self.apply(result)
 
-    @callback
-    def async_sync_devices(self) -> None:
-        """Take in devices added, removed or changed in the entry (the update listener)."""
-        wanted = device_settings(self.entry)
-        economy = self.economy
-        economy.name = self.entry.title
-        result = Result()
-        for subentry_id in economy.devices.keys() - wanted.keys():
-            result.merge(economy.remove_device(subentry_id))
-            issues.async_clear_spikes(
-                self.hass, entry_id=self.entry.entry_id, subentry_id=subentry_id
-            )
-        for subentry_id, settings in wanted.items():
-            if subentry_id in economy.devices and settings != economy.devices[subentry_id].settings:
-                result.merge(economy.update_device(settings))
-        added = [settings for key, settings in wanted.items() if key not in economy.devices]
-        result.merge(economy.add_devices(added))
-        self.loads.async_devices_changed()
-        self.apply(result)
-        self.meters.async_follow(economy.devices.values())
-        for settings in added:
-            async_dispatcher_send(
-                self.hass, signal_device_added(self.entry.entry_id), settings.subentry_id
-            )
-
     # ----- the Budgets protocol of load control
 
     def device_settings(self, subentry_id: str) -> DeviceSettings | None:
@@ -267,11 +242,18 @@ class HouseholdRuntime:
 
     # ----- the view
 
+    def current_view(self) -> HouseholdView:
+        """Every figure as it is now, for a reader (an action, voice, the card), not published.
+
+        Entities keep their own pace (view.live_view), so reading never rewrites them.
+        """
+        return household_view(self.economy, dt_util.now(), self.view.ledger)
+
     @callback
     def refresh(self) -> HouseholdView:
         """Compute every figure anew and tell the entities whose figures changed."""
         old = self.view
-        self.view = new = household_view(self.economy, dt_util.now(), old.ledger)
+        self.view = new = self.current_view()
         new_period = old.period != new.period  # per-period totals start again: all of them
         for subentry_id, after in new.devices.items():
             self._publish(subentry_id, None if new_period else old.devices.get(subentry_id), after)

@@ -152,7 +152,7 @@ async def _async_verify_ledger(call: ServiceCall) -> ServiceResponse:
 
 async def _async_get_balances(call: ServiceCall) -> ServiceResponse:
     runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
-    return balances_response(runtime, runtime.refresh())
+    return balances_response(runtime, runtime.current_view())
 
 
 def balances_response(runtime: HouseholdRuntime, view: HouseholdView) -> dict[str, Any]:

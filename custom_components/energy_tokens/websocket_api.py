@@ -49,7 +49,7 @@ def websocket_household(
 
 def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     """What the card shows: get_balances' figures, the period and the latest movements."""
-    view = runtime.refresh()
+    view = runtime.current_view()
     period = view.period
     # Accounts by name: devices and other households; system accounts (pool, market) keep ids.
     names = {book.settings.account: book.settings.name for book in runtime.economy.devices.values()}
@@ -59,10 +59,7 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
         "entry_id": runtime.entry.entry_id,
         "period_start": None if period is None else period.start.isoformat(),
         "token_kwh": view.token_wh / 1000,
-        "ledger": {
-            "entries": runtime.economy.ledger.durable_seq,
-            "head": runtime.economy.ledger.head.hex(),
-        },
+        "ledger": {"entries": view.ledger.durable_entries, "head": view.ledger.head},
         "recent": [
             _movement(names, entry)
             for entry in runtime.economy.ledger.recent_entries()

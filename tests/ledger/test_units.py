@@ -85,3 +85,19 @@ def test_units_do_not_nest(make_ledger: Callable[..., Ledger]) -> None:
         ledger.begin_unit()
     ledger.abort_unit()  # no unit open: nothing to take back
     assert verify_ledger(ledger.directory).valid
+
+
+def test_an_abandoned_long_unit_leaves_the_latest_entries_as_they_were(
+    make_ledger: Callable[..., Ledger],
+) -> None:
+    ledger = make_ledger()
+    for _ in range(40):
+        ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+    ledger.commit()
+    latest = ledger.recent_entries()
+    assert len(latest) == 32
+    ledger.begin_unit()
+    for _ in range(40):  # more than the latest entries kept in memory
+        ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
+    ledger.abort_unit()
+    assert ledger.recent_entries() == latest

@@ -85,6 +85,7 @@ class _UnitStart:
     segment: str
     segment_end: int
     checkpoint_requested: bool
+    recent: list[Entry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +517,7 @@ class Ledger:
                 self._segment,
                 self._segment_end,
                 self._checkpoint_requested,
+                list(self._recent),
             )
 
     def end_unit(self) -> None:
@@ -535,8 +537,7 @@ class Ledger:
                 del self._pending[-1][1][unit.chunk_bytes :]
             self._segment, self._segment_end = unit.segment, unit.segment_end
             self._checkpoint_requested = unit.checkpoint_requested
-            while self._recent and self._recent[-1].seq > unit.state.seq:
-                self._recent.pop()
+            self._recent = deque(unit.recent, maxlen=RECENT_ENTRIES)
 
     @contextmanager
     def unit(self) -> Iterator[None]:
