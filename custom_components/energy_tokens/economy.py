@@ -35,7 +35,9 @@ class Economy(Consumption):
         """Take new devices in and give them their allowance now."""
         for settings in added:
             self._track(settings)
-        return self.allocate_new_devices()
+        result = self.allocate_new_devices()
+        self.note_statuses()  # also when nothing was left to give them: they start seen as they are
+        return result
 
     def allocate_new_devices(self) -> Result:
         """Every device without an account yet (added during a period) gets its allowance now."""
