@@ -10,7 +10,13 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
-from custom_components.energy_tokens.ledger import Ledger, load_or_create_signing_key, verify_ledger
+from custom_components.energy_tokens.ledger import (
+    Kind,
+    Ledger,
+    iter_entries,
+    load_or_create_signing_key,
+    verify_ledger,
+)
 
 pytestmark = pytest.mark.slow  # 50 killed writers: `-m "not slow"` leaves it out
 
@@ -38,6 +44,22 @@ def _run_and_kill(directory: Path, key_file: Path, seed: int, delay: float) -> i
     return max(durable, default=0)
 
 
+def _assert_units_whole(directory: Path, trial: int) -> None:
+    """Every unit the children wrote is whole, but a period boundary's: its part in the new
+    period's segment may be lost (the integration then completes the period's opening)."""
+    found: dict[str, list[Kind]] = {}
+    size: dict[str, int] = {}
+    for entry in iter_entries(directory):
+        if "unit" in entry.data:
+            found.setdefault(entry.data["unit"], []).append(entry.kind)
+            size[entry.data["unit"]] = entry.data["of"]
+    for unit, kinds in found.items():
+        debits = kinds.count(Kind.DEBIT)
+        whole = debits == size[unit] and (Kind.PERIOD_CLOSE in kinds) == (Kind.PERIOD_OPEN in kinds)
+        cut_at_boundary = kinds[-1] is Kind.PERIOD_CLOSE and debits == size[unit] // 2
+        assert whole or cut_at_boundary, f"trial {trial}: unit {unit} is partial: {kinds}"
+
+
 def test_sigkill_at_random_moments_keeps_every_durable_entry(tmp_path: Path) -> None:
     rng = random.Random(20261123)
     key_file = tmp_path / "signing.key"
@@ -55,5 +77,6 @@ def test_sigkill_at_random_moments_keeps_every_durable_entry(tmp_path: Path) -> 
         ledger.close()
         result = verify_ledger(directory)
         assert result.valid, f"trial {trial}: {result.first_bad_seq} {result.reason}"
+        _assert_units_whole(directory, trial)
         written += result.entries
     assert written > 10_000  # the children really wrote between kills

@@ -7,6 +7,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
 from custom_components.energy_tokens.ledger import Kind, Ledger, LedgerError, verify_ledger
+from custom_components.energy_tokens.ledger.entries import unit_entries
+from custom_components.energy_tokens.ledger.framing import BadFrame
+from custom_components.energy_tokens.ledger.layout import CHECKPOINTS_FILE, list_segments
 
 from .conftest import FakeClock
 
@@ -101,3 +104,66 @@ def test_an_abandoned_long_unit_leaves_the_latest_entries_as_they_were(
         ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     ledger.abort_unit()
     assert ledger.recent_entries() == latest
+
+
+def _records(path: Path) -> list[bytes]:
+    from custom_components.energy_tokens.ledger.framing import MAGIC_SIZE, scan_frames
+
+    with path.open("rb") as handle:
+        return [
+            bytes(item[1])
+            for item in scan_frames(handle, MAGIC_SIZE)
+            if not isinstance(item, BadFrame)
+        ]
+
+
+def test_a_unit_is_one_record_and_a_torn_one_is_lost_whole(
+    ledger_dir: Path, key: Ed25519PrivateKey, clock: FakeClock
+) -> None:
+    ledger = Ledger.create(ledger_dir, key, "household-1", clock=clock)
+    with ledger.unit():
+        for device in ("a", "b", "c"):
+            ledger.append(
+                Kind.PURCHASE, from_account="provider", to_account=f"device:{device}", amount=7
+            )
+    ledger.close()
+    [segment] = list_segments(ledger_dir)
+    records = _records(segment)
+    entries_per_record = [len(list(unit_entries(record))) for record in records]
+    assert entries_per_record[-1] == 7  # four accounts opened and three purchases, together
+    assert verify_ledger(ledger_dir).entries == 8
+    # A crash in the middle of writing that record: any cut inside it loses all of the unit.
+    whole = segment.read_bytes()
+    start = len(whole) - len(records[-1]) - 8
+    for cut in (start + 1, start + 8, start + 8 + len(records[-1]) // 2, len(whole) - 1):
+        segment.write_bytes(whole[:cut])
+        (ledger_dir / CHECKPOINTS_FILE).write_bytes(
+            (ledger_dir / CHECKPOINTS_FILE).read_bytes()[:8]
+        )
+        reopened = Ledger.open(ledger_dir, key, clock=clock)
+        assert reopened.seq == 1  # the genesis alone
+        assert reopened.torn_tail is not None
+        assert reopened.balances() == {}
+        reopened.close()
+        assert verify_ledger(ledger_dir).valid
+
+
+def test_a_unit_over_the_record_limit_is_refused_and_taken_back(
+    make_ledger: Callable[..., Ledger],
+) -> None:
+    from custom_components.energy_tokens.ledger.errors import InvalidEntryError
+
+    ledger = make_ledger()
+    before = _state(ledger)
+    note = {"note": "x" * 60_000}
+
+    def too_large() -> None:
+        with ledger.unit():
+            for _ in range(20):  # about 1.2 MB of entries in one record
+                ledger.append(Kind.TRANSFER, from_account="a", to_account="b", amount=1, data=note)
+
+    with pytest.raises(InvalidEntryError):
+        too_large()
+    assert _state(ledger) == before
+    ledger.commit()
+    assert verify_ledger(ledger.directory).valid

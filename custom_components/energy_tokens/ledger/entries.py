@@ -9,6 +9,7 @@ hashed is a float.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 import enum
 import hashlib
@@ -280,6 +281,28 @@ def decode_payload(payload: bytes | memoryview) -> RawEntry:
         cause_ref=bytes(payload[HEADER.size : cause_end]).decode(),
         data=bytes(payload[cause_end:]),
     )
+
+
+def unit_entries(record: bytes | memoryview) -> Iterator[memoryview]:
+    """The entry payloads of one record: a single entry, or every entry of a unit.
+
+    Each payload's length comes from its own header; a record that does not divide into whole
+    entries yields its remainder, which the chain's rules then refuse.
+    """
+    view = memoryview(record)
+    size, total, pos = HEADER.size, len(view), 0
+    while pos < total:
+        if total - pos < size:
+            yield view[pos:]
+            return
+        end = (
+            pos
+            + size
+            + view[pos + size - 3]
+            + int.from_bytes(view[pos + size - 2 : pos + size], "little")
+        )
+        yield view[pos : min(end, total)]
+        pos = end
 
 
 def entry_hash(payload: bytes | memoryview) -> bytes:

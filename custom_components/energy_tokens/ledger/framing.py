@@ -22,7 +22,7 @@ MAX_PAYLOAD = 1 << 20
 READ_CHUNK = 1 << 20
 
 
-def frame(payload: bytes) -> bytes:
+def frame(payload: bytes | bytearray) -> bytes:
     """Frame one payload for appending."""
     return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .chain import ChainError, ChainState
 from .checkpoints import Checkpoint, CheckpointError, decode_checkpoint_record
-from .entries import NO_ACCOUNT, Cause, CauseKind, Entry, Kind, decode_payload
+from .entries import NO_ACCOUNT, Cause, CauseKind, Entry, Kind, decode_payload, unit_entries
 from .errors import CorruptLedgerError, LedgerError
 from .framing import (
     CHECKPOINT_MAGIC,
@@ -53,26 +53,26 @@ def iter_entries(
                     if index == len(segments) - 1:
                         return
                     raise CorruptLedgerError(segment_first_seq(path), item.reason)
-                payload = item[1]
-                raw = decode_payload(payload)
-                data = json.loads(raw.data) if raw.data else {}
-                kind = Kind(raw.kind)
-                if kind == Kind.ACCOUNT and raw.from_id == len(names):
-                    names.append(data["name"])
-                if raw.seq < since_seq:
-                    continue
-                yield Entry(
-                    seq=raw.seq,
-                    ts_ms=raw.ts_ms,
-                    kind=kind,
-                    from_account=names[raw.from_id] if raw.from_id != NO_ACCOUNT else None,
-                    to_account=names[raw.to_id] if raw.to_id != NO_ACCOUNT else None,
-                    amount=raw.amount,
-                    cause=Cause(CauseKind(raw.cause_kind), raw.cause_ref),
-                    data=data,
-                    prev_hash=raw.prev_hash,
-                    hash=hashlib.sha256(payload).digest(),
-                )
+                for payload in unit_entries(item[1]):
+                    raw = decode_payload(payload)
+                    data = json.loads(raw.data) if raw.data else {}
+                    kind = Kind(raw.kind)
+                    if kind == Kind.ACCOUNT and raw.from_id == len(names):
+                        names.append(data["name"])
+                    if raw.seq < since_seq:
+                        continue
+                    yield Entry(
+                        seq=raw.seq,
+                        ts_ms=raw.ts_ms,
+                        kind=kind,
+                        from_account=names[raw.from_id] if raw.from_id != NO_ACCOUNT else None,
+                        to_account=names[raw.to_id] if raw.to_id != NO_ACCOUNT else None,
+                        amount=raw.amount,
+                        cause=Cause(CauseKind(raw.cause_kind), raw.cause_ref),
+                        data=data,
+                        prev_hash=raw.prev_hash,
+                        hash=hashlib.sha256(payload).digest(),
+                    )
 
 
 def read_checkpoints(
@@ -115,7 +115,7 @@ def read_genesis(directory: Path) -> ChainState:
             if isinstance(item, BadFrame):
                 raise CorruptLedgerError(1, item.reason)
             try:
-                state.apply(item[1], segment_start=True)
+                state.apply(next(unit_entries(item[1])), segment_start=True)
             except ChainError as err:
                 raise CorruptLedgerError(err.seq, err.reason) from None
             return state

@@ -17,7 +17,7 @@ import base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import os
 from pathlib import Path
 import shutil
@@ -45,11 +45,13 @@ from .entries import (
     canonical_json,
     check_limits,
     encode_payload,
+    unit_entries,
 )
 from .errors import CorruptLedgerError, InvalidEntryError, LedgerError, LedgerFatalError
 from .framing import (
     CHECKPOINT_MAGIC,
     MAGIC_SIZE,
+    MAX_PAYLOAD,
     SEGMENT_MAGIC,
     BadFrame,
     create_file,
@@ -76,16 +78,15 @@ def wall_clock_ms() -> int:
 
 
 @dataclass(slots=True)
-class _UnitStart:
-    """Where an open unit began: what a commit may write, and what abandoning it puts back."""
+class _Unit:
+    """An open unit: its entries' payloads by segment, and what abandoning it puts back."""
 
     state: ChainState
-    chunks: int  # pending chunks before the unit
-    chunk_bytes: int  # bytes of the last of them before the unit
     segment: str
     segment_end: int
     checkpoint_requested: bool
     recent: list[Entry]
+    parts: list[tuple[str, bytearray]] = field(default_factory=list)  # payloads, by segment
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ class Ledger:
         self._failure: BaseException | None = None
         self._closed = False
         self._recent: deque[Entry] = deque(maxlen=RECENT_ENTRIES)
-        self._unit: _UnitStart | None = None
+        self._unit: _Unit | None = None
 
     # ----- opening
 
@@ -297,14 +298,15 @@ class Ledger:
                             raise CorruptLedgerError(state.seq + 1, item.reason)
                         self._cut_torn_tail(path, item.offset, item.reason)
                         break
-                    end, payload = item
+                    end, record = item
                     if segment_start and path.name != segment_name(state.seq + 1):
                         raise CorruptLedgerError(state.seq + 1, f"{path.name} is misnamed")
                     try:
-                        state.apply(payload, segment_start=segment_start)
+                        for payload in unit_entries(record):
+                            state.apply(payload, segment_start=segment_start)
+                            segment_start = False
                     except ChainError as err:
                         raise CorruptLedgerError(err.seq, err.reason) from None
-                    segment_start = False
                     offset = end
             if is_last and segment_start and index > start_index:
                 # A new period's segment whose first entry never became durable: it holds
@@ -489,13 +491,19 @@ class Ledger:
         payload = encode_payload(
             kind, state.seq + 1, ts, amount, from_id, to_id, prev, cause, data_bytes
         )
+        unit = self._unit
+        part = None
+        if unit is not None:
+            if not unit.parts or unit.parts[-1][0] != self._segment:
+                unit.parts.append((self._segment, bytearray()))
+            part = unit.parts[-1][1]
+            if len(part) + len(payload) > MAX_PAYLOAD:  # refused before anything changes
+                raise InvalidEntryError("a unit's entries in one segment exceed 1 MiB")
         state.apply(payload, segment_start=segment_start)
-        framed = frame(payload)
-        pending = self._pending
-        if not pending or pending[-1][0] != self._segment:
-            pending.append((self._segment, bytearray()))
-        pending[-1][1].extend(framed)
-        self._segment_end += len(framed)
+        if part is None:
+            self._buffer(self._segment, frame(payload))
+        else:
+            part.extend(payload)
         return prev, state.head
 
     # ----- units: entries that stand or fall together
@@ -503,17 +511,16 @@ class Ledger:
     def begin_unit(self) -> None:
         """Start a unit: what is appended until ``end_unit`` is written whole or not at all.
 
-        A commit while a unit is open writes only what came before it; ``abort_unit`` takes
-        back everything appended since it began.
+        A unit's entries go into one record per segment (a period boundary spans two), so a
+        write cut short loses whole records: the unit, or its part in the new segment, which
+        opening the ledger completes (a period closed and not reopened). A commit writes only
+        finished units; ``abort_unit`` takes back everything appended since the unit began.
         """
         with self._lock:
             if self._unit is not None:
                 raise LedgerError("a unit is open already")
-            pending = self._pending
-            self._unit = _UnitStart(
+            self._unit = _Unit(
                 self._state.copy(),
-                len(pending),
-                len(pending[-1][1]) if pending else 0,
                 self._segment,
                 self._segment_end,
                 self._checkpoint_requested,
@@ -521,9 +528,12 @@ class Ledger:
             )
 
     def end_unit(self) -> None:
-        """The unit is complete: the next commit writes it."""
+        """The unit is complete: it becomes a record per segment, which the next commit writes."""
         with self._lock:
-            self._unit = None
+            unit, self._unit = self._unit, None
+            if unit is not None:
+                for segment, payloads in unit.parts:
+                    self._buffer(segment, frame(payloads))
 
     def abort_unit(self) -> None:
         """Take back everything appended since the unit began."""
@@ -532,9 +542,6 @@ class Ledger:
             if unit is None:
                 return
             self._state = unit.state
-            del self._pending[unit.chunks :]
-            if unit.chunks:
-                del self._pending[-1][1][unit.chunk_bytes :]
             self._segment, self._segment_end = unit.segment, unit.segment_end
             self._checkpoint_requested = unit.checkpoint_requested
             self._recent = deque(unit.recent, maxlen=RECENT_ENTRIES)
@@ -550,22 +557,14 @@ class Ledger:
             raise
         self.end_unit()
 
-    def _take_pending(self) -> tuple[list[tuple[str, bytearray]], int]:
-        """The buffered bytes a commit may write (never part of an open unit), and their seq."""
-        unit = self._unit
-        if unit is None:
-            chunks, self._pending = self._pending, []
-            return chunks, self._state.seq
+    def _buffer(self, segment: str, record: bytes) -> None:
+        """Queue a framed record for the next commit."""
         pending = self._pending
-        chunks = pending[: unit.chunks]
-        rest = pending[unit.chunks :]
-        if chunks and unit.chunk_bytes < len(chunks[-1][1]):  # the unit began inside this chunk
-            name, data = chunks[-1]
-            chunks[-1] = (name, data[: unit.chunk_bytes])
-            rest.insert(0, (name, data[unit.chunk_bytes :]))
-        self._pending = rest
-        unit.chunks = unit.chunk_bytes = 0  # nothing before it is pending any more
-        return chunks, unit.state.seq
+        if not pending or pending[-1][0] != segment:
+            pending.append((segment, bytearray()))
+        pending[-1][1].extend(record)
+        if segment == self._segment:
+            self._segment_end += len(record)
 
     def request_checkpoint(self) -> None:
         """Sign a checkpoint at the next commit."""
@@ -580,8 +579,10 @@ class Ledger:
         with self._commit_lock:
             self._check_usable()
             with self._lock:
-                chunks, last_seq = self._take_pending()
-                # A checkpoint vouches for the whole state: never while a unit is half written.
+                chunks, self._pending = self._pending, []
+                # Entries of an open unit are not pending yet: the commit is durable up to it,
+                # and signs no checkpoint, which would vouch for the unit's entries too.
+                last_seq = self._state.seq if self._unit is None else self._unit.state.seq
                 due = (
                     self._unit is None
                     and last_seq > self._checkpoint_size

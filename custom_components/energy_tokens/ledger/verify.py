@@ -13,6 +13,7 @@ from typing import Any
 
 from .chain import ChainError, ChainState
 from .checkpoints import Checkpoint
+from .entries import unit_entries
 from .errors import CorruptLedgerError, LedgerError
 from .framing import MAGIC_SIZE, SEGMENT_MAGIC, BadFrame, read_magic, scan_frames
 from .layout import list_segments, segment_name
@@ -83,15 +84,16 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
                 for item in scan_frames(handle, MAGIC_SIZE):
                     if isinstance(item, BadFrame):
                         raise ChainError(state.seq + 1, item.reason)
-                    end, payload = item
-                    apply(payload, segment_start=segment_start)
-                    segment_start = False
-                    if state.seq == next_size:
-                        assert next_checkpoint is not None
-                        _check_against(state, next_checkpoint, path.name, end)
-                        verified += 1
-                        next_checkpoint = next(pending, None)
-                        next_size = next_checkpoint.size if next_checkpoint is not None else -1
+                    end, record = item
+                    for payload in unit_entries(record):
+                        apply(payload, segment_start=segment_start)
+                        segment_start = False
+                        if state.seq == next_size:
+                            assert next_checkpoint is not None
+                            _check_against(state, next_checkpoint, path.name, end)
+                            verified += 1
+                            next_checkpoint = next(pending, None)
+                            next_size = -1 if next_checkpoint is None else next_checkpoint.size
     except ChainError as err:
         chain_error = (err.seq, err.reason)
     if chain_error is None and next_checkpoint is not None:
