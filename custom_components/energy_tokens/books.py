@@ -65,7 +65,13 @@ class Device:
 
 type _DeviceBooks = tuple[int, int, bool, Status, TrackerState]
 type _Saved = tuple[
-    Period | None, HouseholdSettings, int, int, dict[str, Device], dict[str, _DeviceBooks]
+    Period | None,
+    int | None,
+    HouseholdSettings,
+    int,
+    int,
+    dict[str, Device],
+    dict[str, _DeviceBooks],
 ]
 
 
@@ -88,6 +94,7 @@ class Books:
         self.settings = settings
         self.period_settings = settings  # the money settings the running period opened with
         self.period: Period | None = None
+        self.closed_at: int | None = None  # the running period's close, while none opened after
         self.cost_micro = 0
         self.sales_micro = 0
         self.clock = clock
@@ -152,6 +159,7 @@ class Books:
         data = entry.data
         match entry.kind:
             case Kind.PERIOD_OPEN:
+                self.closed_at = None
                 self.period = Period(self.local(data["start_ms"]), self.local(data["end_ms"]))
                 self.period_settings = self.settings.with_money(data["money"])
                 self.cost_micro = self.sales_micro = 0
@@ -171,6 +179,8 @@ class Books:
                     metered.period_wh += end - start
             case Kind.METER if "discarded" in data:  # a held jump, discarded
                 self.resolved.add((data["device"], data["meter"], *data["discarded"]))
+            case Kind.PERIOD_CLOSE:
+                self.closed_at = entry.ts_ms
             case Kind.PURCHASE:
                 self.cost_micro += entry.amount * data["price_micro"] // MILLI
             case Kind.SALE:
@@ -214,10 +224,11 @@ class Books:
             for key, d in self.devices.items()
         }
         money = self.period_settings, self.cost_micro, self.sales_micro
-        return self.period, *money, dict(self.devices), books
+        return self.period, self.closed_at, *money, dict(self.devices), books
 
     def _load(self, saved: _Saved) -> None:
-        self.period, self.period_settings, self.cost_micro, self.sales_micro, devices, books = saved
+        self.period, self.closed_at, self.period_settings, *money, devices, books = saved
+        self.cost_micro, self.sales_micro = money
         self.devices = devices
         self._by_account = {d.settings.account: d for d in devices.values()}
         for key, (period_wh, period_milli, borrowed, last_status, tracker) in books.items():

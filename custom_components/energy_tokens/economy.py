@@ -99,6 +99,14 @@ class Economy(Consumption):
                 first = period_containing(spec, self.local(now_ms), self.zone)
                 self._open_period(first, now_ms, self.settings)
             result.merge(unit)
+        elif self.closed_at is not None:
+            # A period closed and not reopened: a crash cut the boundary's part in the new
+            # period's segment. Its opening is completed, as the close left it.
+            start = self.local(self.closed_at)
+            with self._unit() as unit:
+                following = Period(start, period_containing(spec, start, self.zone).end)
+                self._open_period(following, self.closed_at, self.settings)
+            result.merge(unit)
         while self.period is not None and self.period.end_ms <= now_ms:
             end = self.period.end
             following = period_containing(spec, end, self.zone)

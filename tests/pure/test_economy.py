@@ -1,6 +1,7 @@
 """The economy's rules, without Home Assistant: periods, actions, consumption, units, restore."""
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -405,3 +406,43 @@ def test_reopening_folds_the_period_back_exactly(open_books: Open, clock: Clock)
     again = open_books(devices)
     assert books_of(again) == books_of(home)
     assert again.devices["dryer"].tracker.baseline_wh == 11_400
+
+
+def test_a_boundary_cut_in_two_by_a_crash_is_completed_on_opening(
+    open_books: Open, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A boundary's part in the new period's segment never reached the disk: opening completes
+    the period's opening, as the close left it, and never closes it twice."""
+    from custom_components.energy_tokens.ledger.layout import list_segments
+    from custom_components.energy_tokens.ledger.store import Ledger
+
+    devices = [device("Dryer", 30.0), device("Heater", 50.0)]
+    home = open_books(devices, period="daily")
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 0.0, clock.now)
+    home.observe(dryer, 10 * KWH, clock.advance(6 * HOUR))
+    home.ledger.commit()
+    segments = list_segments(tmp_path / "ledger")
+    clock.advance(12 * HOUR)  # past midnight
+    home.settle()
+    expected = (home.ledger.balances(), home.period, home.cost_micro)
+    real_fd = Ledger._segment_fd
+
+    def crash_at_the_new_segment(ledger: Ledger, name: str) -> int:
+        if name not in {path.name for path in segments}:
+            raise OSError("killed before the new segment was written")
+        return real_fd(ledger, name)
+
+    monkeypatch.setattr(Ledger, "_segment_fd", crash_at_the_new_segment)
+    with pytest.raises(LedgerFatalError):
+        home.ledger.commit()  # the old segment's record is durable, the new one's is not
+    monkeypatch.undo()
+    assert list_segments(tmp_path / "ledger") == segments
+    reopened = open_books(devices, period="daily")
+    assert (reopened.ledger.balances(), reopened.period, reopened.cost_micro) == expected
+    reopened.ledger.commit()
+    entries = list(reopened.ledger.iter_entries())
+    opens = [e for e in entries if e.kind is Kind.PERIOD_OPEN]
+    closes = [e for e in entries if e.kind is Kind.PERIOD_CLOSE]
+    assert (len(opens), len(closes)) == (2, 1)  # opened once more, never closed twice
+    assert opens[-1].ts_ms == closes[0].ts_ms  # when the close left it
