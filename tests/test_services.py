@@ -16,7 +16,7 @@ from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.ledger import Kind
 
 from .conftest import device_subentry
-from .helpers import device_id, state_of
+from .helpers import device_id, entries, state_of
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -118,16 +118,19 @@ async def test_transfer_between_households(
     assert state_of(hass, "sensor.dryer_balance") == "26.0"
     assert state_of(hass, "sensor.sauna_balance") == "14.0"
     home, cabin = loaded_entry.runtime_data, other.runtime_data
-    await home.async_commit()
-    await cabin.async_commit()
-    sent = [e for e in home.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
-    [link] = [e for e in home.economy.ledger.iter_entries() if e.kind is Kind.LINK]
-    received = [e for e in cabin.economy.ledger.iter_entries() if e.kind is Kind.TRANSFER][-1]
-    assert sent.to_account == f"household:{other.entry_id}"
+    # Returned: both sides are durable already, no commit needed to read them.
+    *_, offer, settlement = await entries(loaded_entry, Kind.TRANSFER)
+    [link] = await entries(loaded_entry, Kind.LINK)
+    received = (await entries(other, Kind.TRANSFER))[-1]
+    assert offer.to_account == f"escrow:{other.entry_id}"  # the first phase: into escrow
+    assert (settlement.from_account, settlement.to_account) == (
+        f"escrow:{other.entry_id}",
+        f"household:{other.entry_id}",
+    )
     assert received.from_account == f"household:{loaded_entry.entry_id}"
-    assert received.data["peer_hash"] == sent.hash.hex()  # each side names the other's entry
+    assert received.data["peer_hash"] == offer.hash.hex()  # each side names the other's entry
     assert link.data["peer_hash"] == received.hash.hex()
-    assert link.data["seq"] == sent.seq
+    assert link.data["seq"] == offer.seq
     for household in (home, cabin):
         assert sum(household.economy.ledger.balances().values()) == 0
         assert verify_ledger(household.economy.ledger.directory).valid

@@ -18,6 +18,7 @@ from .lifecycle import async_entry_updated
 from .loads import loads_store
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime, storage_directory
 from .services import async_setup_services
+from .transfers import async_recover_offers
 from .websocket_api import async_setup_websocket_api
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -54,6 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     async_entry_updated(runtime)  # what changed while the ledger was being opened
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await runtime.async_start()
+    await async_recover_offers(hass)  # offers a crash left in escrow, to or from this household
     return True
 
 

@@ -270,6 +270,12 @@ class Books:
         )
         self._result.events.append(event)
 
+    def _check_spend(self, device: Device, amount_milli: int) -> None:
+        if amount_milli <= 0:
+            raise BudgetError("amount_not_positive")
+        if amount_milli > self.balance_milli(device):
+            raise BudgetError("insufficient_balance", device=device.settings.name)
+
     # ----- devices and the money that moves between accounts
 
     def _track(self, settings: DeviceSettings) -> Device:

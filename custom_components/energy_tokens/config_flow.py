@@ -172,8 +172,9 @@ class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
                     runtime = entry.runtime_data
                     settings = HouseholdSettings.from_data(data)
                     if settings.money() != runtime.economy.period_settings.money():
-                        runtime.async_close_period_now(settings)
-                        await runtime.async_commit()  # durable before the household reloads
+                        settled = runtime.async_close_period_now(settings)
+                        # Durable before the household reloads with the new settings.
+                        await runtime.async_commit(through=settled.entries[-1].seq)
                 return self.async_update_and_abort(entry, data=data)
         schema = household_schema(self.hass.config.currency).extend(
             {probatio.Required(CONF_APPLY_NOW, default=False): BooleanSelector()}

@@ -12,21 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .books import BudgetError, Device, Result
-from .consumption import Consumption
 from .events import BudgetEvent
-from .ledger import Cause, Entry, Kind
+from .exchange import Exchange, check_note
+from .ledger import Cause, Kind
 from .metering import MeterTracker
 from .periods import Period, period_containing
 from .policies import MARKET, POOL, surplus_move
 from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
 
 
-def household_account(household_id: str) -> str:
-    """The account, in a ledger, of another household it exchanged tokens with."""
-    return f"household:{household_id}"
-
-
-class Economy(Consumption):
+class Economy(Exchange):
     """One household's books and every operation on them."""
 
     # ----- devices
@@ -177,12 +172,6 @@ class Economy(Consumption):
 
     # ----- actions
 
-    def _check_spend(self, device: Device, amount_milli: int) -> None:
-        if amount_milli <= 0:
-            raise BudgetError("amount_not_positive")
-        if amount_milli > self.balance_milli(device):
-            raise BudgetError("insufficient_balance", device=device.settings.name)
-
     def transfer(
         self, source: Device, target: Device, amount_milli: int, cause: Cause, note: str
     ) -> Result:
@@ -190,6 +179,7 @@ class Economy(Consumption):
         if amount_milli > 0 and source is target:
             raise BudgetError("same_device")
         self._check_spend(source, amount_milli)
+        check_note(note)
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,
@@ -198,62 +188,6 @@ class Economy(Consumption):
                 amount=amount_milli,
                 cause=cause,
                 data={"note": note} if note else None,
-            )
-        return result
-
-    def send(
-        self,
-        source: Device,
-        peer: Economy,
-        target: Device,
-        amount_milli: int,
-        cause: Cause,
-        note: str,
-    ) -> tuple[Result, Result]:
-        """Move tokens to a device of another household (networks sharing with each other).
-
-        Each ledger records its side against an account for the other household, so both stay
-        zero-sum; the receiving entry names the sending entry's hash, and a link marker here
-        names the receiving entry's hash.
-        """
-        self._check_spend(source, amount_milli)
-        extra = {"note": note} if note else {}
-        with self._unit() as sent:
-            entry = self._append(
-                Kind.TRANSFER,
-                from_account=source.settings.account,
-                to_account=household_account(peer.household_id),
-                amount=amount_milli,
-                cause=cause,
-                data={"peer_household": peer.household_id, **extra},
-            )
-            received = peer.receive(self.household_id, entry, target, cause, extra)
-            link = {
-                "seq": entry.seq,
-                "peer_household": peer.household_id,
-                "peer_seq": received.entries[0].seq,
-                "peer_hash": received.entries[0].hash.hex(),
-            }
-            self._append(Kind.LINK, cause=cause, data=link)
-        return sent, received
-
-    def receive(
-        self, sender: str, sent: Entry, target: Device, cause: Cause, extra: dict[str, str]
-    ) -> Result:
-        """Record tokens another household sent to one of our devices."""
-        with self._unit() as result:
-            self._append(
-                Kind.TRANSFER,
-                from_account=household_account(sender),
-                to_account=target.settings.account,
-                amount=sent.amount,
-                cause=cause,
-                data={
-                    "peer_household": sender,
-                    "peer_seq": sent.seq,
-                    "peer_hash": sent.hash.hex(),
-                    **extra,
-                },
             )
         return result
 

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_get_config_entry
 
 from .books import BudgetError, Device
 from .const import DOMAIN
-from .ledger import Cause
+from .ledger import LedgerError
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 
 
@@ -26,11 +26,20 @@ def translated_error(key: str, **placeholders: str) -> ServiceValidationError:
 
 @contextmanager
 def refusals_translated() -> Iterator[None]:
-    """Turn the economy's refusals (which wrote nothing) into translated errors."""
+    """Turn the economy's refusals (which wrote nothing) into translated errors.
+
+    A ledger that cannot be written refuses too: the action is not recorded.
+    """
     try:
         yield
     except BudgetError as err:
         raise translated_error(err.key, **err.placeholders) from err
+    except LedgerError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="ledger_write_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
 
 
 def household(hass: HomeAssistant, entry_id: str | None) -> HouseholdRuntime:
@@ -60,21 +69,3 @@ def device(hass: HomeAssistant, device_id: str) -> tuple[HouseholdRuntime, Devic
     if books is None:
         raise translated_error("unknown_device", device=device_id)
     return runtime, books
-
-
-def move_tokens(
-    runtime: HouseholdRuntime,
-    source: Device,
-    peer: HouseholdRuntime,
-    target: Device,
-    amount_milli: int,
-    cause: Cause,
-    note: str,
-) -> None:
-    """Move tokens between two devices, of one household or of two; raises BudgetError."""
-    if peer is runtime:
-        runtime.apply(runtime.economy.transfer(source, target, amount_milli, cause, note))
-        return
-    sent, received = runtime.economy.send(source, peer.economy, target, amount_milli, cause, note)
-    runtime.apply(sent)
-    peer.apply(received)

@@ -17,10 +17,11 @@ import probatio
 
 from .books import BudgetError, Device
 from .const import DOMAIN
-from .helpers import households, move_tokens
-from .ledger import Cause, CauseKind
+from .helpers import households
+from .ledger import Cause, CauseKind, LedgerError
 from .runtime import HouseholdRuntime
 from .settings import MILLI
+from .transfers import async_move_tokens
 
 INTENT_BALANCE = "EnergyTokensBalance"
 INTENT_STATUS = "EnergyTokensStatus"
@@ -177,7 +178,9 @@ class TransferHandler(intent.IntentHandler):
         amount = round(slots["amount"]["value"] * MILLI)
         cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
         try:
-            move_tokens(household, source, peer, target, amount, cause, "by voice")
+            await async_move_tokens(household, source, peer, target, amount, cause, "by voice")
+        except LedgerError:
+            return _answer(intent_obj, "The tokens could not be recorded, so nothing moved.")
         except BudgetError as err:
             return _answer(intent_obj, _refusal(err, household, source, amount))
         received = peer.view.devices[target.settings.subentry_id]

@@ -43,15 +43,15 @@ class MeterSpikeRepairFlow(RepairsFlow):
         self, user_input: dict[str, str] | None = None
     ) -> RepairsFlowResult:
         """Debit the jump."""
-        return self._resolve(accept=True)
+        return await self._async_resolve(accept=True)
 
     async def async_step_discard(
         self, user_input: dict[str, str] | None = None
     ) -> RepairsFlowResult:
         """Drop the jump."""
-        return self._resolve(accept=False)
+        return await self._async_resolve(accept=False)
 
-    def _resolve(self, *, accept: bool) -> RepairsFlowResult:
+    async def _async_resolve(self, *, accept: bool) -> RepairsFlowResult:
         runtime = self._runtime()
         if runtime is None:  # the device was removed while the menu was open
             return self.async_abort(reason="household_not_loaded")
@@ -70,7 +70,7 @@ class MeterSpikeRepairFlow(RepairsFlow):
             )
         except BudgetError:  # another flow for the same jump got there first
             return self.async_abort(reason="spike_resolved")
-        runtime.apply(result)
+        await runtime.async_act(result)  # charged or discarded, durably, before it is done
         return self.async_create_entry(data={})
 
 

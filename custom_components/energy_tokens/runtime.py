@@ -188,11 +188,12 @@ class HouseholdRuntime:
         return result
 
     @callback
-    def async_close_period_now(self, settings: HouseholdSettings | None = None) -> None:
+    def async_close_period_now(self, settings: HouseholdSettings | None = None) -> Result:
         """Settle the running period now and open the next (with new money settings, if any)."""
         self.economy.zone = dt_util.get_default_time_zone()  # periods follow the instance's zone
-        self.apply(self.economy.close_period_now(settings))
+        result = self.apply(self.economy.close_period_now(settings))
         self._schedule_boundary()
+        return result
 
     @callback
     def async_update_device(self, subentry_id: str, **changes: Any) -> None:
@@ -333,10 +334,27 @@ class HouseholdRuntime:
         self._cancel_commit = None
         await self.async_commit()
 
-    async def async_commit(self) -> int:
-        """Write and sync every complete unit appended so far; return the durable entry."""
+    async def async_act(self, result: Result) -> Result:
+        """Follow up an action, and return once its unit is durable (it survives a crash).
+
+        Concurrent actions share one group commit: an action whose entries a commit already
+        made durable does not wait for another.
+        """
+        self.apply(result)
+        if result.entries:
+            await self.async_commit(through=result.entries[-1].seq)
+        return result
+
+    async def async_commit(self, through: int | None = None) -> int:
+        """Write and sync every complete unit appended so far; return the durable entry.
+
+        With ``through``, nothing is written when that entry is durable already.
+        """
+        ledger = self.economy.ledger
         async with self._commit_lock:
-            durable = await self.hass.async_add_executor_job(self.economy.ledger.commit)
+            if through is not None and ledger.durable_seq >= through:
+                return ledger.durable_seq
+            durable = await self.hass.async_add_executor_job(ledger.commit)
         self._refresh_ledger()
         return durable
 

@@ -15,10 +15,11 @@ from homeassistant.util.json import JsonValueType
 import probatio
 
 from .const import CONF_ALLOWANCE, DOMAIN
-from .helpers import device, household, move_tokens, refusals_translated, translated_error
+from .helpers import device, household, refusals_translated, translated_error
 from .ledger import Cause, CauseKind, Entry
 from .runtime import HouseholdRuntime
 from .settings import MILLI, to_milli
+from .transfers import async_move_tokens
 from .view import HouseholdView
 
 ATTR_HOUSEHOLD = "household"
@@ -98,7 +99,7 @@ async def _async_transfer(call: ServiceCall) -> None:
     peer, target = device(call.hass, call.data[ATTR_TO])
     amount, note = to_milli(call.data[ATTR_AMOUNT]), call.data[ATTR_NOTE]
     with refusals_translated():
-        move_tokens(runtime, source, peer, target, amount, _cause(call), note)
+        await async_move_tokens(runtime, source, peer, target, amount, _cause(call), note)
 
 
 async def _async_set_allowance(call: ServiceCall) -> None:
@@ -106,12 +107,17 @@ async def _async_set_allowance(call: ServiceCall) -> None:
     amount = to_milli(call.data[ATTR_AMOUNT])
     if amount < 0:
         raise translated_error("amount_negative")
-    if call.data[ATTR_WHEN] == WHEN_NOW:
-        with refusals_translated():
-            runtime.apply(runtime.economy.adjust_allowance_now(books, amount, _cause(call)))
-    runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
-    if call.data[ATTR_WHEN] == WHEN_NOW:
-        await runtime.async_commit()  # tokens moved: durable before the call returns
+    with refusals_translated():
+        if call.data[ATTR_WHEN] == WHEN_NOW:
+            result = runtime.economy.adjust_allowance_now(books, amount, _cause(call))
+            runtime.async_update_device(
+                books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI}
+            )
+            await runtime.async_act(result)
+        else:
+            runtime.async_update_device(
+                books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI}
+            )
 
 
 async def _async_top_up(call: ServiceCall) -> None:
@@ -122,7 +128,9 @@ async def _async_top_up(call: ServiceCall) -> None:
         if other is not runtime:
             raise translated_error("other_household")
     with refusals_translated():
-        runtime.apply(runtime.economy.top_up(to_milli(call.data[ATTR_AMOUNT]), _cause(call), books))
+        await runtime.async_act(
+            runtime.economy.top_up(to_milli(call.data[ATTR_AMOUNT]), _cause(call), books)
+        )
 
 
 async def _async_sell_surplus(call: ServiceCall) -> None:
@@ -135,11 +143,13 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
     else:
         raise translated_error("seller_missing")
     with refusals_translated():
-        runtime.apply(runtime.economy.sell(books, milli, _cause(call)))
+        await runtime.async_act(runtime.economy.sell(books, milli, _cause(call)))
 
 
 async def _async_close_period(call: ServiceCall) -> None:
-    household(call.hass, call.data[ATTR_HOUSEHOLD]).async_close_period_now()
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
+    with refusals_translated():
+        await runtime.async_commit(through=runtime.async_close_period_now().entries[-1].seq)
 
 
 async def _async_verify_ledger(call: ServiceCall) -> ServiceResponse:

@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant, callback
 import probatio
 
 from .const import DOMAIN
-from .economy import household_account
+from .exchange import escrow_account, household_account
 from .helpers import household
 from .ledger import Entry
 from .ledger.entries import MOVEMENT_KINDS
@@ -55,6 +55,7 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     names = {book.settings.account: book.settings.name for book in runtime.economy.devices.values()}
     for other in runtime.hass.config_entries.async_entries(DOMAIN):
         names[household_account(other.entry_id)] = other.title
+        names[escrow_account(other.entry_id)] = other.title  # tokens on their way there
     return balances_response(runtime, view) | {
         "entry_id": runtime.entry.entry_id,
         "period_start": None if period is None else period.start.isoformat(),
@@ -63,7 +64,8 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
         "recent": [
             _movement(names, entry)
             for entry in runtime.economy.ledger.recent_entries()
-            if entry.kind in MOVEMENT_KINDS
+            # An escrow's settlement repeats its offer (the movement a user made): shown once.
+            if entry.kind in MOVEMENT_KINDS and set(entry.data) & {"escrow", "refund"} != {"escrow"}
         ][:RECENT_MOVEMENTS],
     }
 

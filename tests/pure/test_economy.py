@@ -9,7 +9,8 @@ import pytest
 from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.economy import Economy
 from custom_components.energy_tokens.events import BudgetEvent
-from custom_components.energy_tokens.ledger import Cause, CauseKind, Kind
+from custom_components.energy_tokens.exchange import find_receipt, open_offers
+from custom_components.energy_tokens.ledger import Cause, CauseKind, Entry, Kind
 from custom_components.energy_tokens.ledger.errors import LedgerFatalError
 from custom_components.energy_tokens.policies import Status
 
@@ -264,17 +265,75 @@ def test_sending_to_another_household_records_both_sides(
         zone=ZONE,
     )
     cabin.settle()
-    sent, received = home.send(
-        home.devices["dryer"], cabin, cabin.devices["sauna"], 4_000, USER, "share"
+    [offer] = home.offer(home.devices["dryer"], "household-2", 4_000, USER, "share").entries
+    assert (offer.to_account, offer.data) == (
+        "escrow:household-2",
+        {"peer_household": "household-2", "note": "share"},
     )
-    transfer, link = sent.entries
-    [incoming] = received.entries
-    assert transfer.to_account == "household:household-2"
+    [incoming] = cabin.receive("household-1", offer, cabin.devices["sauna"], USER, "share").entries
     assert incoming.from_account == "household:household-1"
-    assert incoming.data["peer_hash"] == transfer.hash.hex()
+    assert incoming.data["peer_hash"] == offer.hash.hex()  # the receipt names the offer
+    settled, link = home.settle_offer(offer, incoming).entries
+    assert (settled.from_account, settled.to_account) == (
+        "escrow:household-2",
+        "household:household-2",
+    )
     assert (link.kind, link.data["peer_hash"]) == (Kind.LINK, incoming.hash.hex())
     assert cabin.ledger.balance("device:sauna") == 14_000
+    assert home.ledger.balance("escrow:household-2") == 0
     assert sum(home.ledger.balances().values()) == sum(cabin.ledger.balances().values()) == 0
+    # An offer the receiver never recorded goes back where it came from.
+    [unanswered] = home.offer(home.devices["dryer"], "household-2", 1_000, USER, "").entries
+    [refund] = home.refund_offer(unanswered, "refused").entries
+    assert (refund.to_account, refund.data["refund"]) == ("device:dryer", "refused")
+    assert home.ledger.balance("device:dryer") == 26_000
+    home.ledger.commit()
+    assert open_offers(home.ledger.iter_entries()) == []
+    before = books_of(cabin)
+    with pytest.raises(BudgetError) as refused:  # a receiver checks before it writes
+        cabin.receive("household-1", offer, home.devices["dryer"], USER, "")
+    assert refused.value.key == "unknown_device"
+    assert books_of(cabin) == before
+
+
+def test_offers_left_in_escrow_are_found_and_their_receipts_too(
+    home: Economy, open_books: Open
+) -> None:
+    [open_one] = home.offer(home.devices["dryer"], "household-2", 1_000, USER, "").entries
+    [settled] = home.offer(home.devices["dryer"], "household-2", 2_000, USER, "").entries
+    receipt = Entry(
+        7,
+        0,
+        Kind.TRANSFER,
+        "household:household-1",
+        "device:sauna",
+        2_000,
+        USER,
+        {"peer_hash": settled.hash.hex()},
+        b"",
+        b"r" * 32,
+    )
+    home.settle_offer(settled, receipt)
+    home.ledger.commit()
+    assert open_offers(home.ledger.iter_entries()) == [open_one]
+    assert find_receipt([receipt], settled) == receipt
+    assert find_receipt([receipt], open_one) is None
+
+
+@pytest.mark.parametrize(
+    ("note", "key"), [("x" * 1001, "note_too_long"), ("\ud800", "note_invalid")]
+)
+def test_notes_are_bounded_valid_text(home: Economy, note: str, key: str) -> None:
+    before = books_of(home)
+    actions: list[Callable[[], object]] = [
+        lambda: home.transfer(home.devices["dryer"], home.devices["heater"], 1, USER, note),
+        lambda: home.offer(home.devices["dryer"], "household-2", 1, USER, note),
+    ]
+    for action in actions:
+        with pytest.raises(BudgetError) as refused:
+            action()
+        assert refused.value.key == key
+    assert books_of(home) == before
 
 
 def test_devices_join_change_and_leave(home: Economy, clock: Clock) -> None:

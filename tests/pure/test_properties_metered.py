@@ -73,7 +73,13 @@ class World:
                     subentry_id, meter, spike.from_wh, spike.to_wh, accept=accept, cause=USER
                 )
             case ("send", name, amount) if name in books:
-                home.send(books[name], self.cabin, self.cabin.devices["sauna"], amount, USER, "")
+                [offer] = home.offer(books[name], "household-2", amount, USER, "").entries
+                if amount % 3:  # received, then settled
+                    sauna = self.cabin.devices["sauna"]
+                    [receipt] = self.cabin.receive("household-1", offer, sauna, USER, "").entries
+                    home.settle_offer(offer, receipt)
+                else:  # never received: refunded
+                    home.refund_offer(offer, "not received")
             case ("transfer", source, target, amount) if source in books and target in books:
                 home.transfer(books[source], books[target], amount, USER, "")
             case ("add_oven",) if "oven" not in books:

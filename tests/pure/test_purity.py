@@ -11,6 +11,7 @@ PURE = {
     "consumption",
     "economy",
     "events",
+    "exchange",
     "metering",
     "periods",
     "policies",

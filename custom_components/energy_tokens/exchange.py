@@ -1,0 +1,132 @@
+"""Tokens between households, in two phases: never one side recorded alone.
+
+1. The sender's unit moves the tokens from the device into escrow (``escrow:<receiver>``) and is
+   made durable first: the *offer*.
+2. The receiver's unit records them arriving from ``household:<sender>``, naming the offer's hash:
+   the *receipt*.
+3. The sender's unit closes the escrow towards ``household:<receiver>`` with a link marker naming
+   the receipt's hash: the *settlement*. Had the receipt been refused, or never written, the
+   escrow is refunded to the device instead.
+
+Each ledger stays zero-sum at every step. After a crash, an offer still in escrow is settled if
+the receiver has its receipt and refunded if not (the runtime asks); so either both sides are
+recorded, or the sender got its tokens back. Pure: no Home Assistant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .books import BudgetError, Device, Result
+from .consumption import Consumption
+from .ledger import Cause, Entry, Kind
+
+MAX_NOTE_CHARS = 1000
+
+
+def household_account(household_id: str) -> str:
+    """The account, in a ledger, of another household it exchanged tokens with."""
+    return f"household:{household_id}"
+
+
+def escrow_account(household_id: str) -> str:
+    """Tokens offered to another household and not yet received there."""
+    return f"escrow:{household_id}"
+
+
+def check_note(note: str) -> None:
+    """A note is valid text of at most ``MAX_NOTE_CHARS`` characters; refused otherwise."""
+    if len(note) > MAX_NOTE_CHARS:
+        raise BudgetError("note_too_long", limit=str(MAX_NOTE_CHARS))
+    try:
+        note.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text the ledger can keep
+        raise BudgetError("note_invalid") from None
+
+
+def open_offers(entries: Iterable[Entry]) -> list[Entry]:
+    """Offers still in escrow: neither settled nor refunded (entries of the whole ledger)."""
+    offers: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.kind is not Kind.TRANSFER:
+            continue
+        if (entry.to_account or "").startswith("escrow:"):
+            offers[entry.hash.hex()] = entry
+        elif "escrow" in entry.data:
+            offers.pop(entry.data["escrow"], None)
+    return list(offers.values())
+
+
+def find_receipt(entries: Iterable[Entry], offer: Entry) -> Entry | None:
+    """The receiver's entry for an offer, in the receiver's ledger, if it was written."""
+    wanted = offer.hash.hex()
+    return next((e for e in entries if e.data.get("peer_hash") == wanted), None)
+
+
+class Exchange(Consumption):
+    """The books, with tokens sent to and received from other households."""
+
+    def offer(
+        self, source: Device, receiver: str, amount_milli: int, cause: Cause, note: str
+    ) -> Result:
+        """Phase one: the device's tokens go into escrow for household ``receiver``."""
+        self._check_spend(source, amount_milli)
+        check_note(note)
+        data = {"peer_household": receiver} | ({"note": note} if note else {})
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=source.settings.account,
+                to_account=escrow_account(receiver),
+                amount=amount_milli,
+                cause=cause,
+                data=data,
+            )
+        return result
+
+    def receive(self, sender: str, offer: Entry, target: Device, cause: Cause, note: str) -> Result:
+        """Phase two, the receiver's: tokens another household offered reach one of our devices."""
+        if self.devices.get(target.settings.subentry_id) is not target:
+            raise BudgetError("unknown_device", device=target.settings.name)
+        check_note(note)
+        data = {"peer_household": sender, "peer_seq": offer.seq, "peer_hash": offer.hash.hex()}
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=household_account(sender),
+                to_account=target.settings.account,
+                amount=offer.amount,
+                cause=cause,
+                data=data | ({"note": note} if note else {}),
+            )
+        return result
+
+    def settle_offer(self, offer: Entry, receipt: Entry) -> Result:
+        """Phase three: the receiver recorded its side; the escrow goes to its account."""
+        receiver = offer.data["peer_household"]
+        link = {
+            "seq": offer.seq,
+            "peer_household": receiver,
+            "peer_seq": receipt.seq,
+            "peer_hash": receipt.hash.hex(),
+        }
+        with self._unit() as result:
+            self._close_escrow(offer, household_account(receiver), {})
+            self._append(Kind.LINK, cause=offer.cause, data=link)
+        return result
+
+    def refund_offer(self, offer: Entry, reason: str) -> Result:
+        """The receiver did not record the offer: the tokens go back to where they came from."""
+        with self._unit() as result:
+            self._close_escrow(offer, offer.from_account or "", {"refund": reason})
+        return result
+
+    def _close_escrow(self, offer: Entry, target: str, extra: dict[str, str]) -> None:
+        self._append(
+            Kind.TRANSFER,
+            from_account=offer.to_account,
+            to_account=target,
+            amount=offer.amount,
+            cause=offer.cause,
+            data={"escrow": offer.hash.hex(), **extra},
+        )
