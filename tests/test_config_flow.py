@@ -15,6 +15,7 @@ from custom_components.energy_tokens.const import (
     CONF_CUT_POLICY,
     CONF_LOAD,
     CONF_METER,
+    CONF_METERS,
     CONF_PRICE,
     DEFAULTS,
     DOMAIN,
@@ -265,3 +266,41 @@ async def test_apply_now_needs_the_household_running(
     assert result["reason"] == "reconfigure_successful"
     assert loaded_entry.data[CONF_PRICE] == 0.5
     assert CONF_APPLY_NOW not in loaded_entry.data
+
+
+async def test_a_sensor_meters_one_household_only(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Two households on one sensor would both charge it: the second is refused, by name."""
+    cabin = MockConfigEntry(
+        domain=DOMAIN, title="Cabin", data={**loaded_entry.data, CONF_NAME: "Cabin"}
+    )
+    cabin.add_to_hass(hass)
+    result = await hass.config_entries.subentries.async_init(
+        (cabin.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"next_step_id": "device"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {**DEVICE, CONF_METER: "sensor.heater_energy"},  # the Home heater's
+    )
+    assert result["errors"] == {CONF_METER: "meter_in_other_household"}
+    assert result["description_placeholders"] == {"household": "Home"}
+    assert not cabin.subentries
+    hass.states.async_set(
+        "sensor.heater_energy", "1", {"device_class": "energy", "unit_of_measurement": "kWh"}
+    )
+    hass.states.async_set(
+        "sensor.spare_energy", "1", {"device_class": "energy", "unit_of_measurement": "kWh"}
+    )
+    result = await hass.config_entries.subentries.async_init(
+        (cabin.entry_id, SUBENTRY_DEVICE), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"next_step_id": "energy_dashboard"}
+    )
+    assert result["data_schema"] is not None
+    options = result["data_schema"].schema[CONF_METERS].config["options"]
+    assert [o["value"] for o in options] == ["sensor.spare_energy"]  # Home's heater is not offered

@@ -238,7 +238,7 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
         become devices, sharing the tokens the cap leaves unallocated.
         """
         entry = self._get_entry()
-        tracked = {sub.data[CONF_METER] for sub in entry.subentries.values()}
+        tracked = set(_metered(self.hass))
         dashboard = await _energy_dashboard_devices(self.hass)
         candidates = _candidates(self.hass, dashboard, tracked)
         if not candidates:
@@ -290,19 +290,19 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
         entry = self._get_entry()
         current = self._get_reconfigure_subentry() if step_id == "reconfigure" else None
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             name = user_input[CONF_NAME].strip()
             meter = user_input[CONF_METER]
-            taken = {
-                sub.data[CONF_METER]
-                for sub in entry.subentries.values()
-                if sub.subentry_type == SUBENTRY_DEVICE
-                and (current is None or sub.subentry_id != current.subentry_id)
-            }
+            skip = None if current is None else current.subentry_id
+            household = _metered(self.hass, skip).get(meter)
             if not name:
                 errors[CONF_NAME] = "name_empty"
-            elif meter in taken:
+            elif household is not None and household.entry_id == entry.entry_id:
                 errors[CONF_METER] = "meter_taken"
+            elif household is not None:  # a meter is charged to one household only
+                errors[CONF_METER] = "meter_in_other_household"
+                placeholders["household"] = household.title
             elif (
                 user_input.get(CONF_LOAD) is None
                 and user_input[CONF_CUT_POLICY] == CutPolicy.TURN_OFF
@@ -325,7 +325,18 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(device_schema(), suggested),
             errors=errors,
+            description_placeholders=placeholders,
         )
+
+
+def _metered(hass: HomeAssistant, skip: str | None = None) -> dict[str, ConfigEntry]:
+    """Every meter of every household's devices (but the device ``skip``), with its household."""
+    return {
+        sub.data[CONF_METER]: entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for sub in entry.subentries.values()
+        if sub.subentry_type == SUBENTRY_DEVICE and sub.subentry_id != skip
+    }
 
 
 async def _energy_dashboard_devices(hass: HomeAssistant) -> dict[str, str | None]:
