@@ -55,7 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     async_entry_updated(runtime)  # what changed while the ledger was being opened
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await runtime.async_start()
-    await async_recover_offers(hass)  # offers a crash left in escrow, to or from this household
+    await async_recover_offers(hass, runtime)  # offers a crash left in escrow, to or from it
     return True
 
 

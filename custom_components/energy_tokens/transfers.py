@@ -46,14 +46,16 @@ async def async_move_tokens(
     await runtime.async_act(runtime.economy.settle_offer(offer, received.entries[-1]))
 
 
-async def async_recover_offers(hass: HomeAssistant) -> None:
+async def async_recover_offers(hass: HomeAssistant, starting: HouseholdRuntime) -> None:
     """Settle or refund every offer a crash left in escrow, in every running household.
 
-    An offer is settled when its receiver has the receipt, and refunded when the receiver does
-    not or no longer exists; one whose receiver is not running now waits for it to start.
+    ``starting`` is the household whose start calls this (it is not loaded yet). An offer is
+    settled when its receiver has the receipt, and refunded when the receiver does not or no
+    longer exists; one whose receiver is not running now waits for it to start.
     """
     entries: list[EnergyTokensConfigEntry] = hass.config_entries.async_entries(DOMAIN)
     running = {e.entry_id: e.runtime_data for e in entries if e.state is ConfigEntryState.LOADED}
+    running[starting.entry.entry_id] = starting
     for runtime in running.values():
         ledger = runtime.economy.ledger
         if not any(a.startswith("escrow:") and b for a, b in ledger.balances().items()):

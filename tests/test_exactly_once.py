@@ -1,0 +1,234 @@
+"""Exactly once: what an action acknowledged is on disk, and crashes lose or double nothing.
+
+Each test stands for a failure seen by killing a real instance; the real-process crash test is
+tests/crash/.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.repairs import repairs_flow_manager
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.ledger import Entry, Kind, iter_entries, verify_ledger
+from custom_components.energy_tokens.ledger.layout import list_segments
+from custom_components.energy_tokens.ledger.store import Ledger
+from custom_components.energy_tokens.runtime import storage_directory
+
+from .conftest import device_subentry
+from .helpers import device_id, entries, state_of, tick
+
+DRYER = "sensor.dryer_energy"
+HEATER = "sensor.heater_energy"
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [device_subentry("Dryer", DRYER, 30.0), device_subentry("Heater", HEATER, 50.0)]
+
+
+@pytest.fixture
+async def cabin(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> MockConfigEntry:
+    """A second household on the instance, with one device."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Cabin",
+        data={**loaded_entry.data, "name": "Cabin"},
+        subentries_data=[device_subentry("Sauna", "sensor.sauna_energy", 10.0)],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+def on_disk(hass: HomeAssistant, entry: MockConfigEntry) -> list[Entry]:
+    """What a crash right now would leave: the entries in the files."""
+    return list(iter_entries(storage_directory(hass, entry.entry_id) / "ledger"))
+
+
+async def _call(hass: HomeAssistant, service: str, data: dict[str, Any]) -> None:
+    await hass.services.async_call(DOMAIN, service, data, blocking=True)
+
+
+async def test_an_acknowledged_action_is_on_disk_when_it_returns(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """1. Acknowledged actions were lost by a kill within the commit delay."""
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
+    household = {"household": loaded_entry.entry_id}
+    for service, data in [
+        ("transfer", {"from_device": dryer, "to_device": heater, "amount": 1, "note": "ack"}),
+        ("top_up", {**household, "amount": 2}),
+        ("sell_surplus", {"device": dryer, "amount": 1}),
+        ("set_allowance", {"device": dryer, "amount": 35, "when": "now"}),
+        ("close_period", household),
+    ]:
+        seq = loaded_entry.runtime_data.economy.ledger.seq
+        await _call(hass, service, data)  # no time passes: no scheduled commit runs
+        written = on_disk(hass, loaded_entry)
+        assert written[-1].seq == loaded_entry.runtime_data.economy.ledger.seq > seq, service
+    kinds = [e.kind for e in on_disk(hass, loaded_entry)]
+    assert kinds.count(Kind.PERIOD_CLOSE) == kinds.count(Kind.PERIOD_OPEN) - 1 == 1
+
+
+async def test_a_period_closed_and_not_reopened_is_reopened_on_start(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2. A kill between a boundary's two segments left a close without its open."""
+    folder = storage_directory(hass, loaded_entry.entry_id) / "ledger"
+    before = {path.name for path in list_segments(folder)}
+    balances = dict(loaded_entry.runtime_data.economy.ledger.balances())
+    real_fd = Ledger._segment_fd
+
+    def crash_at_the_new_segment(ledger: Ledger, name: str) -> int:
+        if name not in before:
+            raise OSError("killed between the two segments")
+        return real_fd(ledger, name)
+
+    monkeypatch.setattr(Ledger, "_segment_fd", crash_at_the_new_segment)
+    with pytest.raises(HomeAssistantError) as failed:
+        await _call(hass, "close_period", {"household": loaded_entry.entry_id})
+    assert failed.value.translation_key == "ledger_write_failed"
+    monkeypatch.undo()
+    kinds = [e.kind for e in on_disk(hass, loaded_entry)]
+    assert kinds[-1] is Kind.PERIOD_CLOSE  # the close reached the disk, the open did not
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    kinds = [e.kind for e in await entries(loaded_entry)]
+    assert kinds.count(Kind.PERIOD_OPEN) == 2
+    assert kinds.count(Kind.PERIOD_CLOSE) == 1
+    ledger = loaded_entry.runtime_data.economy.ledger
+    dryer = next(k for k in balances if k.startswith("device:"))
+    assert ledger.balance(dryer) == balances[dryer]  # allocated again: not left at zero
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+
+
+async def test_an_accepted_jump_is_charged_once_across_a_restart(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """3. Accepting a held jump and restarting charged everything since the jump twice."""
+    set_meter(DRYER, 1.0)
+    await tick(hass, freezer, timedelta(seconds=10))
+    set_meter(DRYER, 50.0)  # held
+    await tick(hass, freezer, timedelta(hours=1))
+    set_meter(DRYER, 52.0)  # then 2 kWh
+    await tick(hass, freezer, timedelta(minutes=5))
+    [issue] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    flow = await manager.async_init(DOMAIN, context={"issue_id": issue})
+    await manager.async_configure(flow["flow_id"], {"next_step_id": "accept"})
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    set_meter(DRYER, 53.0)
+    await tick(hass, freezer, timedelta(minutes=5))
+    charged = sum(d.amount for d in await entries(loaded_entry, Kind.DEBIT))
+    assert charged == 52_000  # the meter moved 52 kWh: 49 held and accepted, then 2, then 1
+
+
+async def test_a_transfer_the_receiver_could_not_record_is_refunded(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+) -> None:
+    """4. A transfer refused on the receiving side still debited the sender."""
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    sauna = device_id(hass, cabin, "Sauna")
+    real_fd = Ledger._segment_fd
+
+    def sender_fails(ledger: Ledger, name: str) -> int:
+        if ledger.household_id == loaded_entry.entry_id:
+            raise OSError("the sender's disk is full")
+        return real_fd(ledger, name)
+
+    with patch.object(Ledger, "_segment_fd", sender_fails), pytest.raises(HomeAssistantError):
+        await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 4})
+    assert loaded_entry.runtime_data.economy.ledger.usable is False  # the sender's disk failed
+    # The sender's ledger stopped at its offer: nothing reached the receiver.
+    assert not [e for e in on_disk(hass, cabin) if e.kind is Kind.TRANSFER]
+
+
+async def test_a_refused_receipt_refunds_the_offer(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+) -> None:
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    sauna = device_id(hass, cabin, "Sauna")
+    real_fd = Ledger._segment_fd
+
+    def receiver_fails(ledger: Ledger, name: str) -> int:
+        if ledger.household_id == cabin.entry_id:
+            raise OSError("the receiver's disk is full")
+        return real_fd(ledger, name)
+
+    with (
+        patch.object(Ledger, "_segment_fd", receiver_fails),
+        pytest.raises(HomeAssistantError) as failed,
+    ):
+        await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 4})
+    assert failed.value.translation_key == "ledger_write_failed"
+    home = on_disk(hass, loaded_entry)
+    offer, refund = [e for e in home if e.kind is Kind.TRANSFER][-2:]
+    assert refund.data == {"escrow": offer.hash.hex(), "refund": "refused"}
+    assert loaded_entry.runtime_data.economy.ledger.balance(f"escrow:{cabin.entry_id}") == 0
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"  # nothing left the dryer
+    assert not [e for e in on_disk(hass, cabin) if e.kind is Kind.TRANSFER]
+
+
+async def test_an_offer_a_crash_left_in_escrow_is_concluded_at_start(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+) -> None:
+    """A crash after the receipt and before the settlement: the next start settles it."""
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    sauna = device_id(hass, cabin, "Sauna")
+    with (
+        patch(
+            "custom_components.energy_tokens.economy.Economy.settle_offer",
+            side_effect=SystemExit("killed"),
+        ),
+        pytest.raises(SystemExit),
+    ):
+        await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 4})
+    escrow = f"escrow:{cabin.entry_id}"
+    assert loaded_entry.runtime_data.economy.ledger.balance(escrow) == 4_000
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    ledger = loaded_entry.runtime_data.economy.ledger
+    assert ledger.balance(escrow) == 0
+    assert ledger.balance(f"household:{cabin.entry_id}") == 4_000  # settled, not refunded
+    [link] = await entries(loaded_entry, Kind.LINK)
+    [receipt] = [e for e in await entries(cabin, Kind.TRANSFER) if "peer_hash" in e.data]
+    assert link.data["peer_hash"] == receipt.hash.hex()
+    # And an offer whose receiver never wrote its receipt is refunded.
+    with (
+        patch(
+            "custom_components.energy_tokens.economy.Economy.receive",
+            side_effect=SystemExit("killed"),
+        ),
+        pytest.raises(SystemExit),
+    ):
+        await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 2})
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    ledger = loaded_entry.runtime_data.economy.ledger
+    assert ledger.balance(escrow) == 0
+    assert state_of(hass, "sensor.dryer_balance") == "26.0"  # 4 went to the sauna, 2 came back
+    for entry in (loaded_entry, cabin):
+        folder: Path = storage_directory(hass, entry.entry_id) / "ledger"
+        assert verify_ledger(folder).valid
+        assert sum(entry.runtime_data.economy.ledger.balances().values()) == 0
