@@ -41,7 +41,7 @@ class Result:
 
     entries: list[Entry] = field(default_factory=list)
     events: list[DomainEvent] = field(default_factory=list)
-    spikes: list[tuple[str, HeldSpike]] = field(default_factory=list)
+    spikes: list[tuple[str, str, HeldSpike]] = field(default_factory=list)  # device, meter, jump
 
     def merge(self, other: Result) -> Result:
         """Add what another operation did after this one's; return this result."""
@@ -63,6 +63,7 @@ class Device:
     status: Status = Status.OK  # as last seen on a reading: events fire when it changes
 
 
+type SpikeKey = tuple[str, str, int, int]  # account, meter, from and to (Wh)
 type _DeviceBooks = tuple[int, int, bool, Status, TrackerState]
 type _Saved = tuple[
     Period | None,
@@ -72,6 +73,8 @@ type _Saved = tuple[
     int,
     dict[str, Device],
     dict[str, _DeviceBooks],
+    dict[SpikeKey, HeldSpike],
+    set[SpikeKey],
 ]
 
 
@@ -101,7 +104,10 @@ class Books:
         self.zone = zone
         self.devices: dict[str, Device] = {}
         self._by_account: dict[str, Device] = {}
-        self.resolved: set[tuple[str, str, int, int]] = set()  # held jumps: account, meter, range
+        # Meter jumps held for the user, and those already accepted or discarded, by account,
+        # meter and range: recorded in the ledger, so a restart forgets none and repeats none.
+        self.held: dict[SpikeKey, HeldSpike] = {}
+        self.resolved: set[SpikeKey] = set()
         self._result: Result | None = None  # of the unit being written
         self._saved: _Saved | None = None  # the books before its first entry
         for device in devices:
@@ -160,6 +166,10 @@ class Books:
         match entry.kind:
             case Kind.PERIOD_OPEN:
                 self.closed_at = None
+                self.held = {  # carried over from the period before, while unresolved
+                    (account, meter, start, end): HeldSpike(start, end, at_ms, power_w)
+                    for account, meter, start, end, at_ms, power_w in data.get("held", ())
+                }
                 self.period = Period(self.local(data["start_ms"]), self.local(data["end_ms"]))
                 self.period_settings = self.settings.with_money(data["money"])
                 self.cost_micro = self.sales_micro = 0
@@ -168,7 +178,7 @@ class Books:
                     device.borrowed = False
             case Kind.DEBIT:
                 if "spike" in data:  # a held jump, accepted
-                    self.resolved.add((entry.from_account or "", data["meter"], *data["wh"]))
+                    self._resolve((entry.from_account or "", data["meter"], *data["wh"]))
                 if (debited := self._by_account.get(entry.from_account or "")) is not None:
                     start, end = data["wh"]
                     debited.period_wh += end - start
@@ -178,7 +188,12 @@ class Books:
                     start, end = data["range"]
                     metered.period_wh += end - start
             case Kind.METER if "discarded" in data:  # a held jump, discarded
-                self.resolved.add((data["device"], data["meter"], *data["discarded"]))
+                self._resolve((data["device"], data["meter"], *data["discarded"]))
+            case Kind.METER if "held" in data:  # a jump held for the user (and its baseline)
+                start, end = data["held"]
+                key = (data["device"], data["meter"], start, end)
+                if key not in self.resolved:
+                    self.held[key] = HeldSpike(start, end, data["read_ms"], data["held_w"])
             case Kind.PERIOD_CLOSE:
                 self.closed_at = entry.ts_ms
             case Kind.PURCHASE:
@@ -190,6 +205,10 @@ class Books:
                     borrower.borrowed = True
             case _:
                 pass
+
+    def _resolve(self, key: SpikeKey) -> None:
+        self.resolved.add(key)
+        self.held.pop(key, None)
 
     # ----- units
 
@@ -224,11 +243,13 @@ class Books:
             for key, d in self.devices.items()
         }
         money = self.period_settings, self.cost_micro, self.sales_micro
-        return self.period, self.closed_at, *money, dict(self.devices), books
+        spikes = dict(self.held), set(self.resolved)
+        return self.period, self.closed_at, *money, dict(self.devices), books, *spikes
 
     def _load(self, saved: _Saved) -> None:
-        self.period, self.closed_at, self.period_settings, *money, devices, books = saved
+        self.period, self.closed_at, self.period_settings, *money, devices, books = saved[:7]
         self.cost_micro, self.sales_micro = money
+        self.held, self.resolved = saved[7], saved[8]
         self.devices = devices
         self._by_account = {d.settings.account: d for d in devices.values()}
         for key, (period_wh, period_milli, borrowed, last_status, tracker) in books.items():

@@ -46,10 +46,7 @@ class Consumption(Books):
         with self._unit() as result:
             if outcome in _WRITES:
                 self._flush(device, at_ms)
-                self._write_baseline(device, at_ms)
-            if outcome is Outcome.SPIKE_HELD:
-                assert device.tracker.spike is not None
-                result.spikes.append((device.settings.subentry_id, device.tracker.spike))
+                self._write_baseline(device, at_ms, outcome is Outcome.SPIKE_HELD)
             if after is not device.status:
                 if after in (Status.LOW, Status.EXHAUSTED):
                     self._flush(device, at_ms)  # crossing a threshold is written at once
@@ -61,16 +58,24 @@ class Consumption(Books):
         balance = self.balance_milli(device)
         return Reading(result, balance, self.status_of(device, balance))
 
-    def _write_baseline(self, device: Device, at_ms: int) -> None:
+    def _write_baseline(self, device: Device, at_ms: int, held: bool = False) -> None:
+        """Record where counting goes on from; a jump held for the user is recorded with it."""
         # The reading's own time is kept: the entry's time may be later (entries never go back).
         settings = device.settings
-        data = {
+        data: dict[str, object] = {
             "device": settings.account,
             "meter": settings.meter,
             "wh": device.tracker.baseline_wh,
             "read_ms": at_ms,
         }
+        spike = device.tracker.spike if held else None
+        if spike is not None:
+            data |= {"held": [spike.from_wh, spike.to_wh], "held_w": round(spike.power_w)}
         self._append(Kind.METER, data=data, cause=METERING, ts_ms=at_ms)
+        if spike is not None:  # for the runtime to ask the user, as the fold now holds it
+            assert self._result is not None
+            key = (settings.account, settings.meter, spike.from_wh, spike.to_wh)
+            self._result.spikes.append((settings.subentry_id, settings.meter, self.held[key]))
 
     def flush_all(self) -> Result:
         """Debit what every meter recorded since the last debit (the debit interval)."""

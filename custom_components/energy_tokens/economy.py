@@ -130,13 +130,18 @@ class Economy(Exchange):
             for device in self.devices.values()
             if (wh := device.tracker.baseline_wh) is not None
         }
-        data = {
+        data: dict[str, object] = {
             "period": period.key,
             "start_ms": period.start_ms,
             "end_ms": period.end_ms,
             "money": settings.money(),
             "meters": meters,
         }
+        if self.held:  # jumps the user has not decided on yet stay held in the new period
+            data["held"] = [
+                [account, meter, start, end, spike.at_ms, round(spike.power_w)]
+                for (account, meter, start, end), spike in self.held.items()
+            ]
         self._append(Kind.PERIOD_OPEN, data=data, ts_ms=at_ms)
         purchase = settings.cap_milli - self.pool_milli  # rolled-over tokens pay part
         if purchase > 0:

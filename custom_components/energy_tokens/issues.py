@@ -90,7 +90,7 @@ def _ledger_issue(
 
 @callback
 def async_report_spike(
-    hass: HomeAssistant, entry_id: str, device: DeviceSettings, spike: HeldSpike
+    hass: HomeAssistant, entry_id: str, device: DeviceSettings, meter: str, spike: HeldSpike
 ) -> None:
     """A meter jump held back: the user accepts or discards it in Repairs (repairs.py)."""
     ir.async_create_issue(
@@ -109,7 +109,7 @@ def async_report_spike(
         data={
             "entry_id": entry_id,
             "subentry_id": device.subentry_id,
-            "meter": device.meter,
+            "meter": meter,
             "from_wh": spike.from_wh,
             "to_wh": spike.to_wh,
         },
@@ -117,7 +117,7 @@ def async_report_spike(
     _LOGGER.warning(
         "%s: the meter %s jumped by %.3f kWh (%.1f kW); held back for review in Repairs",
         device.name,
-        device.meter,
+        meter,
         spike.wh / 1000,
         spike.power_w / 1000,
     )

@@ -128,6 +128,9 @@ class HouseholdRuntime:
         runtime = cls(hass, entry, economy)
         if (torn := economy.ledger.torn_tail) is not None:
             issues.async_report_torn_tail(hass, entry.entry_id, entry.title, torn)
+        for (account, meter, _start, _end), spike in economy.held.items():
+            if (device := economy.device_by_account(account)) is not None:  # asked again
+                issues.async_report_spike(hass, entry.entry_id, device.settings, meter, spike)
         await runtime.loads.async_load()
         return runtime
 
@@ -164,9 +167,9 @@ class HouseholdRuntime:
         """
         if result.entries:
             self.async_schedule_commit()
-        for subentry_id, spike in result.spikes:
+        for subentry_id, meter, spike in result.spikes:
             settings = self.economy.devices[subentry_id].settings
-            issues.async_report_spike(self.hass, self.entry.entry_id, settings, spike)
+            issues.async_report_spike(self.hass, self.entry.entry_id, settings, meter, spike)
         for event in result.events:
             self._emit(event)
         if reading is None:

@@ -376,10 +376,11 @@ def test_held_jumps_are_debited_when_accepted_and_recorded_when_discarded(
     home.observe(dryer, 10 * KWH, clock.now)
     held = home.observe(dryer, 70 * KWH, clock.advance(30_000))  # 7.2 MW
     assert held.result is not None
-    [(subentry_id, spike)] = held.result.spikes
-    assert (subentry_id, spike.from_wh, spike.to_wh) == ("dryer", 10_000, 70_000)
-    assert held.balance_milli == 30_000  # not charged
     meter = "sensor.dryer_energy"
+    [(subentry_id, jumped, spike)] = held.result.spikes
+    assert (subentry_id, jumped, spike.from_wh, spike.to_wh) == ("dryer", meter, 10_000, 70_000)
+    assert held.balance_milli == 30_000  # not charged
+    assert home.held == {("device:dryer", meter, 10_000, 70_000): spike}
     [accepted] = home.resolve_spike("dryer", meter, 10_000, 70_000, accept=True, cause=USER).entries
     assert (accepted.kind, accepted.amount) == (Kind.DEBIT, 60_000)
     assert accepted.data == {"meter": meter, "wh": [10_000, 70_000], "spike": "accepted"}
@@ -505,3 +506,30 @@ def test_a_boundary_cut_in_two_by_a_crash_is_completed_on_opening(
     closes = [e for e in entries if e.kind is Kind.PERIOD_CLOSE]
     assert (len(opens), len(closes)) == (2, 1)  # opened once more, never closed twice
     assert opens[-1].ts_ms == closes[0].ts_ms  # when the close left it
+
+
+def test_held_jumps_are_remembered_by_the_ledger_across_restarts_and_periods(
+    open_books: Open, clock: Clock
+) -> None:
+    """The repair that asks the user is not durable itself: the ledger keeps the jump held."""
+    devices = [device("Dryer", 30.0)]
+    home = open_books(devices, period="daily")
+    dryer = home.devices["dryer"]
+    home.observe(dryer, 10 * KWH, clock.now)
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # held
+    home.observe(dryer, 80 * KWH, clock.advance(60_000))  # held too
+    key = ("device:dryer", "sensor.dryer_energy", 70_000, 80_000)
+    home.resolve_spike("dryer", *key[1:], accept=False, cause=USER)
+    home.ledger.close()
+    again = open_books(devices, period="daily")
+    [(held_key, spike)] = again.held.items()
+    assert held_key == ("device:dryer", "sensor.dryer_energy", 10_000, 70_000)
+    assert (spike.at_ms, round(spike.power_w)) == (clock.now - 60_000, 7_200_000)
+    clock.advance(24 * HOUR)
+    again.settle()  # a new period carries it over
+    again.ledger.close()
+    later = open_books(devices, period="daily")
+    assert list(later.held) == [held_key]
+    assert key not in later.held  # the discarded one stays decided
+    later.resolve_spike("dryer", *held_key[1:], accept=True, cause=USER)
+    assert later.held == {}

@@ -65,8 +65,7 @@ class World:
                 reading = home.observe(
                     books[name], float(self.meters[meter]), self.clock.advance(elapsed)
                 )
-                for subentry_id, spike in [] if reading.result is None else reading.result.spikes:
-                    self.held.append((subentry_id, meter, spike))
+                self.held += [] if reading.result is None else reading.result.spikes
             case ("resolve", accept) if self.held and self.held[0][0] in home.devices:
                 subentry_id, meter, spike = self.held.pop(0)
                 home.resolve_spike(
