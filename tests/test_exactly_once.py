@@ -232,3 +232,28 @@ async def test_an_offer_a_crash_left_in_escrow_is_concluded_at_start(
         folder: Path = storage_directory(hass, entry.entry_id) / "ledger"
         assert verify_ledger(folder).valid
         assert sum(entry.runtime_data.economy.ledger.balances().values()) == 0
+
+
+async def test_a_held_jump_is_asked_again_after_a_restart(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The repair issue is saved later than the ledger: a crash before it must not lose the jump."""
+    set_meter(DRYER, 1.0)
+    await tick(hass, freezer, timedelta(seconds=10))
+    set_meter(DRYER, 50.0)  # held
+    await hass.async_block_till_done()
+    [issue] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    await loaded_entry.runtime_data.async_commit()
+    ir.async_delete_issue(hass, DOMAIN, issue)  # as if the crash came before it was saved
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    [again] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    assert again == issue
+    held = issue_registry.async_get_issue(DOMAIN, again)
+    assert held is not None
+    assert held.data is not None
+    assert (held.data["meter"], held.data["from_wh"], held.data["to_wh"]) == (DRYER, 1_000, 50_000)
