@@ -84,6 +84,19 @@ async def test_an_acknowledged_action_is_on_disk_when_it_returns(
     assert kinds.count(Kind.PERIOD_CLOSE) == kinds.count(Kind.PERIOD_OPEN) - 1 == 1
 
 
+async def test_where_counting_starts_is_on_disk_at_once(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, set_meter: Callable[..., None]
+) -> None:
+    """A first reading lost to a kill before the group commit lost what the meter rose since."""
+    set_meter(DRYER, 100)
+    await hass.async_block_till_done()  # no time passes: no scheduled commit runs
+    baselines = [e.data for e in on_disk(hass, loaded_entry) if e.kind is Kind.METER]
+    assert [(d["meter"], d["wh"]) for d in baselines] == [(DRYER, 100_000)]
+    set_meter(DRYER, 100.2)  # an ordinary reading waits for the group commit
+    await hass.async_block_till_done()
+    assert [e.data for e in on_disk(hass, loaded_entry) if e.kind is Kind.METER] == baselines
+
+
 async def test_a_period_closed_and_not_reopened_is_reopened_on_start(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

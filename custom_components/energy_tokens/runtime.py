@@ -299,8 +299,17 @@ class HouseholdRuntime:
         if (device := self.economy.devices.get(subentry_id)) is None:
             return
         reading = self.economy.observe(device, reading_wh, at_ms)
-        if reading.result is not None:
-            self.apply(reading.result, reading=subentry_id)
+        if (result := reading.result) is not None:
+            self.apply(result, reading=subentry_id)
+            if any(e.kind is Kind.METER and "read_ms" in e.data for e in result.entries):
+                # Where counting starts (a first reading, a reset, a held jump) is synced now,
+                # not with the next group commit: a crash before it would lose what the meter
+                # rose since.
+                self.entry.async_create_background_task(
+                    self.hass,
+                    self.async_commit(through=result.entries[-1].seq),
+                    f"{DOMAIN} commit baseline {self.entry.title}",
+                )
         self._show_live(subentry_id, reading.balance_milli, reading.status)
 
     @callback
