@@ -40,7 +40,16 @@ class Api:
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, form: bool = False
     ) -> Any:
-        """Send one request; JSON in and out (form-encoded in with ``form``)."""
+        """Send one request; JSON in and out (form-encoded in with ``form``); stop on a refusal."""
+        status, answer = self.answer(method, path, body, form=form)
+        if status >= 400:
+            raise SystemExit(f"{method} {path}: HTTP {status}: {answer}")
+        return answer
+
+    def answer(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, form: bool = False
+    ) -> tuple[int, Any]:
+        """Send one request; return the HTTP status and the answer (JSON, else text)."""
         data = None
         headers = {}
         if body is not None and form:
@@ -56,10 +65,13 @@ class Api:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local
-                text = response.read().decode()
+                status, text = response.status, response.read().decode()
         except urllib.error.HTTPError as err:
-            raise SystemExit(f"{method} {path}: HTTP {err.code}: {err.read().decode()}") from err
-        return json.loads(text) if text else None
+            status, text = err.code, err.read().decode()
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, text
 
     def wait_until_up(self, timeout: float, watch_pid: int | None) -> list[dict[str, Any]]:
         """Wait for Home Assistant's HTTP server; return the onboarding steps.
@@ -121,8 +133,8 @@ class Api:
         return result.get("result")
 
 
-def prepare(config: Path) -> None:
-    """Before the first start: have the server listen on 127.0.0.1 only.
+def prepare(config: Path, port: int = 8123) -> None:
+    """Before the first start: have the server listen on 127.0.0.1 (and ``port``) only.
 
     Home Assistant keeps its HTTP settings in storage (YAML for them is deprecated and would
     stage a trial that must be confirmed in the UI). A new instance gets them as settings
@@ -133,7 +145,7 @@ def prepare(config: Path) -> None:
         return
     http_store.parent.mkdir(parents=True, exist_ok=True)
     stable = {
-        "server_port": 8123,
+        "server_port": port,
         "server_host": ["127.0.0.1"],
         "cors_allowed_origins": ["https://cast.home-assistant.io"],
         "login_attempts_threshold": -1,
@@ -167,8 +179,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def onboard(api: Api, steps: list[dict[str, Any]], login_file: Path) -> dict[str, str]:
-    """Create the owner account and finish onboarding; or log in to the existing one."""
+def onboard(
+    api: Api, steps: list[dict[str, Any]], login_file: Path, *, integrations: bool = True
+) -> dict[str, str]:
+    """Create the owner account and finish onboarding; or log in to the existing one.
+
+    ``integrations`` False creates the account only: the later steps set up Home Assistant's
+    suggested integrations (weather, radio browser ...), which reach out to the internet.
+    """
     done = {step["step"] for step in steps if step["done"]}
     if "user" in done:
         if not login_file.exists():
@@ -193,10 +211,10 @@ def onboard(api: Api, steps: list[dict[str, Any]], login_file: Path) -> dict[str
         login_file.touch(mode=0o600)
         login_file.write_text(json.dumps(login))
         api.exchange(created["auth_code"])
-    for step in ("core_config", "analytics"):
+    for step in ("core_config", "analytics") if integrations else ():
         if step not in done:
             api.request("POST", f"/api/onboarding/{step}", {} if step == "analytics" else None)
-    if "integration" not in done:
+    if integrations and "integration" not in done:
         api.request(
             "POST",
             "/api/onboarding/integration",
