@@ -4,6 +4,7 @@ Each test stands for a failure seen by killing a real instance; the real-process
 tests/crash/.
 """
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,8 @@ from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.ledger import Entry, Kind, iter_entries, verify_ledger
 from custom_components.energy_tokens.ledger.layout import list_segments
 from custom_components.energy_tokens.ledger.store import Ledger
-from custom_components.energy_tokens.runtime import storage_directory
+from custom_components.energy_tokens.runtime import HouseholdRuntime, storage_directory
+from custom_components.energy_tokens.transfers import async_join_exchange
 
 from .conftest import device_subentry
 from .helpers import device_id, entries, state_of, tick
@@ -245,6 +247,113 @@ async def test_an_offer_a_crash_left_in_escrow_is_concluded_at_start(
         folder: Path = storage_directory(hass, entry.entry_id) / "ledger"
         assert verify_ledger(folder).valid
         assert sum(entry.runtime_data.economy.ledger.balances().values()) == 0
+
+
+async def _leave_in_escrow(
+    hass: HomeAssistant, home: MockConfigEntry, cabin: MockConfigEntry, amount: float
+) -> str:
+    """A transfer to the Cabin killed after its receipt, before its settlement."""
+    data = {
+        "from_device": device_id(hass, home, "Dryer"),
+        "to_device": device_id(hass, cabin, "Sauna"),
+        "amount": amount,
+    }
+    with (
+        patch(
+            "custom_components.energy_tokens.economy.Economy.settle_offer",
+            side_effect=SystemExit("killed"),
+        ),
+        pytest.raises(SystemExit),
+    ):
+        await _call(hass, "transfer", data)
+    escrow = f"escrow:{cabin.entry_id}"
+    assert home.runtime_data.economy.ledger.balance(escrow) == amount * 1000
+    return escrow
+
+
+async def test_households_starting_together_conclude_their_offers(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+) -> None:
+    """Starting at once, neither household saw the other loaded: the offer stayed in escrow."""
+    escrow = await _leave_in_escrow(hass, loaded_entry, cabin, 3)
+    for entry in (loaded_entry, cabin):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    arrived: list[str] = []
+    both = asyncio.Event()
+    real_join = async_join_exchange
+
+    async def join(hass: HomeAssistant, runtime: HouseholdRuntime) -> None:
+        arrived.append(runtime.entry.entry_id)
+        if len(arrived) == 2:
+            both.set()
+        await both.wait()  # neither is loaded yet when either joins
+        await real_join(hass, runtime)
+
+    with patch("custom_components.energy_tokens.async_join_exchange", join):
+        await asyncio.gather(
+            *(hass.config_entries.async_setup(e.entry_id) for e in (loaded_entry, cabin))
+        )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    ledger = loaded_entry.runtime_data.economy.ledger
+    assert ledger.balance(escrow) == 0
+    assert ledger.balance(f"household:{cabin.entry_id}") == 3_000  # settled: the Cabin has it
+
+
+async def test_a_household_starting_leaves_a_transfer_under_way_alone(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+) -> None:
+    """A third household's start found an offer under way, without its receipt yet, and
+    refunded it; the transfer then settled it too."""
+    await _leave_in_escrow(hass, loaded_entry, cabin, 1)  # something for the start to conclude
+    garage = MockConfigEntry(
+        domain=DOMAIN,
+        title="Garage",
+        data={**loaded_entry.data, "name": "Garage"},
+        subentries_data=[device_subentry("Charger", "sensor.charger_energy", 10.0)],
+    )
+    garage.add_to_hass(hass)
+    receiving, go_on = asyncio.Event(), asyncio.Event()
+    real_act = HouseholdRuntime.async_act
+
+    async def slow_receiver(runtime: HouseholdRuntime, result: Any) -> Any:
+        if runtime.entry is cabin:  # the receipt waits until the Garage is starting
+            receiving.set()
+            await go_on.wait()
+        return await real_act(runtime, result)
+
+    data = {
+        "from_device": device_id(hass, loaded_entry, "Dryer"),
+        "to_device": device_id(hass, cabin, "Sauna"),
+        "amount": 2,
+    }
+    joining = asyncio.Event()
+    real_join = async_join_exchange
+
+    async def join(hass: HomeAssistant, runtime: HouseholdRuntime) -> None:
+        joining.set()
+        await real_join(hass, runtime)
+
+    with (
+        patch.object(HouseholdRuntime, "async_act", slow_receiver),
+        patch("custom_components.energy_tokens.async_join_exchange", join),
+    ):
+        transfer = hass.async_create_task(_call(hass, "transfer", data))
+        await receiving.wait()  # the offer is on disk, its receipt not yet
+        starting = hass.async_create_task(hass.config_entries.async_setup(garage.entry_id))
+        await joining.wait()  # the Garage joins, and waits for the transfer under way
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not starting.done()
+        go_on.set()
+        await transfer
+        assert await starting
+    await hass.async_block_till_done(wait_background_tasks=True)
+    home = on_disk(hass, loaded_entry)
+    assert not [e for e in home if "refund" in e.data]
+    assert loaded_entry.runtime_data.economy.ledger.balance(f"escrow:{cabin.entry_id}") == 0
+    assert loaded_entry.runtime_data.economy.ledger.balance(f"household:{cabin.entry_id}") == 3_000
+    receipts = [e for e in on_disk(hass, cabin) if "peer_hash" in e.data]
+    assert sorted(e.amount for e in receipts) == [1_000, 2_000]
 
 
 async def test_a_held_jump_is_asked_again_after_a_restart(

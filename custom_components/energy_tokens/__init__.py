@@ -18,7 +18,7 @@ from .lifecycle import async_entry_updated
 from .loads import loads_store
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime, storage_directory
 from .services import async_setup_services
-from .transfers import async_recover_offers
+from .transfers import async_join_exchange, async_leave_exchange
 from .websocket_api import async_setup_websocket_api
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -55,7 +55,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     async_entry_updated(runtime)  # what changed while the ledger was being opened
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await runtime.async_start()
-    await async_recover_offers(hass, runtime)  # offers a crash left in escrow, to or from it
+    entry.async_on_unload(lambda: async_leave_exchange(hass, runtime))  # also if setup fails
+    await async_join_exchange(hass, runtime)  # offers a crash left in escrow, to or from it
     return True
 
 
@@ -67,6 +68,7 @@ async def _async_entry_updated(hass: HomeAssistant, entry: EnergyTokensConfigEnt
 async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:
     """Unload a household: its entities, then flush and close its ledger."""
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        async_leave_exchange(hass, entry.runtime_data)  # before its ledger closes
         await entry.runtime_data.async_close()
     return unloaded
 

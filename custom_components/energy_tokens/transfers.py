@@ -7,18 +7,42 @@ households are running again (exchange.py explains the phases).
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 import logging
 
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.util.hass_dict import HassKey
 
 from .books import BudgetError, Device
 from .const import DOMAIN
 from .exchange import find_receipt, open_offers
 from .ledger import Cause, Entry, LedgerError
-from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+from .runtime import HouseholdRuntime
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class _Exchange:
+    """The instance's households that can trade, and one lock for their offers.
+
+    A transfer between households holds the lock through its three phases, and recovery holds it
+    while it reads and concludes offers: recovery never mistakes a transfer under way for one a
+    crash interrupted, and two recoveries never conclude the same offer.
+    """
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    households: dict[str, HouseholdRuntime] = field(default_factory=dict)
+
+
+_DATA: HassKey[_Exchange] = HassKey(f"{DOMAIN}_exchange")
+
+
+def _exchange(hass: HomeAssistant) -> _Exchange:
+    if (exchange := hass.data.get(_DATA)) is None:
+        exchange = hass.data[_DATA] = _Exchange()
+    return exchange
 
 
 async def async_move_tokens(
@@ -34,40 +58,62 @@ async def async_move_tokens(
     if peer is runtime:
         await runtime.async_act(runtime.economy.transfer(source, target, amount_milli, cause, note))
         return
-    offered = runtime.economy.offer(source, peer.entry.entry_id, amount_milli, cause, note)
-    await runtime.async_act(offered)
-    offer = offered.entries[-1]
-    try:
-        received = peer.economy.receive(runtime.entry.entry_id, offer, target, cause, note)
-        await peer.async_act(received)
-    except BudgetError, LedgerError:
-        await runtime.async_act(runtime.economy.refund_offer(offer, "refused"))
-        raise
-    await runtime.async_act(runtime.economy.settle_offer(offer, received.entries[-1]))
+    async with _exchange(runtime.hass).lock:
+        offered = runtime.economy.offer(source, peer.entry.entry_id, amount_milli, cause, note)
+        await runtime.async_act(offered)
+        offer = offered.entries[-1]
+        try:
+            received = peer.economy.receive(runtime.entry.entry_id, offer, target, cause, note)
+            await peer.async_act(received)
+        except BudgetError, LedgerError:
+            await runtime.async_act(runtime.economy.refund_offer(offer, "refused"))
+            raise
+        await runtime.async_act(runtime.economy.settle_offer(offer, received.entries[-1]))
 
 
-async def async_recover_offers(hass: HomeAssistant, starting: HouseholdRuntime) -> None:
-    """Settle or refund every offer a crash left in escrow, in every running household.
+async def async_join_exchange(hass: HomeAssistant, runtime: HouseholdRuntime) -> None:
+    """A household starts trading: conclude every offer a crash left in escrow, to or from it.
 
-    ``starting`` is the household whose start calls this (it is not loaded yet). An offer is
-    settled when its receiver has the receipt, and refunded when the receiver does not or no
-    longer exists; one whose receiver is not running now waits for it to start.
+    Called at the end of its start (it is not loaded yet). Every trading household's offers are
+    looked at: one is settled when its receiver has the receipt, and refunded when the receiver
+    does not or no longer exists; one whose receiver has not joined yet waits for it to. Households
+    starting together each join in turn, and the later one finds the earlier one's offers.
     """
-    entries: list[EnergyTokensConfigEntry] = hass.config_entries.async_entries(DOMAIN)
-    running = {e.entry_id: e.runtime_data for e in entries if e.state is ConfigEntryState.LOADED}
-    running[starting.entry.entry_id] = starting
-    for runtime in running.values():
-        ledger = runtime.economy.ledger
-        if not any(a.startswith("escrow:") and b for a, b in ledger.balances().items()):
-            continue
-        offers = await hass.async_add_executor_job(_offers, runtime)
-        for offer in offers:
-            receiver = offer.data["peer_household"]
-            if (peer := running.get(receiver)) is not None:
-                receipt = await hass.async_add_executor_job(_receipt, peer, offer)
-                await _async_conclude(runtime, offer, receipt)
-            elif hass.config_entries.async_get_entry(receiver) is None:
-                await _async_conclude(runtime, offer, None)  # the receiver was deleted
+    exchange = _exchange(hass)
+    exchange.households[runtime.entry.entry_id] = runtime
+    async with exchange.lock:
+        for household in list(exchange.households.values()):
+            ledger = household.economy.ledger
+            if not any(a.startswith("escrow:") and b for a, b in ledger.balances().items()):
+                continue
+            try:
+                await _async_conclude_offers(hass, exchange, household)
+            except LedgerError as err:  # its offers wait for its next start
+                _LOGGER.error(
+                    "%s: offers left in escrow could not be concluded: %s",
+                    household.entry.title,
+                    err,
+                )
+
+
+async def _async_conclude_offers(
+    hass: HomeAssistant, exchange: _Exchange, household: HouseholdRuntime
+) -> None:
+    for offer in await hass.async_add_executor_job(_offers, household):
+        receiver = offer.data["peer_household"]
+        if (peer := exchange.households.get(receiver)) is not None:
+            receipt = await hass.async_add_executor_job(_receipt, peer, offer)
+            await _async_conclude(household, offer, receipt)
+        elif hass.config_entries.async_get_entry(receiver) is None:
+            await _async_conclude(household, offer, None)  # the receiver was deleted
+
+
+@callback
+def async_leave_exchange(hass: HomeAssistant, runtime: HouseholdRuntime) -> None:
+    """A household stops: nothing concludes its offers until it joins again."""
+    exchange = _exchange(hass)
+    if exchange.households.get(runtime.entry.entry_id) is runtime:
+        del exchange.households[runtime.entry.entry_id]
 
 
 def _offers(runtime: HouseholdRuntime) -> list[Entry]:
