@@ -22,7 +22,13 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_tokens.const import DOMAIN
-from custom_components.energy_tokens.ledger import Entry, Kind, iter_entries, verify_ledger
+from custom_components.energy_tokens.ledger import (
+    Entry,
+    Kind,
+    LedgerError,
+    iter_entries,
+    verify_ledger,
+)
 from custom_components.energy_tokens.ledger.layout import list_segments
 from custom_components.energy_tokens.ledger.store import Ledger
 from custom_components.energy_tokens.runtime import HouseholdRuntime, storage_directory
@@ -354,6 +360,51 @@ async def test_a_household_starting_leaves_a_transfer_under_way_alone(
     assert loaded_entry.runtime_data.economy.ledger.balance(f"household:{cabin.entry_id}") == 3_000
     receipts = [e for e in on_disk(hass, cabin) if "peer_hash" in e.data]
     assert sorted(e.amount for e in receipts) == [1_000, 2_000]
+
+
+async def test_an_offer_to_a_deleted_household_is_refunded(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+) -> None:
+    data = {
+        "from_device": device_id(hass, loaded_entry, "Dryer"),
+        "to_device": device_id(hass, cabin, "Sauna"),
+        "amount": 2,
+    }
+    with (
+        patch(
+            "custom_components.energy_tokens.economy.Economy.receive",
+            side_effect=SystemExit("killed"),
+        ),
+        pytest.raises(SystemExit),
+    ):
+        await _call(hass, "transfer", data)
+    assert await hass.config_entries.async_remove(cabin.entry_id)
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    [refund] = [e for e in await entries(loaded_entry, Kind.TRANSFER) if "refund" in e.data]
+    assert refund.data["refund"] == "not received"
+    assert loaded_entry.runtime_data.economy.ledger.balance(f"escrow:{cabin.entry_id}") == 0
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+
+
+async def test_an_offer_that_cannot_be_concluded_waits_for_the_next_start(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    cabin: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    escrow = await _leave_in_escrow(hass, loaded_entry, cabin, 2)
+    with patch(
+        "custom_components.energy_tokens.transfers._async_conclude",
+        side_effect=LedgerError("the disk is full"),
+    ):
+        assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert "offers left in escrow could not be concluded: the disk is full" in caplog.text
+    assert loaded_entry.runtime_data.economy.ledger.balance(escrow) == 2_000  # still there
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.runtime_data.economy.ledger.balance(escrow) == 0
 
 
 async def test_a_held_jump_is_asked_again_after_a_restart(
