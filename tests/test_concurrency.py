@@ -10,7 +10,6 @@ same. Random batches of concurrent calls, many seeds.
 import asyncio
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 import random
@@ -48,40 +47,39 @@ class Recorder:
 
     def __init__(self, live: Economy) -> None:
         self.live = live
-        self.decisions: list[tuple[str, tuple[Any, ...], bool]] = []
+        self.decisions: list[tuple[str, tuple[Any, ...], dict[str, Any], bool]] = []
 
     def wrap(self, method: str) -> Callable[..., Any]:
         real = getattr(Economy, method)
 
-        def decide(economy: Economy, *args: Any) -> Any:
+        def decide(economy: Economy, *args: Any, **kwargs: Any) -> Any:
             if economy is not self.live:  # the serial replay
-                return real(economy, *args)
+                return real(economy, *args, **kwargs)
             try:
-                result = real(economy, *args)
+                result = real(economy, *args, **kwargs)
             except BudgetError:
-                self.decisions.append((method, args, False))
+                self.decisions.append((method, args, kwargs, False))
                 raise
-            self.decisions.append((method, args, True))
+            self.decisions.append((method, args, kwargs, True))
             return result
 
         return decide
 
 
-def _replay(economy: Economy, decisions: list[tuple[str, tuple[Any, ...], bool]]) -> None:
+def _replay(
+    economy: Economy, decisions: list[tuple[str, tuple[Any, ...], dict[str, Any], bool]]
+) -> None:
     """The same decisions, one at a time, on another copy of the books."""
-    for method, args, accepted in decisions:
+    for method, args, kwargs, accepted in decisions:
         mapped = [
             economy.devices[a.settings.subentry_id] if hasattr(a, "settings") else a for a in args
         ]
         try:
-            getattr(economy, method)(*mapped)
+            getattr(economy, method)(*mapped, **kwargs)
         except BudgetError:
             assert not accepted, f"{method}{args} was accepted concurrently, refused serially"
             continue
         assert accepted, f"{method}{args} was refused concurrently, accepted serially"
-        if method == "adjust_allowance_now":  # as the action does next: the new allowance
-            device, new_milli = mapped[0], mapped[1]
-            economy.update_device(replace(device.settings, allowance_milli=new_milli))
 
 
 def _call(rng: random.Random, household: str, devices: list[str]) -> tuple[str, dict[str, Any]]:
@@ -112,7 +110,7 @@ async def test_concurrent_actions_equal_a_serial_order(
     runtime = loaded_entry.runtime_data
     devices = [device_id(hass, loaded_entry, name) for name in NAMES]
     recorder = Recorder(runtime.economy)
-    for method in ("transfer", "top_up", "sell", "adjust_allowance_now"):
+    for method in ("transfer", "top_up", "sell", "set_allowance"):
         monkeypatch.setattr(Economy, method, recorder.wrap(method))
     folder = storage_directory(hass, loaded_entry.entry_id)
     for batch in range(BATCHES):

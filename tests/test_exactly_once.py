@@ -97,11 +97,12 @@ async def test_where_counting_starts_is_on_disk_at_once(
 ) -> None:
     """A first reading lost to a kill before the group commit lost what the meter rose since."""
     set_meter(DRYER, 100)
-    await hass.async_block_till_done()  # no time passes: no scheduled commit runs
+    # No time passes, so no scheduled group commit runs: only the reading's own commit.
+    await hass.async_block_till_done(wait_background_tasks=True)
     baselines = [e.data for e in on_disk(hass, loaded_entry) if e.kind is Kind.METER]
     assert [(d["meter"], d["wh"]) for d in baselines] == [(DRYER, 100_000)]
     set_meter(DRYER, 100.2)  # an ordinary reading waits for the group commit
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert [e.data for e in on_disk(hass, loaded_entry) if e.kind is Kind.METER] == baselines
 
 

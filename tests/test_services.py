@@ -16,7 +16,7 @@ from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.ledger import Kind
 
 from .conftest import device_subentry
-from .helpers import device_id, entries, state_of
+from .helpers import consume, device_id, entries, state_of
 
 DRYER = "sensor.dryer_energy"
 HEATER = "sensor.heater_energy"
@@ -186,29 +186,78 @@ async def test_set_allowance_from_next_period_and_now(
     hass_read_only_user: User,
 ) -> None:
     dryer = device_id(hass, loaded_entry, "Dryer")
+    household = {"household": loaded_entry.entry_id}
     with pytest.raises(Unauthorized):
         await _call(hass, "set_allowance", {"device": dryer, "amount": 40}, hass_read_only_user)
     await _call(hass, "set_allowance", {"device": dryer, "amount": 40}, hass_admin_user)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert state_of(hass, "sensor.dryer_allowance") == "40.0"
-    assert state_of(hass, "sensor.dryer_balance") == "30.0"  # from the next period
+    # The running period keeps its allowance; the next one's is shown beside it.
+    allowance = hass.states.get("sensor.dryer_allowance")
+    assert allowance is not None
+    assert (allowance.state, allowance.attributes.get("next_period")) == ("30.0", 40.0)
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+    balances = await _call(hass, "get_balances", household, return_response=True)
+    [shown] = [d for d in balances["devices"] if d["device"] == "Dryer"]
+    assert (shown["allowance"], shown["next_period_allowance"]) == (30.0, 40.0)
+    [marker] = await entries(loaded_entry, Kind.ALLOWANCE)
+    assert marker.cause.ref == hass_admin_user.id
+    assert marker.data == {
+        "device": marker.data["device"],
+        "allowance": 40_000,
+        "period": "2026-12-01",
+    }
+    # "Now" moves the difference from this period's allowance (30), not the next one's (40).
     await _call(hass, "set_allowance", {"device": dryer, "amount": 45, "when": "now"})
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert state_of(hass, "sensor.dryer_balance") == "35.0"  # 45 - 40 moved from the pool now
+    assert state_of(hass, "sensor.dryer_balance") == "45.0"
+    allowance = hass.states.get("sensor.dryer_allowance")
+    assert allowance is not None
+    assert (allowance.state, allowance.attributes.get("next_period")) == ("45.0", None)
     await _call(hass, "set_allowance", {"device": dryer, "amount": 20, "when": "now"})
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert state_of(hass, "sensor.dryer_balance") == "10.0"
-    assert state_of(hass, "sensor.home_unallocated_pool") == "240.0"
-    household = loaded_entry.runtime_data
-    kinds = [e.kind for e in household.economy.ledger.iter_entries()][-2:]
-    assert kinds == [Kind.ALLOCATE, Kind.ADJUST]
+    assert state_of(hass, "sensor.dryer_balance") == "20.0"
+    assert state_of(hass, "sensor.home_unallocated_pool") == "230.0"  # 220 - 15 + 25
+    markers = await entries(loaded_entry, Kind.ALLOWANCE)
+    assert [(m.data["allowance"], m.data["period"]) for m in markers] == [
+        (40_000, "2026-12-01"),
+        (45_000, "2026-11-01"),
+        (20_000, "2026-11-01"),
+    ]
     for amount, key in [(-1, "amount_negative"), (1000, "pool_too_small")]:
         with pytest.raises(ServiceValidationError) as error:
             await _call(hass, "set_allowance", {"device": dryer, "amount": amount, "when": "now"})
         assert error.value.translation_key == key
-    with pytest.raises(ServiceValidationError) as error:
-        await _call(hass, "set_allowance", {"device": dryer, "amount": 0, "when": "now"})
-    assert error.value.translation_key == "insufficient_balance"
+    assert len(await entries(loaded_entry, Kind.ALLOWANCE)) == 3  # a refusal records nothing
+
+
+async def test_the_next_period_allowance_then_now_moves_the_whole_difference(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """3 this period, 4 from the next, then 5 now: the device receives 2, not 1."""
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 3, "when": "now"})
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 4})
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 5, "when": "now"})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_balance") == "5.0"
+    assert state_of(hass, "sensor.dryer_allowance") == "5.0"
+
+
+async def test_lowering_below_what_was_used_leaves_the_device_below_zero(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    await consume(hass, set_meter, freezer, "sensor.dryer_energy", 12.0)
+    assert state_of(hass, "sensor.dryer_balance") == "18.0"
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 10, "when": "now"})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_balance") == "-2.0"  # 10 allowed, 12 used
+    assert state_of(hass, "sensor.dryer_allowance") == "10.0"
+    assert state_of(hass, "sensor.dryer_budget_status") == "exhausted"
+    assert state_of(hass, "sensor.home_unallocated_pool") == "240.0"  # 20 back to the pool
 
 
 async def test_sell_surplus_of_a_device_and_of_the_pool(
@@ -422,7 +471,7 @@ async def test_an_action_right_after_set_allowance_succeeds(
     await _call(hass, "top_up", {"household": loaded_entry.entry_id, "device": heater, "amount": 2})
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.runtime_data is runtime
-    assert state_of(hass, "sensor.dryer_allowance") == "40.0"
+    assert state_of(hass, "sensor.dryer_allowance") == "30.0"  # 40 from the next period
     assert state_of(hass, "sensor.heater_balance") == "63.0"  # 50 + 1 + 10 now + 2 bought
     assert unavailable == []
 
@@ -442,3 +491,32 @@ async def test_concurrent_allowance_changes_move_the_difference_once(
     )
     assert loaded_entry.runtime_data.economy.pool_milli == pool - 10_000
     assert state_of(hass, "sensor.dryer_balance") == "40.0"
+
+
+async def test_allowances_across_a_restart_and_a_period_boundary(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
+    await _call(hass, "set_allowance", {"device": dryer, "amount": 40})
+    await _call(hass, "set_allowance", {"device": heater, "amount": 55, "when": "now"})
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    def allowance(name: str) -> tuple[str, Any]:
+        state = hass.states.get(f"sensor.{name}_allowance")
+        assert state is not None
+        return state.state, state.attributes.get("next_period")
+
+    # Restored from the ledger: this period's allowances, the next one's waiting.
+    assert allowance("dryer") == ("30.0", 40.0)
+    assert allowance("heater") == ("55.0", None)
+    period = loaded_entry.runtime_data.economy.period
+    assert period is not None
+    freezer.move_to(period.end + timedelta(minutes=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert allowance("dryer") == ("40.0", None)
+    assert allowance("heater") == ("55.0", None)
+    assert state_of(hass, "sensor.dryer_balance") == "40.0"
+    assert state_of(hass, "sensor.heater_balance") == "55.0"

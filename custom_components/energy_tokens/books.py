@@ -21,7 +21,7 @@ from .ledger import Cause, Entry, Kind, Ledger
 from .ledger.entries import SYSTEM
 from .metering import HeldSpike, MeterTracker, TrackerState
 from .periods import Period
-from .policies import MARKET, POOL, PROVIDER, Status, allocation_order, status
+from .policies import ALLOWANCE_LOWERED, MARKET, POOL, PROVIDER, Status, allocation_order, status
 from .settings import MILLI, DeviceSettings, HouseholdSettings
 
 
@@ -59,12 +59,13 @@ class Device:
     tracker: MeterTracker
     period_wh: int = 0  # whole Wh recorded this period
     period_milli: int = 0  # milli-tokens debited this period
+    allowance_milli: int = 0  # this period's allowance: allocated, plus what changes moved
     borrowed: bool = False
     status: Status = Status.OK  # as last seen on a reading: events fire when it changes
 
 
 type SpikeKey = tuple[str, str, int, int]  # account, meter, from and to (Wh)
-type _DeviceBooks = tuple[int, int, bool, Status, TrackerState]
+type _DeviceBooks = tuple[int, int, int, bool, Status, TrackerState]
 type _Saved = tuple[
     Period | None,
     int | None,
@@ -75,6 +76,7 @@ type _Saved = tuple[
     dict[str, _DeviceBooks],
     dict[SpikeKey, HeldSpike],
     set[SpikeKey],
+    dict[str, str],
 ]
 
 
@@ -108,6 +110,9 @@ class Books:
         # meter and range: recorded in the ledger, so a restart forgets none and repeats none.
         self.held: dict[SpikeKey, HeldSpike] = {}
         self.resolved: set[SpikeKey] = set()
+        # The names the ledger records for its accounts (and "household"), so that an auditor
+        # can tell devices apart: a period opens with them, a rename adds a label.
+        self.labels: dict[str, str] = {}
         self._result: Result | None = None  # of the unit being written
         self._saved: _Saved | None = None  # the books before its first entry
         for device in devices:
@@ -137,7 +142,7 @@ class Books:
         """The device's budget status now."""
         if balance_milli is None:
             balance_milli = self.balance_milli(device)
-        allowance = device.settings.allowance_milli
+        allowance = device.allowance_milli
         return status(balance_milli, allowance, self.settings.low_threshold, device.borrowed)
 
     @property
@@ -172,9 +177,10 @@ class Books:
                 }
                 self.period = Period(self.local(data["start_ms"]), self.local(data["end_ms"]))
                 self.period_settings = self.settings.with_money(data["money"])
+                self.labels = dict(data.get("names", {}))
                 self.cost_micro = self.sales_micro = 0
                 for device in self.devices.values():
-                    device.period_wh = device.period_milli = 0
+                    device.period_wh = device.period_milli = device.allowance_milli = 0
                     device.borrowed = False
             case Kind.DEBIT:
                 if "spike" in data:  # a held jump, accepted
@@ -200,6 +206,14 @@ class Books:
                 self.cost_micro += entry.amount * data["price_micro"] // MILLI
             case Kind.SALE:
                 self.sales_micro += entry.amount * data["price_micro"] // MILLI
+            case Kind.ALLOCATE:  # from the pool: the device's allowance
+                if (allocated := self._by_account.get(entry.to_account or "")) is not None:
+                    allocated.allowance_milli += entry.amount
+            case Kind.ADJUST if data.get("reason") == ALLOWANCE_LOWERED:
+                if (lowered := self._by_account.get(entry.from_account or "")) is not None:
+                    lowered.allowance_milli -= entry.amount
+            case Kind.LABEL:
+                self.labels[data["account"]] = data["name"]
             case Kind.BORROW:
                 if (borrower := self._by_account.get(entry.to_account or "")) is not None:
                     borrower.borrowed = True
@@ -239,22 +253,37 @@ class Books:
 
     def _save(self) -> _Saved:
         books = {
-            key: (d.period_wh, d.period_milli, d.borrowed, d.status, d.tracker.state())
+            key: (
+                d.period_wh,
+                d.period_milli,
+                d.allowance_milli,
+                d.borrowed,
+                d.status,
+                d.tracker.state(),
+            )
             for key, d in self.devices.items()
         }
         money = self.period_settings, self.cost_micro, self.sales_micro
-        spikes = dict(self.held), set(self.resolved)
+        spikes = dict(self.held), set(self.resolved), dict(self.labels)
         return self.period, self.closed_at, *money, dict(self.devices), books, *spikes
 
     def _load(self, saved: _Saved) -> None:
         self.period, self.closed_at, self.period_settings, *money, devices, books = saved[:7]
         self.cost_micro, self.sales_micro = money
-        self.held, self.resolved = saved[7], saved[8]
+        self.held, self.resolved, self.labels = saved[7], saved[8], saved[9]
         self.devices = devices
         self._by_account = {d.settings.account: d for d in devices.values()}
-        for key, (period_wh, period_milli, borrowed, last_status, tracker) in books.items():
+        for key, (
+            period_wh,
+            period_milli,
+            allowance,
+            borrowed,
+            last_status,
+            tracker,
+        ) in books.items():
             device = devices[key]
             device.period_wh, device.period_milli = period_wh, period_milli
+            device.allowance_milli = allowance
             device.borrowed, device.status = borrowed, last_status
             device.tracker.set_state(tracker)
 
@@ -278,7 +307,7 @@ class Books:
     def device_event(self, kind: BudgetEvent, device: Device, **extra: Any) -> DomainEvent:
         """A budget event about a device, with its balance and allowance as of now."""
         extra["balance"] = self.balance_milli(device) / MILLI
-        extra["allowance"] = device.settings.allowance_milli / MILLI
+        extra["allowance"] = device.allowance_milli / MILLI
         return DomainEvent(kind, device.settings.subentry_id, extra)
 
     def _event(self, kind: BudgetEvent, device: Device | None = None, **extra: Any) -> None:

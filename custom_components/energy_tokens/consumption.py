@@ -182,7 +182,7 @@ class Consumption(Books):
             )
             for account, other in lenders.items()
         }
-        chunk = max(device.settings.allowance_milli // 10, MILLI)
+        chunk = max(device.allowance_milli // 10, MILLI)
         need = max(-self.balance_milli(device), 0) + chunk
         for account, amount in borrowing_plan(need, surpluses):
             self._append(

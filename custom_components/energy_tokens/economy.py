@@ -10,14 +10,16 @@ Pure: no Home Assistant.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from .books import BudgetError, Device, Result
 from .events import BudgetEvent
 from .exchange import Exchange, check_note
 from .ledger import Cause, Kind
+from .ledger.entries import SYSTEM
 from .metering import MeterTracker
 from .periods import Period, period_containing
-from .policies import MARKET, POOL, surplus_move
+from .policies import ALLOWANCE_LOWERED, HOUSEHOLD, MARKET, POOL, surplus_move
 from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
 
 
@@ -30,7 +32,8 @@ class Economy(Exchange):
         """Take new devices in and give them their allowance now."""
         for settings in added:
             self._track(settings)
-        result = self.allocate_new_devices()
+        result = self.record_names()  # before their first entries: an auditor sees who
+        result.merge(self.allocate_new_devices())
         self.note_statuses()  # also when nothing was left to give them: they start seen as they are
         return result
 
@@ -53,8 +56,28 @@ class Economy(Exchange):
             if settings.meter != device.settings.meter:
                 self._flush(device, self.clock())
                 device.tracker = MeterTracker(max_power_w=self.settings.max_power_w)
+            if settings.allowance_milli != device.settings.allowance_milli:
+                self._record_allowance(device, settings.allowance_milli, SYSTEM, now=False)
             device.settings = settings
+            self.record_names()
         device.status = self.status_of(device)
+        return result
+
+    def names(self) -> dict[str, str]:
+        """What the ledger should call its accounts: the household's and devices' names now."""
+        names = {d.settings.account: d.settings.name for d in self.devices.values()}
+        names[HOUSEHOLD] = self.name
+        return names
+
+    def record_names(self) -> Result:
+        """Label every account whose name the ledger does not have yet (a new or renamed one).
+
+        Before the first period nothing is written: opening it records every name.
+        """
+        with self._unit() as result:
+            for account, name in self.names().items() if self.period is not None else ():
+                if self.labels.get(account) != name:
+                    self._append(Kind.LABEL, data={"account": account, "name": name})
         return result
 
     def remove_device(self, subentry_id: str) -> Result:
@@ -136,6 +159,7 @@ class Economy(Exchange):
             "end_ms": period.end_ms,
             "money": settings.money(),
             "meters": meters,
+            "names": self.names(),
         }
         if self.held:  # jumps the user has not decided on yet stay held in the new period
             data["held"] = [
@@ -223,18 +247,22 @@ class Economy(Exchange):
             self._move_surplus(Kind.SALE, account, MARKET, amount, cause=cause)
         return result
 
-    def adjust_allowance_now(self, device: Device, new_milli: int, cause: Cause) -> Result:
-        """Move the difference between a new and the current allowance now.
+    def set_allowance(self, device: Device, new_milli: int, cause: Cause, *, now: bool) -> Result:
+        """A device's allowance from the next period, or (``now``) from this one on.
 
-        Pool to device, or back, so the change counts in the running period.
+        ``now`` moves exactly the difference between the new allowance and this period's (what
+        was allocated, plus earlier changes) between the pool and the device. Lowering it below
+        what the device used is allowed: the device is left at or below zero, and settles the
+        rest as overage at the period's end.
         """
-        difference = new_milli - device.settings.allowance_milli
+        if new_milli < 0:
+            raise BudgetError("amount_negative")
+        difference = new_milli - device.allowance_milli if now else 0
         if difference > 0 and difference > self.pool_milli:
             raise BudgetError("pool_too_small")
-        if difference < 0 and -difference > self.balance_milli(device):
-            raise BudgetError("insufficient_balance", device=device.settings.name)
-        account = device.settings.account
         with self._unit() as result:
+            self._record_allowance(device, new_milli, cause, now=now)
+            account = device.settings.account
             if difference > 0:
                 self._append(
                     Kind.ALLOCATE,
@@ -250,6 +278,24 @@ class Economy(Exchange):
                     to_account=POOL,
                     amount=-difference,
                     cause=cause,
-                    data={"reason": "allowance lowered"},
+                    data={"reason": ALLOWANCE_LOWERED},
                 )
+        # Every later period's allocation follows; the entry keeps the subentry in step.
+        device.settings = replace(device.settings, allowance_milli=new_milli)
         return result
+
+    def _record_allowance(self, device: Device, new_milli: int, cause: Cause, *, now: bool) -> None:
+        """An entry saying which period a new allowance takes effect in."""
+        data = {
+            "device": device.settings.account,
+            "allowance": new_milli,
+            "period": self.period_key(next_period=not now),
+        }
+        self._append(Kind.ALLOWANCE, cause=cause, data=data)
+
+    def period_key(self, *, next_period: bool = False) -> str:
+        """The running period's key, or the next one's (as the settings have it now)."""
+        assert self.period is not None, "settled before any operation"
+        if not next_period:
+            return self.period.key
+        return period_containing(self.settings.period, self.period.end, self.zone).key

@@ -42,6 +42,7 @@ def async_sync_devices(runtime: HouseholdRuntime) -> None:
             result.merge(economy.update_device(settings))
     added = [settings for key, settings in wanted.items() if key not in economy.devices]
     result.merge(economy.add_devices(added))
+    result.merge(economy.record_names())  # the household's name too
     runtime.loads.async_devices_changed()
     runtime.apply(result)
     runtime.meters.async_follow(economy.devices.values())

@@ -143,6 +143,7 @@ class HouseholdRuntime:
         """
         economy = self.economy
         settled = economy.settle().merge(economy.return_tokens_of_removed_devices())
+        settled.merge(economy.record_names())  # a rename while stopped; ledgers before labels
         self.apply(settled.merge(economy.allocate_new_devices()))
         self._schedule_boundary()
         interval = timedelta(minutes=economy.settings.debit_interval_min)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -31,6 +32,7 @@ class DeviceSensorDescription(SensorEntityDescription):
     """Describe a sensor of a metered device."""
 
     value_fn: Callable[[DeviceView], StateType | datetime]
+    attrs_fn: Callable[[DeviceView], dict[str, Any]] | None = None
     per_period: bool = False  # a total that starts again each period (last_reset)
     aspect: Aspect = Aspect.FIGURES  # what of the device's view it shows
 
@@ -69,6 +71,10 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         native_unit_of_measurement=TOKENS,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda device: device.allowance,
+        # Only while a change waits for the next period: the state is this period's.
+        attrs_fn=lambda device: (
+            {} if device.next_allowance is None else {"next_period": device.next_allowance}
+        ),
     ),
     DeviceSensorDescription(
         key="share",
@@ -213,6 +219,10 @@ class DeviceSensor(DeviceEntity, SensorEntity):
     def refresh(self) -> object:
         """The described value."""
         description = self.entity_description
-        self._attr_native_value = description.value_fn(self.device_view)
+        view = self.device_view
+        self._attr_native_value = description.value_fn(view)
         self._attr_last_reset = _period_start(self.runtime, description.per_period)
-        return self._attr_native_value, self._attr_last_reset
+        attributes = None
+        if description.attrs_fn is not None:
+            attributes = self._attr_extra_state_attributes = description.attrs_fn(view)
+        return self._attr_native_value, self._attr_last_reset, attributes

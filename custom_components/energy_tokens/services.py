@@ -105,19 +105,12 @@ async def _async_transfer(call: ServiceCall) -> None:
 async def _async_set_allowance(call: ServiceCall) -> None:
     runtime, books = device(call.hass, call.data[ATTR_DEVICE])
     amount = to_milli(call.data[ATTR_AMOUNT])
-    if amount < 0:
-        raise translated_error("amount_negative")
+    now = call.data[ATTR_WHEN] == WHEN_NOW
     with refusals_translated():
-        if call.data[ATTR_WHEN] == WHEN_NOW:
-            result = runtime.economy.adjust_allowance_now(books, amount, _cause(call))
-            runtime.async_update_device(
-                books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI}
-            )
-            await runtime.async_act(result)
-        else:
-            runtime.async_update_device(
-                books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI}
-            )
+        result = runtime.economy.set_allowance(books, amount, _cause(call), now=now)
+    # The economy has the new allowance already: storing it records nothing twice.
+    runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
+    await runtime.async_act(result)
 
 
 async def _async_top_up(call: ServiceCall) -> None:
@@ -177,6 +170,11 @@ def balances_response(runtime: HouseholdRuntime, view: HouseholdView) -> dict[st
                 "device_id": runtime.device_id(subentry_id),
                 "balance": device_view.balance,
                 "allowance": device_view.allowance,
+                **(
+                    {}
+                    if device_view.next_allowance is None
+                    else {"next_period_allowance": device_view.next_allowance}
+                ),
                 "consumed": device_view.consumed,
                 "status": device_view.status.value,
                 "run_out": None if device_view.run_out is None else device_view.run_out.isoformat(),

@@ -34,7 +34,8 @@ class DeviceView:
     name: str
     balance_milli: int  # including consumption not yet debited
     consumed_milli: int  # this period, including what is not yet debited
-    allowance_milli: int
+    allowance_milli: int  # this period's: allocated, plus what changes "now" moved
+    next_allowance_milli: int  # from the next period on (the device's setting)
     status: Status
     share_percent: float | None  # of the household's consumption; None before anyone consumed
     rank: int  # by consumption, 1: the largest
@@ -53,8 +54,15 @@ class DeviceView:
 
     @property
     def allowance(self) -> float:
-        """Tokens per period."""
+        """Tokens this period."""
         return tokens(self.allowance_milli)
+
+    @property
+    def next_allowance(self) -> float | None:
+        """Tokens from the next period on, where that differs from this period's; else None."""
+        if self.next_allowance_milli == self.allowance_milli:
+            return None
+        return tokens(self.next_allowance_milli)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +153,8 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
             name=device.settings.name,
             balance_milli=balance,
             consumed_milli=consumed,
-            allowance_milli=device.settings.allowance_milli,
+            allowance_milli=device.allowance_milli,
+            next_allowance_milli=device.settings.allowance_milli,
             status=books.status_of(device, balance),
             share_percent=None if total == 0 else round(consumed * 100 / total, 1),
             rank=rank,
@@ -212,6 +221,7 @@ def _figures(view: DeviceView) -> tuple[object, ...]:
         view.name,
         view.consumed_milli,
         view.allowance_milli,
+        view.next_allowance_milli,
         view.share_percent,
         view.rank,
         view.run_out,

@@ -143,11 +143,17 @@ def test_balances(audited: Ledger, ledger_dir: Path) -> None:
     code, out = run("balances", str(ledger_dir))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["account", "tokens"]
-    table = dict(line.split() for line in lines[1:])
+    assert lines[0] == f"household {audited.household_id}"  # the ledger names no one yet
+    assert lines[1].split() == ["account", "name", "tokens"]
+    table = {line.split()[0]: line.split()[-1] for line in lines[2:]}
     assert table == {name: tokens(value) for name, value in audited.balances().items()}
     assert table["provider"] == "-1600.000"
     assert tokens(1250) == "1.250"
+    code, out = run("balances", str(ledger_dir), "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["household"] == audited.household_id
+    assert {row["account"]: row["tokens"] for row in document["accounts"]} == table
 
 
 def test_export_jsonl_and_csv(audited: Ledger, ledger_dir: Path) -> None:

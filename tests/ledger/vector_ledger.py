@@ -200,6 +200,16 @@ def build_vector_ledger(directory: Path) -> Ledger:
     # Period 3, still open: its entries are covered by the checkpoint closing signs.
     add(Kind.PERIOD_OPEN, data={"period": "2027-01"})
     add(Kind.ALLOCATE, from_account="pool", to_account="device:dryer", amount=10_000)
+    # Names for the auditor (a rename is a second label), an allowance for the next period.
+    add(Kind.LABEL, data={"account": "household", "name": "Vectors"})
+    add(Kind.LABEL, data={"account": "device:dryer", "name": "Dryer"})
+    add(Kind.LABEL, data={"account": "device:heater", "name": "Heater"})
+    add(Kind.LABEL, cause=USER, data={"account": "device:heater", "name": "Wärmepumpe"})
+    add(
+        Kind.ALLOWANCE,
+        cause=USER,
+        data={"device": "device:heater", "allowance": 120_000, "period": "2027-02"},
+    )
     ledger.close()
     return ledger
 

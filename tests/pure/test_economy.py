@@ -1,6 +1,10 @@
 """The economy's rules, without Home Assistant: periods, actions, consumption, units, restore."""
 
 from collections.abc import Callable
+import csv
+from dataclasses import replace
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +14,7 @@ from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.economy import Economy
 from custom_components.energy_tokens.events import BudgetEvent
 from custom_components.energy_tokens.exchange import find_receipt, open_offers
-from custom_components.energy_tokens.ledger import Cause, CauseKind, Entry, Kind
+from custom_components.energy_tokens.ledger import Cause, CauseKind, Entry, Kind, cli
 from custom_components.energy_tokens.ledger.errors import LedgerFatalError
 from custom_components.energy_tokens.policies import Status
 
@@ -224,8 +228,9 @@ def test_actions_refuse_what_the_books_cannot_pay(home: Economy) -> None:
         (lambda: home.top_up(0, USER), "amount_not_positive"),
         (lambda: home.sell(dryer, 30_001, USER), "insufficient_balance"),
         (lambda: home.sell(dryer, 0, USER), "amount_not_positive"),
-        (lambda: home.adjust_allowance_now(dryer, 260_000, USER), "pool_too_small"),
-        (lambda: home.adjust_allowance_now(dryer, -1_000, USER), "insufficient_balance"),
+        (lambda: home.set_allowance(dryer, 260_000, USER, now=True), "pool_too_small"),
+        (lambda: home.set_allowance(dryer, -1_000, USER, now=True), "amount_negative"),
+        (lambda: home.set_allowance(dryer, -1_000, USER, now=False), "amount_negative"),
     ]
     for action, key in actions:
         with pytest.raises(BudgetError) as refused:
@@ -338,13 +343,25 @@ def test_notes_are_bounded_valid_text(home: Economy, note: str, key: str) -> Non
 
 def test_devices_join_change_and_leave(home: Economy, clock: Clock) -> None:
     added = home.add_devices([device("Oven", 40.0)])
-    [allocation] = added.entries  # the ledger opens the account itself
+    label, allocation = added.entries  # named first; the ledger opens the account itself
+    assert label.kind is Kind.LABEL
+    assert label.data == {"account": "device:oven", "name": "Oven"}
     assert (allocation.amount, allocation.data) == (40_000, {"reason": "device added"})
     oven = home.devices["oven"]
+    assert oven.allowance_milli == 40_000
     home.observe(oven, 0.0, clock.now)
     home.observe(oven, 2 * KWH, clock.advance(HOUR))
     [debit] = home.update_device(device("Oven", 40.0, meter="sensor.new_oven_meter")).entries
     assert (debit.kind, debit.amount) == (Kind.DEBIT, 2_000)  # the old meter's reading stays
+    # A rename is a label; a new allowance in the settings applies from the next period.
+    renamed = replace(device("Oven", 50.0, meter="sensor.new_oven_meter"), name="Big oven")
+    changed = home.update_device(renamed)
+    assert [(e.kind, e.data) for e in changed.entries] == [
+        (Kind.ALLOWANCE, {"device": "device:oven", "allowance": 50_000, "period": "2026-12-01"}),
+        (Kind.LABEL, {"account": "device:oven", "name": "Big oven"}),
+    ]
+    assert oven.allowance_milli == 40_000  # this period's stays
+    assert home.update_device(renamed).entries == []
     assert home.devices["oven"].tracker.baseline_wh is None  # a new meter starts anew
     assert home.consumed_milli(oven) == 2_000
     home.observe(oven, 5 * KWH, clock.advance(HOUR))
@@ -533,3 +550,31 @@ def test_held_jumps_are_remembered_by_the_ledger_across_restarts_and_periods(
     assert key not in later.held  # the discarded one stays decided
     later.resolve_spike("dryer", *held_key[1:], accept=True, cause=USER)
     assert later.held == {}
+
+
+def test_the_auditor_names_accounts_as_the_household_does(open_books: Open, tmp_path: Path) -> None:
+    home = open_books([device("Dryer", 10.0), device("Heater", 20.0)])
+    assert home.record_names().entries == []  # the period opened with every name
+    home.update_device(replace(home.devices["heater"].settings, name="Heat pump"))
+    home.name = "Flat 3"
+    assert [e.data for e in home.record_names().entries] == [
+        {"account": "household", "name": "Flat 3"}
+    ]
+    home.ledger.close()
+    reopened = open_books([replace(home.devices["heater"].settings), device("Dryer", 10.0)])
+    reopened.name = "Flat 3"
+    assert reopened.record_names().entries == []  # a restart repeats no label
+    reopened.ledger.close()
+
+    out = io.StringIO()
+    assert cli.main(["balances", str(tmp_path / "ledger"), "--json"], out=out) == 0
+    document = json.loads(out.getvalue())
+    assert document["name"] == "Flat 3"
+    named = {row["account"]: (row["name"], row["tokens"]) for row in document["accounts"]}
+    assert named["device:dryer"] == ("Dryer", "10.000")
+    assert named["device:heater"] == ("Heat pump", "20.000")
+    out = io.StringIO()
+    assert cli.main(["export", str(tmp_path / "ledger"), "--format", "csv"], out=out) == 0
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    [allocation] = [r for r in rows if (r["kind"], r["to"]) == ("allocate", "device:heater")]
+    assert (allocation["to_name"], allocation["amount_tokens"]) == ("Heat pump", "20.000")

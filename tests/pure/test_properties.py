@@ -50,7 +50,7 @@ def _run(economy: Economy, clock: Clock, meters: dict[str, int], op: tuple[Any, 
         case ("top_up", target, amount):
             economy.top_up(amount, USER, None if target is None else books[target])
         case ("adjust", name, amount):
-            economy.adjust_allowance_now(books[name], amount, USER)
+            economy.set_allowance(books[name], amount, USER, now=True)
         case ("read", name, wh, elapsed):
             meters[name] += wh
             economy.observe(books[name], float(meters[name]), clock.advance(elapsed))

@@ -62,7 +62,7 @@ def test_nobody_consumed_nobody_tops_the_list(open_books: Open, clock: Clock) ->
 
 
 def _shown(balance: int = 10_000, status: Status = Status.OK) -> DeviceView:
-    return DeviceView("dryer", "Dryer", balance, 0, 30_000, status, None, 1, None, True)
+    return DeviceView("dryer", "Dryer", balance, 0, 30_000, 30_000, status, None, 1, None, True)
 
 
 def test_a_reading_is_shown_after_a_tenth_of_a_token_or_a_new_status() -> None:

@@ -414,7 +414,15 @@ class EnergyTokensCard extends HTMLElement {
           `${this._tokens(device.balance)} of ${this._number(device.allowance)}`
         ),
         h("span", { class: "run-out" }, runOut)
-      )
+      ),
+      // A change made for the next period: this period keeps the allowance above.
+      device.next_period_allowance == null
+        ? null
+        : h(
+            "div",
+            { class: "details next-allowance", "data-next-allowance": device.next_period_allowance },
+            `From the next period: ${this._number(device.next_period_allowance)} tokens`
+          )
     );
   }
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+from datetime import UTC, datetime
 from decimal import Decimal
 import json
 from pathlib import Path
 import sys
 from typing import TextIO
 
+from .entries import Entry
 from .errors import LedgerError
 from .keys import parse_public_key
 from .layout import list_segments
-from .reader import iter_entries
+from .reader import HOUSEHOLD_LABEL, iter_entries, read_names
 from .verify import VerifyResult, verify_ledger
 
 EXIT_OK = 0
@@ -49,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     balances = commands.add_parser("balances", help="verify, then print every account's balance")
     balances.add_argument("directory", type=Path)
     balances.add_argument("--pubkey", type=Path)
+    balances.add_argument("--json", action="store_true", help="print the balances as JSON")
     export = commands.add_parser("export", help="print every entry")
     export.add_argument("directory", type=Path)
     export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    export.add_argument("--json", action="store_true", help="the same as --format jsonl")
     return parser
 
 
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "export":
-            return _export(directory, args.format, out)
+            return _export(directory, "jsonl" if args.json else args.format, out)
         public_key = None
         if args.pubkey is not None:
             public_key = parse_public_key(args.pubkey.read_text(encoding="utf-8"))
@@ -84,7 +88,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         print(f"ledger: cannot read {directory}: {err}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "balances":
-        return _balances(result, out)
+        try:  # names are read only from a ledger that verified
+            names = read_names(directory) if result.valid else {}
+        except (OSError, ValueError, LedgerError) as err:
+            print(f"ledger: cannot read {directory}: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        return _balances(result, names, out, as_json=args.json)
     if args.json:
         print(json.dumps(result.as_dict()), file=out)
     elif result.valid:
@@ -94,37 +103,90 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     return EXIT_OK if result.valid else EXIT_TAMPERED
 
 
-def _balances(result: VerifyResult, out: TextIO) -> int:
+def _balances(result: VerifyResult, names: dict[str, str], out: TextIO, *, as_json: bool) -> int:
     if not result.valid:
-        print(f"TAMPERED at entry {result.first_bad_seq}: {result.reason}", file=out)
+        if as_json:
+            print(json.dumps(result.as_dict()), file=out)
+        else:
+            print(f"TAMPERED at entry {result.first_bad_seq}: {result.reason}", file=out)
         return EXIT_TAMPERED
-    width = max((len(name) for name in result.balances), default=7)
-    print(f"{'account':<{width}}  tokens", file=out)
-    for name, milli in sorted(result.balances.items()):
-        print(f"{name:<{width}}  {tokens(milli)}", file=out)
+    household = names.get(HOUSEHOLD_LABEL, "")
+    accounts = [
+        {"account": account, "name": names.get(account, ""), "tokens": tokens(milli)}
+        for account, milli in sorted(result.balances.items())
+    ]
+    if as_json:
+        document = {"household": result.household_id, "name": household, "accounts": accounts}
+        print(json.dumps(document, ensure_ascii=False), file=out)
+        return EXIT_OK
+    print(f"household {result.household_id}" + (f" ({household})" if household else ""), file=out)
+    account_width = max([len("account")] + [len(row["account"]) for row in accounts])
+    name_width = max([len("name")] + [len(row["name"]) for row in accounts])
+    print(f"{'account':<{account_width}}  {'name':<{name_width}}  tokens", file=out)
+    for row in accounts:
+        print(
+            f"{row['account']:<{account_width}}  {row['name']:<{name_width}}  {row['tokens']}",
+            file=out,
+        )
     return EXIT_OK
 
 
 def _export(directory: Path, fmt: str, out: TextIO) -> int:
+    """Every entry, with its accounts' names and its amount in tokens beside the raw fields."""
+    names = read_names(directory)
     if fmt == "jsonl":
         for entry in iter_entries(directory):
-            print(json.dumps(entry.as_dict(), ensure_ascii=False, sort_keys=True), file=out)
+            row = entry.as_dict() | _named(entry, names)
+            print(json.dumps(row, ensure_ascii=False, sort_keys=True), file=out)
         return EXIT_OK
     writer = csv.writer(out)
-    writer.writerow(["seq", "ts_ms", "kind", "from", "to", "amount", "cause", "data", "hash"])
+    writer.writerow(CSV_COLUMNS)
     for entry in iter_entries(directory):
-        row = entry.as_dict()
+        row = entry.as_dict() | _named(entry, names)
         writer.writerow(
             [
                 row["seq"],
                 row["ts_ms"],
+                row["time"],
                 row["kind"],
                 row["from"] or "",
+                row["from_name"] or "",
                 row["to"] or "",
-                row["amount"],
+                row["to_name"] or "",
+                row["amount_tokens"],
                 row["cause"],
-                json.dumps(row["data"], sort_keys=True) if row["data"] else "",
+                json.dumps(row["data"], sort_keys=True, ensure_ascii=False) if row["data"] else "",
                 row["hash"],
             ]
         )
     return EXIT_OK
+
+
+# The amount is in tokens with three decimals (exact: the ledger counts milli-tokens); the time
+# is UTC, beside the raw epoch milliseconds the entry records.
+CSV_COLUMNS = [
+    "seq",
+    "ts_ms",
+    "time",
+    "kind",
+    "from",
+    "from_name",
+    "to",
+    "to_name",
+    "amount_tokens",
+    "cause",
+    "data",
+    "hash",
+]
+
+
+def _named(entry: Entry, names: dict[str, str]) -> dict[str, str | None]:
+    def name(account: str | None) -> str | None:
+        return None if account is None else names.get(account)
+
+    return {
+        "time": datetime.fromtimestamp(entry.ts_ms / 1000, UTC).isoformat(timespec="milliseconds"),
+        "from_name": name(entry.from_account),
+        "to_name": name(entry.to_account),
+        "amount_tokens": tokens(entry.amount),
+    }

@@ -49,6 +49,8 @@ class Kind(enum.IntEnum):
     PERIOD_CLOSE = 12
     METER = 13  # a meter's baseline reading (first reading, reset, discarded spike)
     LINK = 14  # a reference to an entry in another household's ledger
+    LABEL = 15  # an account's (or the household's) human name; a rename is a new label
+    ALLOWANCE = 16  # a device's allowance set, and the period it takes effect in
 
 
 MOVEMENT_KINDS = frozenset(
@@ -65,7 +67,9 @@ MOVEMENT_KINDS = frozenset(
     }
 )
 # Markers record facts and move nothing; the caller may append these.
-APPENDABLE_MARKERS = frozenset({Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE, Kind.METER, Kind.LINK})
+APPENDABLE_MARKERS = frozenset(
+    {Kind.PERIOD_OPEN, Kind.PERIOD_CLOSE, Kind.METER, Kind.LINK, Kind.LABEL, Kind.ALLOWANCE}
+)
 
 
 class CauseKind(enum.IntEnum):

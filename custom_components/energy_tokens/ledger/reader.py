@@ -120,3 +120,32 @@ def read_genesis(directory: Path) -> ChainState:
                 raise CorruptLedgerError(err.seq, err.reason) from None
             return state
     raise CorruptLedgerError(1, "the first segment holds no entry")
+
+
+HOUSEHOLD_LABEL = "household"  # the household's own name among the labels
+
+
+def follow_names(entry: Entry, names: dict[str, str]) -> None:
+    """Learn account names (and the household's, as ``household``) from one entry.
+
+    A period opens with the names of the accounts it starts with; a label names one account,
+    new or renamed. Names of accounts no longer in use are kept: their entries stay.
+    """
+    if entry.kind is Kind.PERIOD_OPEN:
+        found = entry.data.get("names")
+        pairs = list(found.items()) if isinstance(found, dict) else []
+    elif entry.kind is Kind.LABEL:
+        pairs = [(entry.data.get("account"), entry.data.get("name"))]
+    else:
+        return
+    for account, name in pairs:
+        if isinstance(account, str) and isinstance(name, str):  # an auditor never trips on data
+            names[account] = name
+
+
+def read_names(directory: Path) -> dict[str, str]:
+    """Every account's latest name, as the ledger records them."""
+    names: dict[str, str] = {}
+    for entry in iter_entries(directory):
+        follow_names(entry, names)
+    return names
