@@ -93,7 +93,10 @@ async def test_an_acknowledged_action_is_on_disk_when_it_returns(
 
 
 async def test_where_counting_starts_is_on_disk_at_once(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, set_meter: Callable[..., None]
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """A first reading lost to a kill before the group commit lost what the meter rose since."""
     set_meter(DRYER, 100)
@@ -101,6 +104,7 @@ async def test_where_counting_starts_is_on_disk_at_once(
     await hass.async_block_till_done(wait_background_tasks=True)
     baselines = [e.data for e in on_disk(hass, loaded_entry) if e.kind is Kind.METER]
     assert [(d["meter"], d["wh"]) for d in baselines] == [(DRYER, 100_000)]
+    freezer.tick(timedelta(hours=1))  # a plausible pace; no timer fires
     set_meter(DRYER, 100.2)  # an ordinary reading waits for the group commit
     await hass.async_block_till_done(wait_background_tasks=True)
     assert [e.data for e in on_disk(hass, loaded_entry) if e.kind is Kind.METER] == baselines
