@@ -244,9 +244,14 @@ async def test_add_from_the_energy_dashboard(
 async def test_nothing_to_add_from_the_energy_dashboard(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
+    """A titled step that says so and offers the device form, not an untitled abort dialog."""
     result = await _start_device_flow(hass, loaded_entry, "energy_dashboard")
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "nothing_to_add"
+    assert result["type"] is FlowResultType.MENU
+    assert (result["step_id"], result["menu_options"]) == ("nothing_to_add", ["device"])
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"next_step_id": "device"}
+    )
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "device")
 
 
 async def test_apply_now_needs_the_household_running(

@@ -242,7 +242,7 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
         dashboard = await _energy_dashboard_devices(self.hass)
         candidates = _candidates(self.hass, dashboard, tracked)
         if not candidates:
-            return self.async_abort(reason="nothing_to_add")
+            return await self.async_step_nothing_to_add()
         errors: dict[str, str] = {}
         if user_input is not None:
             chosen = [meter for meter in user_input[CONF_METERS] if meter in candidates]
@@ -277,6 +277,15 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
             errors=errors,
             description_placeholders={"allowance": f"{_split_allowance(entry, 1):g}"},
         )
+
+    async def async_step_nothing_to_add(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Every energy sensor is tracked already: say so, and offer the device form.
+
+        A menu, not an abort: Home Assistant shows a subentry flow's abort without a title.
+        """
+        return self.async_show_menu(step_id="nothing_to_add", menu_options=["device"])
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None

@@ -141,6 +141,26 @@ test("a refused transfer shows the integration's message and moves nothing", asy
   assert.ok(!movements.some((text) => text.includes("100,000") || text.includes("100000")));
 });
 
+test("an allowance set for the next period shows beside this period's", async () => {
+  const [device] = await readDevices();
+  const row = `energy-tokens-card .device[data-device="${device.name}"]`;
+  const allowanceNow = async () => (await page.locator(`${row} .balance`).textContent()).match(/of ([\d.,]+)/)[1];
+  const before = await allowanceNow();
+  await page.evaluate(
+    (id) =>
+      document
+        .querySelector("home-assistant")
+        .hass.callService("energy_tokens", "set_allowance", { device: id, amount: 42.5, when: "next_period" }),
+    device.id
+  );
+  const line = page.locator(`${row} .next-allowance`);
+  await line.waitFor();
+  assert.equal(await line.getAttribute("data-next-allowance"), "42.5");
+  assert.match(await line.textContent(), /next period: 42\.5 tokens/);
+  assert.equal(await allowanceNow(), before, "this period keeps its allowance");
+  await page.screenshot({ path: join(SCREENSHOTS, "04-next-allowance.png"), fullPage: true });
+});
+
 test("the card follows the theme: dark mode changes its colours", async () => {
   const colours = () =>
     page.locator("energy-tokens-card ha-card").evaluate((card) => {
@@ -154,7 +174,7 @@ test("the card follows the theme: dark mode changes its colours", async () => {
   await until(async () => (dark = await colours()).background !== light.background);
   assert.notEqual(dark.background, light.background);
   assert.notEqual(dark.text, light.text);
-  await page.screenshot({ path: join(SCREENSHOTS, "04-dark-theme.png"), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, "05-dark-theme.png"), fullPage: true });
 });
 
 /** Polls ``check`` until it holds (Playwright's waits cannot count through shadow roots). */
