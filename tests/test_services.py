@@ -162,9 +162,23 @@ async def test_top_up_is_for_administrators(
     await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 20}, hass_admin_user)
     assert state_of(hass, "sensor.home_unallocated_pool") == "240.0"
     assert state_of(hass, "sensor.home_cost_this_period") == "96.0"  # 320 tokens at 0.30
-    with pytest.raises(ServiceValidationError) as error:
-        await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 0})
-    assert error.value.translation_key == "amount_not_positive"
+    before = await _snapshot(loaded_entry)
+    # Absurd amounts are refused with a message that says why; nothing is bought.
+    for amount, key in [
+        (0, "amount_not_positive"),
+        (1e12, "amount_too_large"),
+        (30_000.001, "top_up_too_large"),  # beyond 100 periods' cap of 300
+        (float("nan"), "amount_not_finite"),
+        (True, "amount_not_number"),
+        (0.0001, "amount_too_precise"),
+    ]:
+        with pytest.raises(ServiceValidationError) as error:
+            await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": amount})
+        assert error.value.translation_key == key, amount
+        assert str(error.value)  # the translated message, with its placeholders filled
+    assert await _snapshot(loaded_entry) == before
+    await _call(hass, "top_up", {"household": loaded_entry.entry_id, "amount": 0.001})
+    assert state_of(hass, "sensor.home_unallocated_pool") == "240.001"
 
 
 async def test_household_targets_are_checked(

@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from .books import BudgetError, Device, Result
 from .events import BudgetEvent
-from .exchange import Exchange, check_note
+from .exchange import Exchange
+from .inputs import TOP_UP_PERIODS, check_note
 from .ledger import Cause, Kind
 from .ledger.entries import SYSTEM
 from .metering import MeterTracker
@@ -224,6 +225,9 @@ class Economy(Exchange):
         """Buy extra tokens at the period's price, into the pool or straight to a device."""
         if amount_milli <= 0:
             raise BudgetError("amount_not_positive")
+        if amount_milli > TOP_UP_PERIODS * self.settings.cap_milli:  # a slip of the finger
+            limit = TOP_UP_PERIODS * self.settings.cap_milli // MILLI
+            raise BudgetError("top_up_too_large", limit=f"{limit:,}", periods=str(TOP_UP_PERIODS))
         account = POOL if device is None else device.settings.account
         with self._unit() as result:
             self._purchase(account, amount_milli, cause=cause, mark="top_up")

@@ -19,9 +19,8 @@ from collections.abc import Iterable
 
 from .books import BudgetError, Device, Result
 from .consumption import Consumption
+from .inputs import check_note
 from .ledger import Cause, Entry, Kind
-
-MAX_NOTE_CHARS = 1000
 
 
 def household_account(household_id: str) -> str:
@@ -32,16 +31,6 @@ def household_account(household_id: str) -> str:
 def escrow_account(household_id: str) -> str:
     """Tokens offered to another household and not yet received there."""
     return f"escrow:{household_id}"
-
-
-def check_note(note: str) -> None:
-    """A note is valid text of at most ``MAX_NOTE_CHARS`` characters; refused otherwise."""
-    if len(note) > MAX_NOTE_CHARS:
-        raise BudgetError("note_too_long", limit=str(MAX_NOTE_CHARS))
-    try:
-        note.encode()
-    except UnicodeEncodeError:  # a lone surrogate: not text the ledger can keep
-        raise BudgetError("note_invalid") from None
 
 
 def open_offers(entries: Iterable[Entry]) -> list[Entry]:

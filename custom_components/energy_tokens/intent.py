@@ -18,6 +18,7 @@ import probatio
 from .books import BudgetError, Device
 from .const import DOMAIN
 from .helpers import households
+from .inputs import MAX_TOKENS, amount_milli
 from .ledger import Cause, CauseKind, LedgerError
 from .runtime import HouseholdRuntime
 from .settings import MILLI
@@ -163,7 +164,7 @@ class TransferHandler(intent.IntentHandler):
     slot_schema = {  # noqa: RUF012 - as IntentHandler declares it
         probatio.Required("from_device"): cv.string,
         probatio.Required("to_device"): cv.string,
-        probatio.Required("amount"): probatio.Coerce(float),
+        probatio.Required("amount"): probatio.Any(int, float, str),  # inputs.amount_milli checks
     }
 
     async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
@@ -175,9 +176,10 @@ class TransferHandler(intent.IntentHandler):
             peer, target = find_device(hass, slots["to_device"]["value"])
         except _NotFound as err:
             return _not_found(intent_obj, err)
-        amount = round(slots["amount"]["value"] * MILLI)
         cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
+        amount = 0
         try:
+            amount = amount_milli(slots["amount"]["value"])
             await async_move_tokens(household, source, peer, target, amount, cause, "by voice")
         except LedgerError:
             return _answer(intent_obj, "The tokens could not be recorded, so nothing moved.")
@@ -203,8 +205,14 @@ def _refusal(err: BudgetError, household: HouseholdRuntime, source: Device, amou
             )
         case "same_device":
             return "Tokens can't move from a device to itself."
-        case _:
+        case "amount_too_large":
+            return f"I can move at most {MAX_TOKENS:,} tokens at once."
+        case "amount_too_precise":
+            return "Tokens are counted in thousandths; say an amount with at most three decimals."
+        case "amount_not_positive":
             return "The amount has to be more than zero tokens."
+        case _:  # not a number, or not a finite one
+            return "I didn't understand the amount; say a number of tokens."
 
 
 async def async_setup_intents(hass: HomeAssistant) -> None:

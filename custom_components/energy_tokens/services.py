@@ -16,9 +16,10 @@ import probatio
 
 from .const import CONF_ALLOWANCE, DOMAIN
 from .helpers import device, household, refusals_translated, translated_error
+from .inputs import amount_milli
 from .ledger import Cause, CauseKind, Entry
 from .runtime import HouseholdRuntime
-from .settings import MILLI, to_milli
+from .settings import MILLI
 from .transfers import async_move_tokens
 from .view import HouseholdView
 
@@ -44,7 +45,9 @@ SERVICE_VERIFY_LEDGER = "verify_ledger"
 SERVICE_GET_BALANCES = "get_balances"
 SERVICE_GET_LEDGER = "get_ledger"
 
-AMOUNT = probatio.Coerce(float)
+# Amounts are taken as given and checked by inputs.amount_milli, whose refusals are translated
+# and say what is wrong (a schema error would not); the selector offers a number anyway.
+AMOUNT = probatio.Any(int, float, str)
 
 TRANSFER_SCHEMA = probatio.Schema(
     {
@@ -97,16 +100,16 @@ def _cause(call: ServiceCall) -> Cause:
 async def _async_transfer(call: ServiceCall) -> None:
     runtime, source = device(call.hass, call.data[ATTR_FROM])
     peer, target = device(call.hass, call.data[ATTR_TO])
-    amount, note = to_milli(call.data[ATTR_AMOUNT]), call.data[ATTR_NOTE]
     with refusals_translated():
+        amount, note = amount_milli(call.data[ATTR_AMOUNT]), call.data[ATTR_NOTE]
         await async_move_tokens(runtime, source, peer, target, amount, _cause(call), note)
 
 
 async def _async_set_allowance(call: ServiceCall) -> None:
     runtime, books = device(call.hass, call.data[ATTR_DEVICE])
-    amount = to_milli(call.data[ATTR_AMOUNT])
     now = call.data[ATTR_WHEN] == WHEN_NOW
     with refusals_translated():
+        amount = amount_milli(call.data[ATTR_AMOUNT], zero_allowed=True)
         result = runtime.economy.set_allowance(books, amount, _cause(call), now=now)
     # The economy has the new allowance already: storing it records nothing twice.
     runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
@@ -121,14 +124,11 @@ async def _async_top_up(call: ServiceCall) -> None:
         if other is not runtime:
             raise translated_error("other_household")
     with refusals_translated():
-        await runtime.async_act(
-            runtime.economy.top_up(to_milli(call.data[ATTR_AMOUNT]), _cause(call), books)
-        )
+        amount = amount_milli(call.data[ATTR_AMOUNT])
+        await runtime.async_act(runtime.economy.top_up(amount, _cause(call), books))
 
 
 async def _async_sell_surplus(call: ServiceCall) -> None:
-    amount = call.data.get(ATTR_AMOUNT)
-    milli = None if amount is None else to_milli(amount)
     if ATTR_DEVICE in call.data:
         runtime, books = device(call.hass, call.data[ATTR_DEVICE])
     elif ATTR_HOUSEHOLD in call.data:
@@ -136,6 +136,8 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
     else:
         raise translated_error("seller_missing")
     with refusals_translated():
+        amount = call.data.get(ATTR_AMOUNT)
+        milli = None if amount is None else amount_milli(amount)
         await runtime.async_act(runtime.economy.sell(books, milli, _cause(call)))
 
 

@@ -12,6 +12,7 @@ PURE = {
     "economy",
     "events",
     "exchange",
+    "inputs",
     "metering",
     "periods",
     "policies",

@@ -1,0 +1,67 @@
+"""What users ask for, checked once for every way in: actions, the card, voice and LLM tools.
+
+An amount is a number of tokens: an integer or a float (never a boolean), or a string that
+reads as one; finite; a whole number of thousandths (the ledger counts milli-tokens, and
+nothing is rounded behind the user's back); at most ``MAX_TOKENS`` per call. A note is text of
+at most ``MAX_NOTE_CHARS`` characters. A refusal is a ``BudgetError`` whose key names a
+translated message, raised before anything is written. Pure.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .books import BudgetError
+from .settings import MILLI
+
+MAX_TOKENS = 1_000_000  # per call: far above any household's period, far below overflow
+MAX_NOTE_CHARS = 1000
+TOP_UP_PERIODS = 100  # a top-up may buy at most this many periods' cap at once
+_THOUSANDTH = Decimal("0.001")
+
+
+def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
+    """A user's amount of tokens as milli-tokens, or a refusal that says what is wrong."""
+    number = _number(value)
+    shown = {"amount": _shown(value)}
+    if number < 0 or (number == 0 and not zero_allowed):
+        raise BudgetError("amount_negative" if zero_allowed else "amount_not_positive")
+    if number > MAX_TOKENS:
+        raise BudgetError("amount_too_large", limit=f"{MAX_TOKENS:,}", **shown)
+    if number % _THOUSANDTH:
+        raise BudgetError("amount_too_precise", **shown)
+    return int(number * MILLI)
+
+
+def _number(value: object) -> Decimal:
+    if isinstance(value, bool):  # True is an int to Python, not an amount to a user
+        raise BudgetError("amount_not_number")
+    try:
+        if isinstance(value, float):
+            number = Decimal(repr(value))  # as written (0.1), not its binary expansion
+        elif isinstance(value, int):
+            number = Decimal(value)
+        elif isinstance(value, str):
+            number = Decimal(value.strip())
+        else:
+            raise BudgetError("amount_not_number")
+    except InvalidOperation, ValueError:
+        raise BudgetError("amount_not_number") from None
+    if not number.is_finite():
+        raise BudgetError("amount_not_finite")
+    return number
+
+
+def _shown(value: object) -> str:
+    text = value.strip() if isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def check_note(note: str) -> None:
+    """A note is valid text of at most ``MAX_NOTE_CHARS`` characters; refused otherwise."""
+    if len(note) > MAX_NOTE_CHARS:
+        raise BudgetError("note_too_long", limit=str(MAX_NOTE_CHARS))
+    try:
+        note.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text the ledger can keep
+        raise BudgetError("note_invalid") from None

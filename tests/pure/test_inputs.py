@@ -1,0 +1,100 @@
+"""Amounts and notes as users give them: every way in shares these checks."""
+
+from decimal import Decimal
+
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.energy_tokens.books import BudgetError
+from custom_components.energy_tokens.inputs import (
+    MAX_NOTE_CHARS,
+    MAX_TOKENS,
+    amount_milli,
+    check_note,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "milli"),
+    [
+        (1, 1_000),
+        (2.5, 2_500),
+        (0.1, 100),  # as written, not 0.1000000000000000055…
+        (0.001, 1),
+        ("3", 3_000),
+        (" 1.250 ", 1_250),
+        ("1e3", 1_000_000),
+        (MAX_TOKENS, MAX_TOKENS * 1000),
+        (24.817, 24_817),
+    ],
+)
+def test_amounts_that_are_taken(value: object, milli: int) -> None:
+    assert amount_milli(value) == milli
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        (True, "amount_not_number"),
+        (False, "amount_not_number"),
+        (None, "amount_not_number"),
+        ([1], "amount_not_number"),
+        ({"a": 1}, "amount_not_number"),
+        ("abc", "amount_not_number"),
+        ("", "amount_not_number"),
+        (float("nan"), "amount_not_finite"),
+        (float("inf"), "amount_not_finite"),
+        (float("-inf"), "amount_not_finite"),
+        ("NaN", "amount_not_finite"),
+        ("-Infinity", "amount_not_finite"),
+        (1e308, "amount_too_large"),
+        (9.22e15, "amount_too_large"),
+        (2**63, "amount_too_large"),
+        (MAX_TOKENS + 0.001, "amount_too_large"),
+        (0, "amount_not_positive"),
+        (-0.0, "amount_not_positive"),
+        (-1, "amount_not_positive"),
+        (0.0001, "amount_too_precise"),
+        (1.2345, "amount_too_precise"),
+        (5e-324, "amount_too_precise"),
+    ],
+)
+def test_amounts_that_are_refused(value: object, key: str) -> None:
+    with pytest.raises(BudgetError) as refused:
+        amount_milli(value)
+    assert refused.value.key == key
+
+
+def test_an_allowance_may_be_zero_but_not_negative() -> None:
+    assert amount_milli(0, zero_allowed=True) == 0
+    with pytest.raises(BudgetError) as refused:
+        amount_milli(-0.5, zero_allowed=True)
+    assert refused.value.key == "amount_negative"
+
+
+def test_a_refusal_names_the_amount_briefly() -> None:
+    with pytest.raises(BudgetError) as refused:
+        amount_milli("9" * 400)
+    assert refused.value.placeholders["amount"].endswith("...")
+    assert len(refused.value.placeholders["amount"]) == 40
+
+
+@given(st.one_of(st.floats(), st.integers(), st.text(), st.booleans(), st.none(), st.decimals()))
+def test_any_value_is_taken_exactly_or_refused_with_a_key(value: object) -> None:
+    try:
+        milli = amount_milli(value)
+    except BudgetError as err:
+        assert err.key.startswith("amount_")
+        return
+    assert 0 < milli <= MAX_TOKENS * 1000
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    assert number * 1000 == milli  # never rounded
+
+
+def test_notes() -> None:
+    check_note("Cold night ❄")
+    check_note("x" * MAX_NOTE_CHARS)
+    for note, key in [("x" * (MAX_NOTE_CHARS + 1), "note_too_long"), ("\ud800", "note_invalid")]:
+        with pytest.raises(BudgetError) as refused:
+            check_note(note)
+        assert refused.value.key == key
