@@ -62,6 +62,16 @@ WEIRD_NUMBERS: list[Any] = [
     {"a": 1},
     "\ud800",
 ]
+SERVICES = [
+    "transfer",
+    "set_allowance",
+    "top_up",
+    "sell_surplus",
+    "get_ledger",
+    "close_period",
+    "verify_ledger",
+    "get_balances",
+]
 GOOD_NUMBERS: list[Any] = [0.001, 0.5, 1, 2.5, "3", 12]
 NOTES: list[Any] = ["", "Cold night ❄", "x" * 1001, "x" * 70_000, "\ud800", "\x00", 5, None, ["a"]]
 
@@ -78,12 +88,9 @@ def _amount(rng: random.Random) -> Any:
     return rng.choice(WEIRD_NUMBERS if rng.random() < 0.7 else GOOD_NUMBERS)
 
 
-def _call(rng: random.Random, devices: list[Any], households: list[Any]) -> tuple[str, dict]:
+def _call(rng: random.Random, devices: list[Any], households: list[Any]) -> tuple[str, dict[str, Any]]:
     """One action with fields drawn from good and malformed values (some left out)."""
-    service = rng.choice(
-        ["transfer", "set_allowance", "top_up", "sell_surplus", "get_ledger", "close_period"]
-        + ["verify_ledger", "get_balances"]
-    )
+    service = rng.choice(SERVICES)
     fields: dict[str, Any] = {
         "transfer": {
             "from_device": rng.choice(devices),
@@ -126,9 +133,9 @@ def _translated(err: HomeAssistantError) -> bool:
 async def test_malformed_actions_are_refused_in_words_and_write_nothing(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    devices = [device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater")]
+    devices: list[Any] = [device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater")]
     devices += ["not-a-device", "", None, 5]
-    households = [loaded_entry.entry_id, "not-a-household", "", None]
+    households: list[Any] = [loaded_entry.entry_id, "not-a-household", "", None]
     rng = random.Random(20261202)
     accepted = refused = 0
     for _ in range(CALLS):
@@ -140,14 +147,22 @@ async def test_malformed_actions_are_refused_in_words_and_write_nothing(
                 DOMAIN, service, fields, blocking=True, return_response=response, context=Context()
             )
         except (probatio.Invalid, HomeAssistantError) as err:
-            if isinstance(err, HomeAssistantError) and err.translation_domain != "homeassistant":
-                assert _translated(err), f"{service} {fields!r}: untranslated {err!r}"
-            assert _fingerprint(loaded_entry) == before, f"{service} {fields!r} wrote"
-            refused += 1
+            refusal: Exception | None = err
         else:
+            refusal = None
+        if refusal is None:
             assert sum(loaded_entry.runtime_data.economy.ledger.balances().values()) == 0
             accepted += 1
-    assert accepted > 20 and refused > 250  # the draw exercised both
+            continue
+        if (
+            isinstance(refusal, HomeAssistantError)
+            and refusal.translation_domain != "homeassistant"
+        ):
+            assert _translated(refusal), f"{service} {fields!r}: untranslated {refusal!r}"
+        assert _fingerprint(loaded_entry) == before, f"{service} {fields!r} wrote"
+        refused += 1
+    assert accepted > 20  # the draw exercised both
+    assert refused > 250
     runtime = loaded_entry.runtime_data
     await runtime.async_commit()
     assert verify_ledger(runtime.economy.ledger.directory).valid
@@ -163,7 +178,7 @@ async def test_malformed_voice_and_llm_requests_are_answered_in_words(
         hass,
         llm.LLM_API_ASSIST,
         llm.LLMContext(
-            platform="test", context=Context(), language="en", assistant=None, device_id=None
+            platform="test", context=Context(), language="en", assistant="conversation", device_id=None
         ),
     )
     names: list[Any] = ["dryer", "Heater", "toaster", "", 5, None, "\ud800", "x" * 10_000]
