@@ -88,7 +88,9 @@ def _amount(rng: random.Random) -> Any:
     return rng.choice(WEIRD_NUMBERS if rng.random() < 0.7 else GOOD_NUMBERS)
 
 
-def _call(rng: random.Random, devices: list[Any], households: list[Any]) -> tuple[str, dict[str, Any]]:
+def _call(
+    rng: random.Random, devices: list[Any], households: list[Any]
+) -> tuple[str, dict[str, Any]]:
     """One action with fields drawn from good and malformed values (some left out)."""
     service = rng.choice(SERVICES)
     fields: dict[str, Any] = {
@@ -178,7 +180,11 @@ async def test_malformed_voice_and_llm_requests_are_answered_in_words(
         hass,
         llm.LLM_API_ASSIST,
         llm.LLMContext(
-            platform="test", context=Context(), language="en", assistant="conversation", device_id=None
+            platform="test",
+            context=Context(),
+            language="en",
+            assistant="conversation",
+            device_id=None,
         ),
     )
     names: list[Any] = ["dryer", "Heater", "toaster", "", 5, None, "\ud800", "x" * 10_000]
