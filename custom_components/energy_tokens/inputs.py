@@ -1,8 +1,8 @@
 """What users ask for, checked once for every way in: actions, the card, voice and LLM tools.
 
 An amount is a number of tokens: an integer or a float (never a boolean), or a string that
-reads as one; finite; a whole number of thousandths (the ledger counts milli-tokens, and
-nothing is rounded behind the user's back); at most ``MAX_TOKENS`` per call. A note is text of
+reads as one; finite; a whole number of thousandths (the ledger counts milli-tokens; only a
+float's own rounding error is taken off); at most ``MAX_TOKENS`` per call. A note is text of
 at most ``MAX_NOTE_CHARS`` characters. A refusal is a ``BudgetError`` whose key names a
 translated message, raised before anything is written. Pure.
 """
@@ -17,7 +17,7 @@ from .settings import MILLI
 MAX_TOKENS = 1_000_000  # per call: far above any household's period, far below overflow
 MAX_NOTE_CHARS = 1000
 TOP_UP_PERIODS = 100  # a top-up may buy at most this many periods' cap at once
-_THOUSANDTH = Decimal("0.001")
+_FLOAT_NOISE = Decimal("1e-6")  # of a milli-token: far above float error, far below 0.001
 
 
 def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
@@ -28,9 +28,14 @@ def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
         raise BudgetError("amount_negative" if zero_allowed else "amount_not_positive")
     if number > MAX_TOKENS:
         raise BudgetError("amount_too_large", limit=f"{MAX_TOKENS:,}", **shown)
-    if number % _THOUSANDTH:
+    scaled = number * MILLI
+    milli = scaled.to_integral_value()
+    # A float a template computed (3 - -1.234 is 4.234000000000001) is taken at its thousandth;
+    # an amount written with more decimals (1.2345, 0.0001) is refused, not rounded.
+    noise = isinstance(value, float) and abs(scaled - milli) < _FLOAT_NOISE
+    if (scaled != milli and not noise) or (milli == 0 and number != 0):
         raise BudgetError("amount_too_precise", **shown)
-    return int(number * MILLI)
+    return int(milli)
 
 
 def _number(value: object) -> Decimal:

@@ -26,6 +26,9 @@ from custom_components.energy_tokens.inputs import (
         ("1e3", 1_000_000),
         (MAX_TOKENS, MAX_TOKENS * 1000),
         (24.817, 24_817),
+        (0.1 + 0.2, 300),  # 0.30000000000000004: a template's arithmetic, not a fifth decimal
+        (3 - -1.234, 4_234),
+        (1e6 - 0.001, 999_999_999),
     ],
 )
 def test_amounts_that_are_taken(value: object, milli: int) -> None:
@@ -57,6 +60,9 @@ def test_amounts_that_are_taken(value: object, milli: int) -> None:
         (0.0001, "amount_too_precise"),
         (1.2345, "amount_too_precise"),
         (5e-324, "amount_too_precise"),
+        (0.0009999, "amount_too_precise"),
+        (1.0000001, "amount_too_precise"),
+        ("0.30000000000000004", "amount_too_precise"),  # written so: not a float's error
     ],
 )
 def test_amounts_that_are_refused(value: object, key: str) -> None:
@@ -92,7 +98,10 @@ def test_any_value_is_taken_exactly_or_refused_with_a_key(value: object) -> None
         return
     assert 0 < milli <= MAX_TOKENS * 1000
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    assert number * 1000 == milli  # never rounded
+    if isinstance(value, float):  # at most a float's own error taken off
+        assert abs(number * 1000 - milli) < Decimal("1e-6")
+    else:
+        assert number * 1000 == milli  # never rounded
 
 
 def test_notes() -> None:
