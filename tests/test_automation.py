@@ -33,7 +33,14 @@ async def test_metered_devices_offer_budget_triggers(
     assert dryer is not None
     triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, dryer.id)
     ours = sorted(t["type"] for t in triggers if t["domain"] == DOMAIN)
-    assert ours == ["borrowed", "exhausted", "load_cut", "load_restored", "low_balance"]
+    assert ours == [
+        "borrowed",
+        "exhausted",
+        "load_cut",
+        "load_override",
+        "load_restored",
+        "low_balance",
+    ]
     household = dr.async_get(hass).async_get_device_by_identifier(
         (DOMAIN, loaded_entry.entry_id), loaded_entry.entry_id
     )
@@ -107,6 +114,13 @@ async def test_device_trigger_runs_an_automation(
             "has tokens again: turned switch.dryer back on",
         ),
         (
+            "energy_tokens_load_override",
+            {"device": "Dryer", "load": "switch.dryer", "load_name": "Dryer plug"},
+            "Dryer",
+            "is out of tokens, but Dryer plug was switched back on by hand: it stays on and is "
+            "charged as overage",
+        ),
+        (
             "energy_tokens_period_closed",
             {"household": "Home", "period": "2026-11-01", "cost": 90.0, "sales": 2.5},
             "Home",
@@ -128,6 +142,7 @@ def test_logbook_lines(event_type: str, data: dict[str, Any], name: str, message
         "energy_tokens_borrowed",
         "energy_tokens_load_cut",
         "energy_tokens_load_restored",
+        "energy_tokens_load_override",
         "energy_tokens_period_closed",
     }
     line = described[event_type](Event(event_type, data))

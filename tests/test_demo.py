@@ -63,6 +63,7 @@ async def test_within_minutes_budgets_run_low_devices_borrow_loads_are_cut_and_r
             "energy_tokens_borrowed",
             "energy_tokens_load_cut",
             "energy_tokens_load_restored",
+            "energy_tokens_load_override",
         )
     }
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)  # the demo's start automation runs
@@ -74,6 +75,10 @@ async def test_within_minutes_budgets_run_low_devices_borrow_loads_are_cut_and_r
     assert events["energy_tokens_borrowed"], "no device borrowed"
     cut = {event.data["load"] for event in events["energy_tokens_load_cut"]}
     assert "input_boolean.ev_charger" in cut
+    assert state_of(hass, "sensor.ev_charger_budget_status") == "exhausted"
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)  # as after a restart: the start
+    await hass.async_block_till_done()  # automation leaves the cut load off
+    assert state_of(hass, "input_boolean.ev_charger") == "off"
     for _ in range(12 * 3):  # "solar surplus" tops up a cut load once it stood off two minutes
         await tick(hass, freezer, timedelta(seconds=5))
     restored = [
@@ -82,3 +87,4 @@ async def test_within_minutes_budgets_run_low_devices_borrow_loads_are_cut_and_r
     assert restored, "the EV charger was not restored"
     assert restored[0]["balance"] == 3.0  # the solar top-up: 3 tokens above zero
     assert "input_boolean.fridge" not in cut  # essential: never cut
+    assert events["energy_tokens_load_override"] == []  # the demo never fights a cut

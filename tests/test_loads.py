@@ -4,6 +4,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -106,6 +107,36 @@ async def test_never_against_a_manual_override(
     await _give(hass, loaded_entry, 5.0)
     assert state_of(hass, PLUG) == "off"  # the user took over: we leave it alone
     assert restored == []
+
+
+async def test_a_load_switched_back_on_without_tokens_is_told(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    hass_admin_user: User,
+) -> None:
+    from homeassistant.components import persistent_notification
+
+    overrides = async_capture_events(hass, "energy_tokens_load_override")
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    person = Context(user_id=hass_admin_user.id)
+    await hass.services.async_call(
+        "input_boolean", "turn_on", {"entity_id": PLUG}, blocking=True, context=person
+    )
+    await _settle(hass)
+    [event] = overrides
+    assert event.context.user_id == hass_admin_user.id  # the logbook names who it was
+    assert event.data["device"] == "Dryer"
+    assert (event.data["load"], event.data["load_name"]) == (PLUG, "dryer plug")
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    [notice] = [n for key, n in notifications.items() if key.endswith("_override")]
+    assert notice["title"] == "Dryer: load switched back on without tokens"
+    assert state_of(hass, PLUG) == "on"  # never switched against the person
+    await _give(hass, loaded_entry, 5.0)  # tokens again: the warning goes
+    assert not [key for key in notifications if key.endswith("_override")]
+    assert len(overrides) == 1
 
 
 async def test_paused_enforcement_cuts_nothing(

@@ -20,6 +20,7 @@ class BudgetEvent(enum.StrEnum):
     BORROWED = "borrowed"
     LOAD_CUT = "load_cut"
     LOAD_RESTORED = "load_restored"
+    LOAD_OVERRIDE = "load_override"
     PERIOD_CLOSED = "period_closed"
 
     @property
@@ -52,6 +53,12 @@ EVENTS: dict[BudgetEvent, EventSpec] = {
     BudgetEvent.LOAD_CUT: EventSpec(lambda data: f"ran out of tokens: turned {data['load']} off"),
     BudgetEvent.LOAD_RESTORED: EventSpec(
         lambda data: f"has tokens again: turned {data['load']} back on"
+    ),
+    BudgetEvent.LOAD_OVERRIDE: EventSpec(
+        lambda data: (
+            f"is out of tokens, but {data['load_name']} was switched back on by hand: "
+            "it stays on and is charged as overage"
+        )
     ),
     BudgetEvent.PERIOD_CLOSED: EventSpec(
         lambda data: (

@@ -13,13 +13,14 @@ import logging
 from typing import Any, Protocol
 
 from homeassistant.components import persistent_notification
-from homeassistant.const import STATE_OFF, STATE_ON
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import (
     CALLBACK_TYPE,
     Context,
     Event,
     EventStateChangedData,
     HomeAssistant,
+    State,
     callback,
 )
 from homeassistant.helpers.event import async_track_state_change_event
@@ -52,8 +53,10 @@ class Budgets(Protocol):
     def device_balance(self, subentry_id: str) -> int:
         """A device's balance in milli-tokens, including consumption not yet debited."""
 
-    def fire(self, event: BudgetEvent, subentry_id: str, **extra: Any) -> None:
-        """Fire a budget event about a device."""
+    def fire(
+        self, event: BudgetEvent, subentry_id: str, context: Context | None = None, **extra: Any
+    ) -> None:
+        """Fire a budget event about a device (under ``context``: who caused it)."""
 
 
 @dataclass(slots=True)
@@ -72,6 +75,7 @@ class LoadController:
         self.hass = hass
         self.budgets = budgets
         self.cuts: dict[str, Cut] = {}  # by device subentry id
+        self.overridden: set[str] = set()  # devices whose cut load someone switched back on
         self._store = loads_store(hass, entry_id)
         self._unsubscribe: CALLBACK_TYPE | None = None
 
@@ -157,6 +161,13 @@ class LoadController:
             _LOGGER.info("%s has tokens again: turned %s on", name, cut.entity_id)
         if restored:
             self._save()
+        for subentry_id in list(self.overridden):  # the override's warning ends with tokens
+            settings = self.budgets.device_settings(subentry_id)
+            if settings is None or self.budgets.device_balance(
+                subentry_id
+            ) >= restore_threshold_milli(settings.allowance_milli):
+                self.overridden.discard(subentry_id)
+                persistent_notification.async_dismiss(self.hass, _override_id(subentry_id))
 
     def _switch(self, entity_id: str, service: str, context: Context) -> None:
         self.hass.async_create_task(
@@ -185,12 +196,39 @@ class LoadController:
             return
         for subentry_id, cut in list(self.cuts.items()):
             if cut.entity_id == event.data["entity_id"] and new_state.context.id != cut.context_id:
-                _LOGGER.info(
-                    "%s was switched by someone else; it will not be restored automatically",
-                    cut.entity_id,
-                )
-                del self.cuts[subentry_id]
+                del self.cuts[subentry_id]  # someone took over: never switched against them
                 self._save()
+                if new_state.state not in (STATE_OFF, STATE_UNAVAILABLE, STATE_UNKNOWN):
+                    self._overridden(subentry_id, new_state)
+
+    def _overridden(self, subentry_id: str, state: State) -> None:
+        """A load we cut was switched back on by someone else: say so, loudly, once."""
+        settings = self.budgets.device_settings(subentry_id)
+        if settings is None:
+            return
+        load_name = state.name
+        self.overridden.add(subentry_id)
+        self.budgets.fire(
+            BudgetEvent.LOAD_OVERRIDE,
+            subentry_id,
+            state.context,  # the logbook names who did it
+            load=state.entity_id,
+            load_name=load_name,
+        )
+        persistent_notification.async_create(
+            self.hass,
+            f"{load_name} was switched back on while {settings.name} has no tokens left. It "
+            f"stays on, and what it uses is charged as overage at the period's end. Energy "
+            f"Tokens will not switch it off again until {settings.name} has tokens and runs out "
+            "again; give it tokens with the transfer action, or switch it off.",
+            title=f"{settings.name}: load switched back on without tokens",
+            notification_id=_override_id(subentry_id),
+        )
+        _LOGGER.warning(
+            "%s was switched back on while %s has no tokens; it will not be switched off again",
+            state.entity_id,
+            settings.name,
+        )
 
     def _save(self) -> None:
         """Remember the cuts (soon, in one write) and follow what is cut now."""
@@ -200,3 +238,7 @@ class LoadController:
             for subentry_id, cut in self.cuts.items()
         }
         self._store.async_delay_save(lambda: data, 1)
+
+
+def _override_id(subentry_id: str) -> str:
+    return f"{DOMAIN}_{subentry_id}_override"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Context, Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import (
@@ -220,12 +220,14 @@ class HouseholdRuntime:
         return self.economy.balance_milli(self.economy.devices[subentry_id])
 
     @callback
-    def fire(self, event: BudgetEvent, subentry_id: str, **extra: Any) -> None:
+    def fire(
+        self, event: BudgetEvent, subentry_id: str, context: Context | None = None, **extra: Any
+    ) -> None:
         """Fire a budget event about a device, with its balance and allowance now."""
         economy = self.economy
-        self._emit(economy.device_event(event, economy.devices[subentry_id], **extra))
+        self._emit(economy.device_event(event, economy.devices[subentry_id], **extra), context)
 
-    def _emit(self, event: DomainEvent) -> None:
+    def _emit(self, event: DomainEvent, context: Context | None = None) -> None:
         """A domain event on the bus (payloads are documented in the README)."""
         payload: dict[str, Any] = {
             "household_id": self.entry.entry_id,
@@ -234,7 +236,7 @@ class HouseholdRuntime:
         if event.device is not None:
             payload["device_id"] = self.device_id(event.device)
             payload["device"] = self.economy.devices[event.device].settings.name
-        self.hass.bus.async_fire(event.kind.event_type, payload | dict(event.data))
+        self.hass.bus.async_fire(event.kind.event_type, payload | dict(event.data), context=context)
         if event.kind is BudgetEvent.EXHAUSTED and event.device is not None:
             self.loads.async_exhausted(event.device)
 
