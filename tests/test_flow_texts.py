@@ -90,6 +90,8 @@ def test_the_subentry_flow_aborts_only_after_saving() -> None:
     shown = _what_it_shows(_flow_class("config_flow.py", "DeviceSubentryFlow"))
     assert shown["aborts"] == {"reconfigure_successful"}
     assert "nothing_to_add" in shown["steps"]
+    # Home Assistant aborts by itself when two flows add the same sensor at once.
+    assert TEXTS["config_subentries"]["device"]["abort"]["already_configured"]
 
 
 def test_every_integration_title_is_there() -> None:

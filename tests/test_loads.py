@@ -350,3 +350,41 @@ async def test_the_enforcement_choice_is_stored_with_the_device(
     assert state_of(hass, "switch.dryer_budget_enforcement") == "on"
     subentry = next(s for s in loaded_entry.subentries.values() if s.title == "Dryer")
     assert subentry.data["enforce"] is True
+
+
+async def test_an_allowance_lowered_below_use_runs_out_like_a_reading(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    exhausted = async_capture_events(hass, "energy_tokens_exhausted")
+    await consume(hass, set_meter, freezer, DRYER, 5.0)
+    await hass.services.async_call(
+        DOMAIN,
+        "set_allowance",
+        {"device": device_id(hass, loaded_entry, "Dryer"), "amount": 2, "when": "now"},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_budget_status") == "exhausted"
+    assert [e.data["balance"] for e in exhausted] == [-3.0]
+    assert state_of(hass, PLUG) == "off"  # its cut policy applies at once
+
+
+async def test_a_cut_load_returns_at_this_periods_threshold(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A larger allowance set for the next period does not raise this period's threshold."""
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    await hass.services.async_call(
+        DOMAIN, "set_allowance", {"device": dryer, "amount": 200}, blocking=True
+    )
+    await _give(hass, loaded_entry, 3.0)
+    assert state_of(hass, "sensor.dryer_balance") == "2.0"
+    assert state_of(hass, PLUG) == "on"  # 2 tokens reach a twentieth of 10 (and one token)

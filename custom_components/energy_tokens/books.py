@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -60,12 +60,13 @@ class Device:
     period_wh: int = 0  # whole Wh recorded this period
     period_milli: int = 0  # milli-tokens debited this period
     allowance_milli: int = 0  # this period's allowance: allocated, plus what changes moved
+    next_milli: int | None = None  # an allowance set this period for the next (waiting)
     borrowed: bool = False
     status: Status = Status.OK  # as last seen on a reading: events fire when it changes
 
 
 type SpikeKey = tuple[str, str, int, int]  # account, meter, from and to (Wh)
-type _DeviceBooks = tuple[int, int, int, bool, Status, TrackerState]
+type _DeviceBooks = tuple[Device, TrackerState]  # a copy of its figures, its meter's state
 type _Saved = tuple[
     Period | None,
     int | None,
@@ -78,6 +79,9 @@ type _Saved = tuple[
     set[SpikeKey],
     dict[str, str],
 ]
+
+
+_FIGURES = [f.name for f in fields(Device) if f.name not in ("settings", "tracker")]
 
 
 class Books:
@@ -181,7 +185,7 @@ class Books:
                 self.cost_micro = self.sales_micro = 0
                 for device in self.devices.values():
                     device.period_wh = device.period_milli = device.allowance_milli = 0
-                    device.borrowed = False
+                    device.borrowed, device.next_milli = False, None
             case Kind.DEBIT:
                 if "spike" in data:  # a held jump, accepted
                     self._resolve((entry.from_account or "", data["meter"], *data["wh"]))
@@ -214,6 +218,8 @@ class Books:
                     lowered.allowance_milli -= entry.amount
             case Kind.LABEL:
                 self.labels[data["account"]] = data["name"]
+            case Kind.ALLOWANCE if (changed := self._by_account.get(data["device"])) is not None:
+                changed.next_milli = data["allowance"] if "after" in data else None
             case Kind.BORROW:
                 if (borrower := self._by_account.get(entry.to_account or "")) is not None:
                     borrower.borrowed = True
@@ -252,17 +258,7 @@ class Books:
             self._result = self._saved = None
 
     def _save(self) -> _Saved:
-        books = {
-            key: (
-                d.period_wh,
-                d.period_milli,
-                d.allowance_milli,
-                d.borrowed,
-                d.status,
-                d.tracker.state(),
-            )
-            for key, d in self.devices.items()
-        }
+        books = {key: (replace(d), d.tracker.state()) for key, d in self.devices.items()}
         money = self.period_settings, self.cost_micro, self.sales_micro
         spikes = dict(self.held), set(self.resolved), dict(self.labels)
         return self.period, self.closed_at, *money, dict(self.devices), books, *spikes
@@ -273,18 +269,10 @@ class Books:
         self.held, self.resolved, self.labels = saved[7], saved[8], saved[9]
         self.devices = devices
         self._by_account = {d.settings.account: d for d in devices.values()}
-        for key, (
-            period_wh,
-            period_milli,
-            allowance,
-            borrowed,
-            last_status,
-            tracker,
-        ) in books.items():
+        for key, (figures, tracker) in books.items():
             device = devices[key]
-            device.period_wh, device.period_milli = period_wh, period_milli
-            device.allowance_milli = allowance
-            device.borrowed, device.status = borrowed, last_status
+            for name in _FIGURES:
+                setattr(device, name, getattr(figures, name))
             device.tracker.set_state(tracker)
 
     def _touch(self) -> None:
@@ -338,7 +326,11 @@ class Books:
         del self.devices[device.settings.subentry_id], self._by_account[device.settings.account]
 
     def _allocate(
-        self, devices: Iterable[Device], at_ms: int, data: dict[str, Any] | None = None
+        self,
+        devices: Iterable[Device],
+        at_ms: int,
+        data: dict[str, Any] | None = None,
+        cause: Cause = SYSTEM,
     ) -> None:
         """Give devices their allowances from the pool, essential first, as far as it covers."""
         for settings in allocation_order(device.settings for device in devices):
@@ -349,6 +341,7 @@ class Books:
                     from_account=POOL,
                     to_account=settings.account,
                     amount=share,
+                    cause=cause,
                     data=data,
                     ts_ms=at_ms,
                 )

@@ -48,15 +48,19 @@ class Consumption(Books):
                 self._flush(device, at_ms)
                 self._write_baseline(device, at_ms, outcome is Outcome.SPIKE_HELD)
             if after is not device.status:
-                if after in (Status.LOW, Status.EXHAUSTED):
-                    self._flush(device, at_ms)  # crossing a threshold is written at once
-                if after is Status.EXHAUSTED:
-                    after = self._borrow_or_report(device)
-                elif after is Status.LOW:
-                    self._event(BudgetEvent.LOW_BALANCE, device)
-                device.status = after
+                self._status_moved(device, after, at_ms)
         balance = self.balance_milli(device)
         return Reading(result, balance, self.status_of(device, balance))
+
+    def _status_moved(self, device: Device, after: Status, at_ms: int) -> None:
+        """The device's status moved (a reading, a lowered allowance): write, borrow, report."""
+        if after in (Status.LOW, Status.EXHAUSTED):
+            self._flush(device, at_ms)  # crossing a threshold is written at once
+        if after is Status.EXHAUSTED:
+            after = self._borrow_or_report(device)
+        elif after is Status.LOW:
+            self._event(BudgetEvent.LOW_BALANCE, device)
+        device.status = after
 
     def _write_baseline(self, device: Device, at_ms: int, held: bool = False) -> None:
         """Record where counting goes on from; a jump held for the user is recorded with it."""

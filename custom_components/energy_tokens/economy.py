@@ -16,12 +16,16 @@ from .books import BudgetError, Device, Result
 from .events import BudgetEvent
 from .exchange import Exchange
 from .inputs import TOP_UP_PERIODS, check_note
-from .ledger import Cause, Kind
+from .ledger import Cause, CauseKind, Kind
 from .ledger.entries import SYSTEM
 from .metering import MeterTracker
 from .periods import Period, period_containing
 from .policies import ALLOWANCE_LOWERED, HOUSEHOLD, MARKET, POOL, surplus_move
 from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
+
+# Changes made in the household's settings: Home Assistant's flows are for administrators, and
+# do not say which one.
+SETTINGS = Cause(CauseKind.USER, "settings")
 
 
 class Economy(Exchange):
@@ -33,18 +37,25 @@ class Economy(Exchange):
         """Take new devices in and give them their allowance now."""
         for settings in added:
             self._track(settings)
-        result = self.record_names()  # before their first entries: an auditor sees who
-        result.merge(self.allocate_new_devices())
+        result = self.allocate_new_devices()
         self.note_statuses()  # also when nothing was left to give them: they start seen as they are
         return result
 
     def allocate_new_devices(self) -> Result:
-        """Every device without an account yet (added during a period) gets its allowance now."""
+        """Every device new to the ledger (added during a period) gets its allowance now.
+
+        Its label comes in the same unit, so a device is allocated once: even an allowance of
+        zero, or one the pool could not cover, is not given again after a restart.
+        """
         with self._unit() as result:
             new = [
-                d for d in self.devices.values() if not self.ledger.has_account(d.settings.account)
+                d
+                for d in self.devices.values()
+                if d.settings.account not in self.labels
+                and not self.ledger.has_account(d.settings.account)
             ]
-            self._allocate(new, self.clock(), {"reason": "device added"})
+            self._allocate(new, self.clock(), {"reason": "device added"}, SETTINGS)
+            self.record_names()
         return result
 
     def update_device(self, settings: DeviceSettings) -> Result:
@@ -58,7 +69,7 @@ class Economy(Exchange):
                 self._flush(device, self.clock())
                 device.tracker = MeterTracker(max_power_w=self.settings.max_power_w)
             if settings.allowance_milli != device.settings.allowance_milli:
-                self._record_allowance(device, settings.allowance_milli, SYSTEM, now=False)
+                self._record_allowance(device, settings.allowance_milli, SETTINGS, now=False)
             device.settings = settings
             self.record_names()
         device.status = self.status_of(device)
@@ -70,7 +81,7 @@ class Economy(Exchange):
         names[HOUSEHOLD] = self.name
         return names
 
-    def record_names(self) -> Result:
+    def record_names(self, cause: Cause = SETTINGS) -> Result:
         """Label every account whose name the ledger does not have yet (a new or renamed one).
 
         Before the first period nothing is written: opening it records every name.
@@ -78,7 +89,7 @@ class Economy(Exchange):
         with self._unit() as result:
             for account, name in self.names().items() if self.period is not None else ():
                 if self.labels.get(account) != name:
-                    self._append(Kind.LABEL, data={"account": account, "name": name})
+                    self._append(Kind.LABEL, cause=cause, data={"account": account, "name": name})
         return result
 
     def remove_device(self, subentry_id: str) -> Result:
@@ -102,6 +113,7 @@ class Economy(Exchange):
                     from_account=source,
                     to_account=target,
                     amount=abs(balance),
+                    cause=SETTINGS,
                     data={"reason": "device removed"},
                 )
         return result
@@ -137,14 +149,19 @@ class Economy(Exchange):
             result.merge(unit)
         return result
 
-    def close_period_now(self, settings: HouseholdSettings | None = None) -> Result:
-        """Settle the running period now and open the next from now, with ``settings``' money."""
+    def close_period_now(
+        self, settings: HouseholdSettings | None = None, cause: Cause = SETTINGS
+    ) -> Result:
+        """Settle the running period now and open the next from now, with ``settings``' money.
+
+        The close records who asked (``cause``): a user's action, or the settings' Apply now.
+        """
         settings = settings or self.settings
         now_ms = self.clock()
         now = self.local(now_ms)
         following = period_containing(settings.period, now, self.zone)  # the new kind's end
         with self._unit() as result:
-            self._close_period(now_ms)
+            self._close_period(now_ms, cause)
             self._open_period(Period(now, following.end), now_ms, settings)
         return result
 
@@ -173,7 +190,7 @@ class Economy(Exchange):
             self._purchase(POOL, purchase, at_ms=at_ms)
         self._allocate(self.devices.values(), at_ms)
 
-    def _close_period(self, at_ms: int) -> None:
+    def _close_period(self, at_ms: int, cause: Cause = SYSTEM) -> None:
         assert self.period is not None
         self._flush_all(at_ms)
         kind, target = surplus_move(self.period_settings.surplus)
@@ -191,7 +208,7 @@ class Economy(Exchange):
             "cost_micro": self.cost_micro,
             "sales_micro": self.sales_micro,
         }
-        self._append(Kind.PERIOD_CLOSE, data=close, ts_ms=at_ms)
+        self._append(Kind.PERIOD_CLOSE, data=close, ts_ms=at_ms, cause=cause)
         self._event(
             BudgetEvent.PERIOD_CLOSED,
             period=self.period.key,
@@ -284,22 +301,21 @@ class Economy(Exchange):
                     cause=cause,
                     data={"reason": ALLOWANCE_LOWERED},
                 )
+                if (after := self.status_of(device)) is not device.status:
+                    self._status_moved(device, after, self.clock())  # as running out does
         # Every later period's allocation follows; the entry keeps the subentry in step.
         device.settings = replace(device.settings, allowance_milli=new_milli)
         return result
 
     def _record_allowance(self, device: Device, new_milli: int, cause: Cause, *, now: bool) -> None:
-        """An entry saying which period a new allowance takes effect in."""
+        """An entry saying which period a new allowance takes effect in.
+
+        This one (``period``), or the one after it (``after``), whenever that opens.
+        """
+        assert self.period is not None, "settled before any operation"
         data = {
             "device": device.settings.account,
             "allowance": new_milli,
-            "period": self.period_key(next_period=not now),
+            "period" if now else "after": self.period.key,
         }
         self._append(Kind.ALLOWANCE, cause=cause, data=data)
-
-    def period_key(self, *, next_period: bool = False) -> str:
-        """The running period's key, or the next one's (as the settings have it now)."""
-        assert self.period is not None, "settled before any operation"
-        if not next_period:
-            return self.period.key
-        return period_containing(self.settings.period, self.period.end, self.zone).key

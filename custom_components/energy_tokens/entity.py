@@ -16,13 +16,8 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .runtime import (
-    EnergyTokensConfigEntry,
-    HouseholdRuntime,
-    signal_device,
-    signal_device_added,
-    signal_household,
-)
+from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+from .signals import signal_device, signal_device_added, signal_household
 from .view import Aspect, DeviceView
 
 

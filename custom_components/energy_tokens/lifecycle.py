@@ -13,8 +13,9 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from . import issues
 from .books import Result
 from .const import DOMAIN
-from .runtime import HouseholdRuntime, devices_of, signal_device_added
+from .runtime import HouseholdRuntime, devices_of
 from .settings import DeviceSettings, HouseholdSettings
+from .signals import signal_device_added
 
 
 @callback
@@ -41,8 +42,7 @@ def async_sync_devices(runtime: HouseholdRuntime) -> None:
         if subentry_id in economy.devices and settings != economy.devices[subentry_id].settings:
             result.merge(economy.update_device(settings))
     added = [settings for key, settings in wanted.items() if key not in economy.devices]
-    result.merge(economy.add_devices(added))
-    result.merge(economy.record_names())  # the household's name too
+    result.merge(economy.add_devices(added))  # and every name changed, the household's too
     runtime.loads.async_devices_changed()
     runtime.apply(result)
     runtime.meters.async_follow(economy.devices.values())

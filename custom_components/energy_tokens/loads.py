@@ -53,6 +53,9 @@ class Budgets(Protocol):
     def device_balance(self, subentry_id: str) -> int:
         """A device's balance in milli-tokens, including consumption not yet debited."""
 
+    def device_allowance(self, subentry_id: str) -> int:
+        """A device's allowance this period, in milli-tokens."""
+
     def fire(
         self, event: BudgetEvent, subentry_id: str, context: Context | None = None, **extra: Any
     ) -> None:
@@ -152,7 +155,7 @@ class LoadController:
             if settings is None:
                 continue
             balance = self.budgets.device_balance(subentry_id)
-            if balance >= restore_threshold_milli(settings.allowance_milli):
+            if balance >= restore_threshold_milli(self.budgets.device_allowance(subentry_id)):
                 restored.append((subentry_id, cut, settings.name))
         for subentry_id, cut, name in restored:
             del self.cuts[subentry_id]  # no longer ours to watch once it is back on
@@ -165,7 +168,7 @@ class LoadController:
             settings = self.budgets.device_settings(subentry_id)
             if settings is None or self.budgets.device_balance(
                 subentry_id
-            ) >= restore_threshold_milli(settings.allowance_milli):
+            ) >= restore_threshold_milli(self.budgets.device_allowance(subentry_id)):
                 self.overridden.discard(subentry_id)
                 persistent_notification.async_dismiss(self.hass, _override_id(subentry_id))
 

@@ -32,16 +32,16 @@ from homeassistant.util import dt as dt_util
 from . import issues
 from .books import Result
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
-from .economy import Economy
+from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
-from .ledger import Kind, VerifyResult, verify_ledger
+from .ledger import Cause, Kind, VerifyResult, verify_ledger
 from .loads import LoadController
 from .meters import MeterFollower
 from .policies import Status
 from .restore import open_economy
 from .settings import DeviceSettings, HouseholdSettings
+from .signals import signal_device, signal_household
 from .view import (
-    Aspect,
     DeviceView,
     HouseholdView,
     changed_aspects,
@@ -63,21 +63,6 @@ def storage_directory(hass: HomeAssistant, entry_id: str) -> Path:
 def now_ms() -> int:
     """Now as epoch milliseconds."""
     return round(dt_util.utcnow().timestamp() * 1000)
-
-
-def signal_household(entry_id: str) -> str:
-    """Sent when the household's figures or its ledger's may have changed."""
-    return f"{DOMAIN}_{entry_id}"
-
-
-def signal_device(entry_id: str, subentry_id: str, aspect: Aspect) -> str:
-    """Sent when an aspect of a device's figures changed (its entities follow only theirs)."""
-    return f"{DOMAIN}_{entry_id}_{subentry_id}_{aspect}"
-
-
-def signal_device_added(entry_id: str) -> str:
-    """Sent with a subentry id when a device joined the household: platforms add its entities."""
-    return f"{DOMAIN}_{entry_id}_device_added"
 
 
 def devices_of(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
@@ -143,8 +128,7 @@ class HouseholdRuntime:
         """
         economy = self.economy
         settled = economy.settle().merge(economy.return_tokens_of_removed_devices())
-        settled.merge(economy.record_names())  # a rename while stopped; ledgers before labels
-        self.apply(settled.merge(economy.allocate_new_devices()))
+        self.apply(settled.merge(economy.allocate_new_devices()))  # and names changed meanwhile
         self._schedule_boundary()
         interval = timedelta(minutes=economy.settings.debit_interval_min)
         self._unsubscribe += [
@@ -192,10 +176,12 @@ class HouseholdRuntime:
         return result
 
     @callback
-    def async_close_period_now(self, settings: HouseholdSettings | None = None) -> Result:
+    def async_close_period_now(
+        self, settings: HouseholdSettings | None = None, cause: Cause = SETTINGS
+    ) -> Result:
         """Settle the running period now and open the next (with new money settings, if any)."""
         self.economy.zone = dt_util.get_default_time_zone()  # periods follow the instance's zone
-        result = self.apply(self.economy.close_period_now(settings))
+        result = self.apply(self.economy.close_period_now(settings, cause))
         self._schedule_boundary()
         return result
 
@@ -218,6 +204,10 @@ class HouseholdRuntime:
     def device_balance(self, subentry_id: str) -> int:
         """A device's balance in milli-tokens, including consumption not yet debited."""
         return self.economy.balance_milli(self.economy.devices[subentry_id])
+
+    def device_allowance(self, subentry_id: str) -> int:
+        """A device's allowance this period, in milli-tokens."""
+        return self.economy.devices[subentry_id].allowance_milli
 
     @callback
     def fire(

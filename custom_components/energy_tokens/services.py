@@ -144,7 +144,8 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
 async def _async_close_period(call: ServiceCall) -> None:
     runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
     with refusals_translated():
-        await runtime.async_commit(through=runtime.async_close_period_now().entries[-1].seq)
+        closed = runtime.async_close_period_now(cause=_cause(call))
+        await runtime.async_commit(through=closed.entries[-1].seq)
 
 
 async def _async_verify_ledger(call: ServiceCall) -> ServiceResponse:

@@ -35,7 +35,7 @@ class DeviceView:
     balance_milli: int  # including consumption not yet debited
     consumed_milli: int  # this period, including what is not yet debited
     allowance_milli: int  # this period's: allocated, plus what changes "now" moved
-    next_allowance_milli: int  # from the next period on (the device's setting)
+    next_allowance_milli: int | None  # set this period for the next one, while it waits
     status: Status
     share_percent: float | None  # of the household's consumption; None before anyone consumed
     rank: int  # by consumption, 1: the largest
@@ -59,10 +59,8 @@ class DeviceView:
 
     @property
     def next_allowance(self) -> float | None:
-        """Tokens from the next period on, where that differs from this period's; else None."""
-        if self.next_allowance_milli == self.allowance_milli:
-            return None
-        return tokens(self.next_allowance_milli)
+        """Tokens from the next period on, while a change waits for it; else None."""
+        return None if self.next_allowance_milli is None else tokens(self.next_allowance_milli)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +152,7 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
             balance_milli=balance,
             consumed_milli=consumed,
             allowance_milli=device.allowance_milli,
-            next_allowance_milli=device.settings.allowance_milli,
+            next_allowance_milli=device.next_milli,
             status=books.status_of(device, balance),
             share_percent=None if total == 0 else round(consumed * 100 / total, 1),
             rank=rank,

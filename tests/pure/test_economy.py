@@ -343,7 +343,7 @@ def test_notes_are_bounded_valid_text(home: Economy, note: str, key: str) -> Non
 
 def test_devices_join_change_and_leave(home: Economy, clock: Clock) -> None:
     added = home.add_devices([device("Oven", 40.0)])
-    label, allocation = added.entries  # named first; the ledger opens the account itself
+    allocation, label = added.entries  # one unit; the ledger opens the account itself
     assert label.kind is Kind.LABEL
     assert label.data == {"account": "device:oven", "name": "Oven"}
     assert (allocation.amount, allocation.data) == (40_000, {"reason": "device added"})
@@ -357,7 +357,7 @@ def test_devices_join_change_and_leave(home: Economy, clock: Clock) -> None:
     renamed = replace(device("Oven", 50.0, meter="sensor.new_oven_meter"), name="Big oven")
     changed = home.update_device(renamed)
     assert [(e.kind, e.data) for e in changed.entries] == [
-        (Kind.ALLOWANCE, {"device": "device:oven", "allowance": 50_000, "period": "2026-12-01"}),
+        (Kind.ALLOWANCE, {"device": "device:oven", "allowance": 50_000, "after": "2026-11-01"}),
         (Kind.LABEL, {"account": "device:oven", "name": "Big oven"}),
     ]
     assert oven.allowance_milli == 40_000  # this period's stays
@@ -578,3 +578,65 @@ def test_the_auditor_names_accounts_as_the_household_does(open_books: Open, tmp_
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     [allocation] = [r for r in rows if (r["kind"], r["to"]) == ("allocate", "device:heater")]
     assert (allocation["to_name"], allocation["amount_tokens"]) == ("Heat pump", "20.000")
+
+
+def test_a_next_period_allowance_waits_even_for_a_device_allocated_nothing(
+    open_books: Open,
+) -> None:
+    """Allocated nothing (an allowance of 0, or a short pool): no account, still not new."""
+    home = open_books([device("Dryer", 250.0)])
+    home.add_devices([device("Oven", 0.0)])
+    oven = home.devices["oven"]
+    home.set_allowance(oven, 10_000, USER, now=False)
+    home.add_devices([device("Lamp", 5.0)])
+    assert oven.allowance_milli == 0  # a new device's allocation gives it nothing now
+    home.ledger.close()
+    reopened = open_books([device("Dryer", 250.0), device("Oven", 10.0), device("Lamp", 5.0)])
+    assert reopened.allocate_new_devices().entries == []  # nor does a restart
+    assert reopened.devices["oven"].allowance_milli == 0
+    assert reopened.devices["oven"].next_milli == 10_000  # still waiting, after the restart
+
+
+def test_only_a_change_shows_as_the_next_periods_allowance(open_books: Open) -> None:
+    """A pool too short for every allowance is no change waiting for the next period."""
+    home = open_books([device("Dryer", 200.0), device("Heater", 150.0, priority="essential")])
+    dryer = home.devices["dryer"]
+    assert (dryer.allowance_milli, dryer.next_milli) == (150_000, None)  # 300 cap, heater first
+    home.set_allowance(dryer, 120_000, USER, now=False)
+    assert dryer.next_milli == 120_000
+    home.set_allowance(dryer, 100_000, USER, now=True)  # a change now ends the wait
+    assert (dryer.allowance_milli, dryer.next_milli) == (100_000, None)
+    home.set_allowance(dryer, 90_000, USER, now=False)
+    home.close_period_now()  # the next period opens now: it has the new allowance
+    assert (dryer.allowance_milli, dryer.next_milli) == (90_000, None)
+
+
+def test_changes_in_the_settings_record_their_cause(open_books: Open) -> None:
+    home = open_books([device("Dryer", 10.0)])
+    added = home.add_devices([device("Oven", 5.0)]).entries
+    changed = home.update_device(device("Oven", 6.0)).entries
+    removed = home.remove_device("oven").entries
+    closed = home.close_period_now(cause=USER).entries
+    assert {str(e.cause) for e in added + changed} == {"user:settings"}
+    assert [str(e.cause) for e in removed if e.kind is Kind.ADJUST] == ["user:settings"]
+    [close] = [e for e in closed if e.kind is Kind.PERIOD_CLOSE]
+    assert close.cause == USER
+
+
+def test_the_auditor_reads_markers_whose_data_is_not_an_object(
+    open_books: Open, tmp_path: Path
+) -> None:
+    home = open_books([device("Dryer", 10.0)])
+    home.ledger.append(Kind.LABEL, data=["device:dryer", "Dryer"])  # the chain allows it
+    home.ledger.commit()
+    home.ledger.close()
+    folder = str(tmp_path / "ledger")
+    assert cli.main(["verify", folder], out=io.StringIO()) == 0
+    for command in (
+        ["export", folder, "--format", "csv"],
+        ["export", folder],
+        ["balances", folder],
+    ):
+        out = io.StringIO()
+        assert cli.main(command, out=out) == 0
+        assert "Dryer" in out.getvalue()  # the period's names still show

@@ -131,13 +131,14 @@ def follow_names(entry: Entry, names: dict[str, str]) -> None:
     A period opens with the names of the accounts it starts with; a label names one account,
     new or renamed. Names of accounts no longer in use are kept: their entries stay.
     """
+    data: object = entry.data
+    if entry.kind not in (Kind.PERIOD_OPEN, Kind.LABEL) or not isinstance(data, dict):
+        return  # a marker's data need not be an object: the chain does not require it
     if entry.kind is Kind.PERIOD_OPEN:
-        found = entry.data.get("names")
+        found = data.get("names")
         pairs = list(found.items()) if isinstance(found, dict) else []
-    elif entry.kind is Kind.LABEL:
-        pairs = [(entry.data.get("account"), entry.data.get("name"))]
     else:
-        return
+        pairs = [(data.get("account"), data.get("name"))]
     for account, name in pairs:
         if isinstance(account, str) and isinstance(name, str):  # an auditor never trips on data
             names[account] = name

@@ -1,0 +1,21 @@
+"""The dispatcher signals a running household sends its entities and platforms."""
+
+from __future__ import annotations
+
+from .const import DOMAIN
+from .view import Aspect
+
+
+def signal_household(entry_id: str) -> str:
+    """Sent when the household's figures or its ledger's may have changed."""
+    return f"{DOMAIN}_{entry_id}"
+
+
+def signal_device(entry_id: str, subentry_id: str, aspect: Aspect) -> str:
+    """Sent when an aspect of a device's figures changed (its entities follow only theirs)."""
+    return f"{DOMAIN}_{entry_id}_{subentry_id}_{aspect}"
+
+
+def signal_device_added(entry_id: str) -> str:
+    """Sent with a subentry id when a device joined the household: platforms add its entities."""
+    return f"{DOMAIN}_{entry_id}_device_added"
