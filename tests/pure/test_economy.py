@@ -627,7 +627,7 @@ def test_the_auditor_reads_markers_whose_data_is_not_an_object(
     open_books: Open, tmp_path: Path
 ) -> None:
     home = open_books([device("Dryer", 10.0)])
-    home.ledger.append(Kind.LABEL, data=["device:dryer", "Dryer"])  # the chain allows it
+    home.ledger.append(Kind.LABEL, data=["device:dryer", "Dryer"])  # type: ignore[arg-type]
     home.ledger.commit()
     home.ledger.close()
     folder = str(tmp_path / "ledger")
