@@ -43,7 +43,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
             translation_key="ledger_refused",
             translation_placeholders={"seq": str(err.seq), "reason": err.reason},
         ) from err
-    except (OSError, ValueError, LedgerError) as err:
+    except (OSError, ValueError, LedgerError) as err:  # Home Assistant retries, with back-off
+        issues.async_report_storage_fault(hass, entry.entry_id, entry.title, err)
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="ledger_unavailable",
@@ -53,8 +54,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, runtime.async_close))
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     async_entry_updated(runtime)  # what changed while the ledger was being opened
+    try:
+        await runtime.async_start()
+    except LedgerError as err:  # it cannot write: Home Assistant retries setup, with back-off
+        await runtime.async_close()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="ledger_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    issues.async_clear_storage_fault(hass, entry.entry_id, entry.title)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await runtime.async_start()
     entry.async_on_unload(lambda: async_leave_exchange(hass, runtime))  # also if setup fails
     await async_join_exchange(hass, runtime)  # offers a crash left in escrow, to or from it
     return True

@@ -42,17 +42,22 @@ class EnergyTokensEntity(Entity):
         """Set the entity's attributes from the view; return what it would show."""
         raise NotImplementedError
 
+    @property
+    def available(self) -> bool:
+        """Unavailable while the household's ledger cannot be written (a repair says why)."""
+        return self.runtime.failure is None
+
     async def async_added_to_hass(self) -> None:
         """Follow the view's changes (Home Assistant writes the first state itself)."""
         await super().async_added_to_hass()
-        self._shown = self.refresh()
+        self._shown = self.refresh(), self.available
         self.async_on_remove(async_dispatcher_connect(self.hass, self._signal, self._update))
 
     @callback
     def _update(self) -> None:
         # Writing a state costs far more than computing it; with a hundred devices, most
         # updates change nothing for most entities.
-        shown = self.refresh()
+        shown = self.refresh(), self.available
         if shown != self._shown:
             self._shown = shown
             self.async_write_ha_state()

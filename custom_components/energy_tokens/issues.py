@@ -18,6 +18,42 @@ _LOGGER = logging.getLogger(__name__)
 LEDGER_TAMPERED = "ledger_tampered"
 LEDGER_TORN_TAIL = "ledger_torn_tail"
 METER_SPIKE = "meter_spike"
+LEDGER_STORAGE = "ledger_storage"  # the ledger cannot be written (disk full, I/O, permissions)
+
+
+@callback
+def async_report_storage_fault(
+    hass: HomeAssistant, entry_id: str, title: str, err: Exception
+) -> None:
+    """The ledger stopped writing: one error in the log, a repair that says what to do."""
+    if ir.async_get(hass).async_get_issue(DOMAIN, f"{LEDGER_STORAGE}_{entry_id}") is not None:
+        return  # reported already: setup retries fail the same way until the disk is fixed
+    _LOGGER.error(
+        "The ledger of %s cannot be written (%s): its entities are unavailable and actions "
+        "are refused until it can; meters are caught up then. Retrying",
+        title,
+        err,
+    )
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{LEDGER_STORAGE}_{entry_id}",
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=LEDGER_STORAGE,
+        translation_placeholders={"household": title, "error": str(err)},
+        data={"entry_id": entry_id},
+    )
+
+
+@callback
+def async_clear_storage_fault(hass: HomeAssistant, entry_id: str, title: str) -> None:
+    """The ledger writes again: one line in the log, and the repair goes."""
+    issue_id = f"{LEDGER_STORAGE}_{entry_id}"
+    if ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None:
+        _LOGGER.info("The ledger of %s can be written again", title)
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 @callback
@@ -143,6 +179,6 @@ def async_clear_spikes(
 @callback
 def async_clear_household(hass: HomeAssistant, entry_id: str) -> None:
     """Delete every issue of a removed household, held meter jumps included."""
-    for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL):
+    for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL, LEDGER_STORAGE):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
     async_clear_spikes(hass, entry_id=entry_id)

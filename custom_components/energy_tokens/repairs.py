@@ -1,4 +1,4 @@
-"""Repair flows: the user accepts or discards a meter jump that was held back."""
+"""Repair flows: accept or discard a held meter jump; retry a ledger that could not be written."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from .books import BudgetError
+from .const import DOMAIN
+from .issues import LEDGER_STORAGE
 from .ledger import Cause, CauseKind
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 
@@ -74,9 +77,46 @@ class MeterSpikeRepairFlow(RepairsFlow):
         return self.async_create_entry(data={})
 
 
+class StorageFaultRepairFlow(RepairsFlow):
+    """Retry now: reload the household, which writes again if the disk lets it."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        """Keep the household's entry id from the issue."""
+        self._entry_id: str = data["entry_id"]
+
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
+        """Explain, then retry."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Retry on submit; say so when it still fails."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            entry: EnergyTokensConfigEntry | None = self.hass.config_entries.async_get_entry(
+                self._entry_id
+            )
+            if entry is None:  # the household was deleted meanwhile: nothing left to fix
+                return self.async_create_entry(data={})
+            loaded = entry.state is ConfigEntryState.LOADED
+            if not loaded or await entry.runtime_data.async_storage_writable():
+                await self.hass.config_entries.async_reload(self._entry_id)
+                if entry.state is ConfigEntryState.LOADED and entry.runtime_data.failure is None:
+                    return self.async_create_entry(data={})
+            errors["base"] = "still_failing"
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        placeholders = dict(issue.translation_placeholders or {}) if issue else {}
+        return self.async_show_form(
+            step_id="confirm", errors=errors, description_placeholders=placeholders
+        )
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
-    """The fix flow of a meter-spike issue."""
+    """The fix flow of a meter-spike or a storage-fault issue."""
     assert data is not None
+    if issue_id.startswith(LEDGER_STORAGE):
+        return StorageFaultRepairFlow(data)
     return MeterSpikeRepairFlow(data)

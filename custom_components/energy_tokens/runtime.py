@@ -10,17 +10,16 @@ household after every other operation. Devices come and go, and change, without 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 import logging
 from pathlib import Path
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, Context, Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_point_in_utc_time,
@@ -34,23 +33,22 @@ from .books import Result
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
-from .ledger import Cause, Kind, VerifyResult, verify_ledger
+from .ledger import Cause, Kind, LedgerError, VerifyResult, verify_ledger
+from .ledger.store import probe_writable
 from .loads import LoadController
 from .meters import MeterFollower
-from .policies import Status
+from .publish import Publisher
 from .restore import open_economy
 from .settings import DeviceSettings, HouseholdSettings
-from .signals import signal_device, signal_household
 from .view import (
-    DeviceView,
     HouseholdView,
-    changed_aspects,
     household_view,
     ledger_view,
-    live_view,
 )
 
 _LOGGER = logging.getLogger(__name__)
+RETRY_FIRST_SECONDS = 10  # after a failed write: try the disk again after this, then doubling
+RETRY_MAX_SECONDS = 600
 
 type EnergyTokensConfigEntry = ConfigEntry[HouseholdRuntime]
 
@@ -74,7 +72,7 @@ def devices_of(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
     }
 
 
-class HouseholdRuntime:
+class HouseholdRuntime(Publisher):
     """One household, running."""
 
     def __init__(self, hass: HomeAssistant, entry: EnergyTokensConfigEntry, economy: Economy):
@@ -83,6 +81,9 @@ class HouseholdRuntime:
         self.entry = entry
         self.economy = economy
         self.verification: VerifyResult | None = None
+        self.failure: str | None = None  # why the ledger stopped writing, until a reload
+        self._retry_delay = RETRY_FIRST_SECONDS
+        self._cancel_retry: CALLBACK_TYPE | None = None
         self.view: HouseholdView = household_view(
             economy, dt_util.now(), ledger_view(economy, None)
         )
@@ -237,49 +238,6 @@ class HouseholdRuntime:
         )
         return None if registered is None else registered.id
 
-    # ----- the view
-
-    def current_view(self) -> HouseholdView:
-        """Every figure as it is now, for a reader (an action, voice, the card), not published.
-
-        Entities keep their own pace (view.live_view), so reading never rewrites them.
-        """
-        return household_view(self.economy, dt_util.now(), self.view.ledger)
-
-    @callback
-    def refresh(self) -> HouseholdView:
-        """Compute every figure anew and tell the entities whose figures changed."""
-        old = self.view
-        self.view = new = self.current_view()
-        new_period = old.period != new.period  # per-period totals start again: all of them
-        for subentry_id, after in new.devices.items():
-            self._publish(subentry_id, None if new_period else old.devices.get(subentry_id), after)
-        if replace(old, devices={}) != replace(new, devices={}):
-            async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
-        return new
-
-    @callback
-    def _refresh_ledger(self) -> None:
-        """The ledger's figures changed (a commit, a verification)."""
-        valid = None if self.verification is None else self.verification.valid
-        self.view.ledger = ledger_view(self.economy, valid)
-        async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
-
-    def _show_live(
-        self, subentry_id: str, balance_milli: int, status: Status, *, force: bool = False
-    ) -> None:
-        """Show a device's live balance and status, when worth it (view.live_view)."""
-        before = self.view.devices[subentry_id]
-        if (after := live_view(before, balance_milli, status, force=force)) is not None:
-            self.view.devices[subentry_id] = after
-            self._publish(subentry_id, before, after)
-
-    def _publish(self, subentry_id: str, before: DeviceView | None, after: DeviceView) -> None:
-        for aspect in changed_aspects(before, after):
-            async_dispatcher_send(
-                self.hass, signal_device(self.entry.entry_id, subentry_id, aspect)
-            )
-
     # ----- meters, boundaries and the debit interval
 
     @callback
@@ -289,7 +247,9 @@ class HouseholdRuntime:
 
     @callback
     def _async_reading(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> None:
-        if (device := self.economy.devices.get(subentry_id)) is None:
+        # After a storage fault readings wait for the reload: its baselines come from the
+        # durable ledger, so the meters' rise meanwhile is charged then, once.
+        if self.failure is not None or (device := self.economy.devices.get(subentry_id)) is None:
             return
         reading = self.economy.observe(device, reading_wh, at_ms)
         if (result := reading.result) is not None:
@@ -300,14 +260,50 @@ class HouseholdRuntime:
                 # rose since.
                 self.entry.async_create_background_task(
                     self.hass,
-                    self.async_commit(through=result.entries[-1].seq),
+                    self._async_commit_unwaited(result.entries[-1].seq),
                     f"{DOMAIN} commit baseline {self.entry.title}",
                 )
         self._show_live(subentry_id, reading.balance_milli, reading.status)
 
     @callback
     def _async_debit_interval(self, _now: object) -> None:
-        self.apply(self.economy.flush_all())
+        if self.failure is None:
+            self.apply(self.economy.flush_all())
+
+    @callback
+    def _async_storage_failed(self, err: LedgerError) -> None:
+        """The ledger stopped writing: say so once, loudly, and retry with back-off.
+
+        Once the disk takes a write again the household reloads: it reopens the ledger from
+        what is durable, and the meters' rise meanwhile is charged on their next readings.
+        """
+        if self.failure is not None:
+            return
+        self.failure = str(err)
+        issues.async_report_storage_fault(self.hass, self.entry.entry_id, self.entry.title, err)
+        self.refresh(everything=True)  # entities show themselves unavailable
+        if self.entry.state is ConfigEntryState.LOADED:  # in setup, setup raises instead
+            self._cancel_retry = async_call_later(
+                self.hass, self._retry_delay, self._async_retry_storage
+            )
+
+    async def _async_retry_storage(self, _now: object) -> None:
+        self._cancel_retry = None
+        if await self.async_storage_writable():
+            self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
+            return
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
+        self._cancel_retry = async_call_later(
+            self.hass, self._retry_delay, self._async_retry_storage
+        )
+
+    async def async_storage_writable(self) -> bool:
+        """Whether the ledger's disk takes a write now (a probe beside the ledger)."""
+        try:
+            await self.hass.async_add_executor_job(probe_writable, self.economy.ledger.directory)
+        except OSError:
+            return False
+        return True
 
     def _schedule_boundary(self) -> None:
         period = self.economy.period
@@ -321,6 +317,8 @@ class HouseholdRuntime:
     @callback
     def _async_boundary(self, _now: object) -> None:
         self._cancel_boundary = None
+        if self.failure is not None:
+            return  # the reload settles the boundary
         self.economy.zone = dt_util.get_default_time_zone()  # periods follow the instance's zone
         self.apply(self.economy.settle())  # a new period's allowances bring cut loads back
         self._schedule_boundary()
@@ -337,7 +335,12 @@ class HouseholdRuntime:
 
     async def _async_scheduled_commit(self, _now: object) -> None:
         self._cancel_commit = None
-        await self.async_commit()
+        await self._async_commit_unwaited()
+
+    async def _async_commit_unwaited(self, through: int | None = None) -> None:
+        """A commit no caller waits for: a storage fault is reported, not raised into the loop."""
+        with suppress(LedgerError):
+            await self.async_commit(through)
 
     async def async_act(self, result: Result) -> Result:
         """Follow up an action, and return once its unit is durable (it survives a crash).
@@ -359,7 +362,11 @@ class HouseholdRuntime:
         async with self._commit_lock:
             if through is not None and ledger.durable_seq >= through:
                 return ledger.durable_seq
-            durable = await self.hass.async_add_executor_job(ledger.commit)
+            try:
+                durable = await self.hass.async_add_executor_job(ledger.commit)
+            except LedgerError as err:
+                self._async_storage_failed(err)
+                raise
         self._refresh_ledger()
         return durable
 
@@ -382,10 +389,10 @@ class HouseholdRuntime:
         self._unsubscribe.clear()
         self.meters.async_stop()
         self.loads.async_unload()
-        for cancel in (self._cancel_boundary, self._cancel_commit):
+        for cancel in (self._cancel_boundary, self._cancel_commit, self._cancel_retry):
             if cancel is not None:
                 cancel()
-        self._cancel_boundary = self._cancel_commit = None
+        self._cancel_boundary = self._cancel_commit = self._cancel_retry = None
         if self.economy.ledger.usable:
             self.economy.flush_all()
         async with self._commit_lock:

@@ -111,9 +111,9 @@ async def _async_set_allowance(call: ServiceCall) -> None:
     with refusals_translated():
         amount = amount_milli(call.data[ATTR_AMOUNT], zero_allowed=True)
         result = runtime.economy.set_allowance(books, amount, _cause(call), now=now)
-    # The economy has the new allowance already: storing it records nothing twice.
-    runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
-    await runtime.async_act(result)
+        # The economy has the new allowance already: storing it records nothing twice.
+        runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
+        await runtime.async_act(result)
 
 
 async def _async_top_up(call: ServiceCall) -> None:

@@ -72,6 +72,9 @@ DEFAULT_CHECKPOINT_INTERVAL_MS = 3_600_000
 RECENT_ENTRIES = 32  # kept in memory for views of the latest movements
 
 
+PROBE_BYTES = 65536  # a commit's worth: a disk with less free is not writable yet
+
+
 def wall_clock_ms() -> int:
     """Now, as integer epoch milliseconds."""
     return time.time_ns() // 1_000_000
@@ -690,6 +693,21 @@ class Ledger:
             if entry.seq > durable:
                 return
             yield entry
+
+
+def probe_writable(directory: Path) -> None:
+    """Write, sync and delete a small file in ``directory``; raise OSError if the disk refuses.
+
+    After a failed write, this says when trying again is worth it, without touching the ledger.
+    """
+    path = directory / ".write-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, bytes(PROBE_BYTES))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
 
 
 def _rewrite_magic(path: Path) -> None:

@@ -1,0 +1,76 @@
+"""A running household shows its figures: the view, and the signals that tell entities.
+
+Readers (actions, voice, the card) compute a fresh view without publishing it; entities follow
+their own pace (view.live_view) and are told only what changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.util import dt as dt_util
+
+from .policies import Status
+from .signals import signal_device, signal_household
+from .view import DeviceView, HouseholdView, changed_aspects, household_view, ledger_view, live_view
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .economy import Economy
+    from .ledger import VerifyResult
+
+
+class Publisher:
+    """The view part of a household's runtime (runtime.py)."""
+
+    hass: HomeAssistant
+    entry: ConfigEntry[Any]
+    economy: Economy
+    view: HouseholdView
+    verification: VerifyResult | None
+
+    def current_view(self) -> HouseholdView:
+        """Every figure as it is now, for a reader (an action, voice, the card), not published.
+
+        Entities keep their own pace (view.live_view), so reading never rewrites them.
+        """
+        return household_view(self.economy, dt_util.now(), self.view.ledger)
+
+    @callback
+    def refresh(self, *, everything: bool = False) -> HouseholdView:
+        """Compute every figure anew and tell the entities whose figures changed (or all)."""
+        old = self.view
+        self.view = new = self.current_view()
+        everything |= old.period != new.period  # per-period totals start again: all of them
+        for subentry_id, after in new.devices.items():
+            self._publish(subentry_id, None if everything else old.devices.get(subentry_id), after)
+        if everything or replace(old, devices={}) != replace(new, devices={}):
+            async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
+        return new
+
+    @callback
+    def _refresh_ledger(self) -> None:
+        """The ledger's figures changed (a commit, a verification)."""
+        valid = None if self.verification is None else self.verification.valid
+        self.view.ledger = ledger_view(self.economy, valid)
+        async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
+
+    def _show_live(
+        self, subentry_id: str, balance_milli: int, status: Status, *, force: bool = False
+    ) -> None:
+        """Show a device's live balance and status, when worth it (view.live_view)."""
+        before = self.view.devices[subentry_id]
+        if (after := live_view(before, balance_milli, status, force=force)) is not None:
+            self.view.devices[subentry_id] = after
+            self._publish(subentry_id, before, after)
+
+    def _publish(self, subentry_id: str, before: DeviceView | None, after: DeviceView) -> None:
+        for aspect in changed_aspects(before, after):
+            async_dispatcher_send(
+                self.hass, signal_device(self.entry.entry_id, subentry_id, aspect)
+            )

@@ -1,0 +1,188 @@
+"""Storage faults are loud and lossless: a full disk, an I/O error, a read-only folder.
+
+The ledger stops at the first failed write (it never half-writes a unit). The household then
+says so once (a log line, a repair, unavailable entities, translated refusals), is retried by
+Home Assistant with back-off and by the repair's "retry now", and once the disk writes again it
+charges what the meters measured meanwhile, once, and says so once more.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+import errno
+import logging
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.repairs import repairs_flow_manager
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.ledger import framing, store, verify_ledger
+
+from .conftest import device_subentry
+from .helpers import device_id, state_of
+
+DRYER = "sensor.dryer_energy"
+FAULTS = {
+    "disk full": OSError(errno.ENOSPC, "No space left on device"),
+    "I/O error": OSError(errno.EIO, "Input/output error"),
+    "read-only": OSError(errno.EROFS, "Read-only file system"),
+}
+
+
+@pytest.fixture
+def subentries() -> list[ConfigSubentryData]:
+    return [
+        device_subentry("Dryer", DRYER, 30.0),
+        device_subentry("Heater", "sensor.heater_energy", 50.0),
+    ]
+
+
+class Disk:
+    """The ledger's writes, failing while ``fault`` is set."""
+
+    def __init__(self) -> None:
+        self.fault: OSError | None = None
+
+
+@pytest.fixture
+def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
+    disk = Disk()
+    real = framing.write_all
+
+    def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+        if disk.fault is not None:
+            raise disk.fault
+        real(fd, data)
+
+    monkeypatch.setattr(store, "write_all", write_all)
+    return disk
+
+
+def _lines(caplog: pytest.LogCaptureFixture, level: int, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == level and text in r.getMessage()]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_storage_fault_is_loud_and_loses_nothing(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    disk: Disk,
+    fault: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    set_meter(DRYER, 100.0)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    freezer.tick(timedelta(hours=1))
+    set_meter(DRYER, 101.0)  # 1 kWh, not yet durable when the disk fails
+    await hass.async_block_till_done()
+
+    disk.fault = FAULTS[fault]
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call(
+            DOMAIN,
+            "transfer",
+            {
+                "from_device": device_id(hass, loaded_entry, "Dryer"),
+                "to_device": device_id(hass, loaded_entry, "Heater"),
+                "amount": 5,
+            },
+            blocking=True,
+        )
+    assert refused.value.translation_key == "ledger_write_failed"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # The household stops writing and says so: unavailable entities, a repair, one error line.
+    assert state_of(hass, "sensor.dryer_balance") == "unavailable"
+    assert state_of(hass, "binary_sensor.home_ledger_integrity") == "unavailable"
+    issue_id = f"ledger_storage_{loaded_entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.is_fixable
+    assert issue.translation_placeholders is not None
+    assert str(FAULTS[fault].strerror) in issue.translation_placeholders["error"]
+
+    freezer.tick(timedelta(hours=1))
+    set_meter(DRYER, 103.0)  # the meter goes on while the ledger cannot write
+    for _ in range(3):  # retries with back-off, the disk still full: no new error line
+        freezer.tick(timedelta(minutes=10))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_balance") == "unavailable"
+    assert len(_lines(caplog, logging.ERROR, "cannot be written")) == 1
+
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    flow = await manager.async_init(DOMAIN, context={"issue_id": issue_id})
+    assert (flow["type"], flow["step_id"]) == (FlowResultType.FORM, "confirm")
+    flow = await manager.async_configure(flow["flow_id"], {})  # retry now: still failing
+    assert flow["errors"] == {"base": "still_failing"}
+    disk.fault = None  # space freed
+    flow = await manager.async_configure(flow["flow_id"], {})
+    assert flow["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert len(_lines(caplog, logging.INFO, "can be written again")) == 1
+    # Nothing lost, nothing doubled: 3 kWh since the first reading, the refused transfer absent.
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "3.0"
+    assert state_of(hass, "sensor.dryer_balance") == "27.0"
+    runtime = loaded_entry.runtime_data
+    await runtime.async_commit()
+    assert verify_ledger(runtime.economy.ledger.directory).valid
+    assert sum(runtime.economy.ledger.balances().values()) == 0
+
+
+async def test_a_fault_in_the_background_commit_is_reported_not_raised(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    disk: Disk,
+) -> None:
+    """A reading's commit fails with nobody waiting: a repair, no stray traceback; the retry
+    reloads once the disk writes again."""
+    disk.fault = FAULTS["disk full"]
+    set_meter(DRYER, 100.0)  # a first reading: committed at once, in the background
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert "Task exception was never retrieved" not in caplog.text
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"ledger_storage_{loaded_entry.entry_id}")
+    disk.fault = None
+    freezer.tick(timedelta(seconds=11))  # the first retry finds the disk writable
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert loaded_entry.runtime_data.failure is None
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"
+    assert not ir.async_get(hass).async_get_issue(DOMAIN, f"ledger_storage_{loaded_entry.entry_id}")
+
+
+async def test_a_disk_full_at_start_retries_setup(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    disk: Disk,
+) -> None:
+    """Opening a new ledger writes its first period: with the disk full, setup waits."""
+    disk.fault = FAULTS["disk full"]
+    assert not await hass.config_entries.async_setup(household_entry.entry_id)
+    assert household_entry.state is ConfigEntryState.SETUP_RETRY
+    issue_id = f"ledger_storage_{household_entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    disk.fault = None
+    freezer.tick(timedelta(minutes=2))  # Home Assistant's own retry
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert household_entry.state is ConfigEntryState.LOADED
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
