@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.auth.const import GROUP_ID_USER
+from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
 from homeassistant.core import HomeAssistant
@@ -110,3 +112,9 @@ def set_meter(hass: HomeAssistant) -> Callable[..., None]:
         )
 
     return set_state
+
+
+@pytest.fixture
+async def hass_member_user(hass: HomeAssistant) -> User:
+    """A user who is not an administrator and may control entities (a household member)."""
+    return await hass.auth.async_create_user("Member", group_ids=[GROUP_ID_USER])

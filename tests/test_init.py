@@ -118,14 +118,26 @@ async def test_home_assistant_stop_flushes(
     assert household.economy.ledger.checkpoint_size == household.economy.ledger.seq
 
 
-async def test_removal_deletes_ledger_and_key(
+async def test_removal_archives_ledger_and_key(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
+    """Deleting a household never deletes its evidence: the folder moves to the archive."""
+    from homeassistant.components import persistent_notification
+
     folder = storage_directory(hass, loaded_entry.entry_id)
     assert folder.exists()
+    seq = loaded_entry.runtime_data.economy.ledger.seq
     assert await hass.config_entries.async_remove(loaded_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert not folder.exists()
+    [archived] = list((folder.parent / "archive").iterdir())
+    assert archived.name.startswith(f"{loaded_entry.entry_id}-")
+    assert (archived / "signing.key").exists()
+    result = verify_ledger(archived / "ledger")
+    assert (result.valid, result.entries) == (True, seq)
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    [notice] = [n for key, n in notifications.items() if key.endswith("_archived")]
+    assert str(archived) in notice["message"]
 
 
 def _damage(folder: Path, segment_index: int, offset_from_end: int) -> None:
@@ -224,3 +236,15 @@ async def test_torn_tail_is_reported(
     assert issue.severity is ir.IssueSeverity.WARNING
     assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
     assert (folder / CHECKPOINTS_FILE).exists()
+
+
+async def test_removing_a_household_that_never_started_archives_nothing(
+    hass: HomeAssistant, household_entry: MockConfigEntry
+) -> None:
+    from homeassistant.components import persistent_notification
+
+    assert await hass.config_entries.async_remove(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not storage_directory(hass, household_entry.entry_id).parent.joinpath("archive").exists()
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    assert not [key for key in notifications if key.endswith("_archived")]

@@ -7,6 +7,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -153,6 +154,33 @@ async def test_paused_enforcement_cuts_nothing(
     assert state_of(hass, PLUG) == "on"
     await hass.services.async_call(
         "switch", "turn_on", {"entity_id": "switch.dryer_budget_enforcement"}, blocking=True
+    )
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "on"
+
+
+async def test_only_an_administrator_switches_enforcement_off(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_admin_user: User,
+    hass_member_user: User,
+) -> None:
+    switch = {"entity_id": "switch.dryer_budget_enforcement"}
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            "switch",
+            "turn_off",
+            switch,
+            blocking=True,
+            context=Context(user_id=hass_member_user.id),
+        )
+    assert refused.value.translation_key == "enforcement_admin_only"
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "on"
+    await hass.services.async_call(
+        "switch", "turn_off", switch, blocking=True, context=Context(user_id=hass_admin_user.id)
+    )
+    assert state_of(hass, "switch.dryer_budget_enforcement") == "off"
+    await hass.services.async_call(  # back on: anyone may
+        "switch", "turn_on", switch, blocking=True, context=Context(user_id=hass_member_user.id)
     )
     assert state_of(hass, "switch.dryer_budget_enforcement") == "on"
 

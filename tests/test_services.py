@@ -536,3 +536,22 @@ async def test_allowances_across_a_restart_and_a_period_boundary(
     assert allowance("heater") == ("55.0", None)
     assert state_of(hass, "sensor.dryer_balance") == "40.0"
     assert state_of(hass, "sensor.heater_balance") == "55.0"
+
+
+async def test_selling_the_pool_is_for_administrators(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_admin_user: User,
+    hass_member_user: User,
+) -> None:
+    household = {"household": loaded_entry.entry_id, "amount": 5}
+    before = await _snapshot(loaded_entry)
+    with pytest.raises(ServiceValidationError) as refused:
+        await _call(hass, "sell_surplus", household, hass_member_user)
+    assert refused.value.translation_key == "pool_sale_admin_only"
+    assert await _snapshot(loaded_entry) == before
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    await _call(hass, "sell_surplus", {"device": dryer, "amount": 1}, hass_member_user)
+    await _call(hass, "sell_surplus", household, hass_admin_user)
+    await _call(hass, "sell_surplus", household)  # an automation
+    assert state_of(hass, "sensor.home_unallocated_pool") == "210.0"

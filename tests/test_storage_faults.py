@@ -186,3 +186,28 @@ async def test_a_disk_full_at_start_retries_setup(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert household_entry.state is ConfigEntryState.LOADED
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_a_fault_when_start_writes_retries_setup(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    disk: Disk,
+) -> None:
+    """The ledger opens, but settling the boundary passed while stopped cannot be written."""
+    period = loaded_entry.runtime_data.economy.period
+    assert period is not None
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    freezer.move_to(period.end + timedelta(hours=1))
+    disk.fault = FAULTS["I/O error"]
+    assert not await hass.config_entries.async_setup(loaded_entry.entry_id)
+    assert loaded_entry.state is ConfigEntryState.SETUP_RETRY
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"ledger_storage_{loaded_entry.entry_id}")
+    disk.fault = None
+    freezer.tick(timedelta(minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    economy = loaded_entry.runtime_data.economy
+    assert economy.period is not None
+    assert economy.period.start == period.end  # the boundary settled once, at its time

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 
+from homeassistant.components import persistent_notification
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
 
 from . import issues
 from .card import async_setup_card
@@ -23,6 +25,7 @@ from .websocket_api import async_setup_websocket_api
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
+ARCHIVE_FOLDER = "archive"  # beside the households' folders: deleted households' ledgers
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -84,7 +87,30 @@ async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
-    """Delete a removed household's ledger, key, remembered cuts and repair issues."""
-    await hass.async_add_executor_job(shutil.rmtree, storage_directory(hass, entry.entry_id), True)
+    """Keep a removed household's ledger and key in the archive; forget cuts and issues.
+
+    The ledger is evidence: deleting a household never deletes it (the user may, by hand).
+    """
+    folder = storage_directory(hass, entry.entry_id)
+    stamp = dt_util.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    archive = folder.parent / ARCHIVE_FOLDER / f"{entry.entry_id}-{stamp}"
+    if await hass.async_add_executor_job(_archive, folder, archive):
+        persistent_notification.async_create(
+            hass,
+            f"The household {entry.title} was deleted. Its ledger and signing key were kept in "
+            f"`{archive}`: verify it with `energy-tokens-ledger verify {archive / 'ledger'}`, "
+            "and delete the folder by hand when it is no longer needed.",
+            title=f"{entry.title}: ledger archived",
+            notification_id=f"{DOMAIN}_{entry.entry_id}_archived",
+        )
     await loads_store(hass, entry.entry_id).async_remove()
     issues.async_clear_household(hass, entry.entry_id)
+
+
+def _archive(folder: Path, archive: Path) -> bool:
+    """Move a household's folder into the archive; False when there was none."""
+    if not folder.exists():
+        return False
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    folder.rename(archive)  # same file system: atomic, nothing copied or lost
+    return True

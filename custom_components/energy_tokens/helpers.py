@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_get_config_entry
@@ -22,6 +22,19 @@ def translated_error(key: str, **placeholders: str) -> ServiceValidationError:
     return ServiceValidationError(
         translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
     )
+
+
+async def async_require_admin(hass: HomeAssistant, context: Context | None, key: str) -> None:
+    """Refuse, translated (``key``), when a user who is not an administrator asked.
+
+    Automations and scripts (no user) may: whoever wrote them could do it by hand.
+    """
+    user_id = None if context is None else context.user_id
+    if user_id is None:
+        return
+    user = await hass.auth.async_get_user(user_id)
+    if user is None or not user.is_admin:
+        raise translated_error(key)
 
 
 @contextmanager

@@ -15,7 +15,13 @@ from homeassistant.util.json import JsonValueType
 import probatio
 
 from .const import CONF_ALLOWANCE, DOMAIN
-from .helpers import device, household, refusals_translated, translated_error
+from .helpers import (
+    async_require_admin,
+    device,
+    household,
+    refusals_translated,
+    translated_error,
+)
 from .inputs import amount_milli
 from .ledger import Cause, CauseKind, Entry
 from .runtime import HouseholdRuntime
@@ -133,6 +139,8 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
         runtime, books = device(call.hass, call.data[ATTR_DEVICE])
     elif ATTR_HOUSEHOLD in call.data:
         runtime, books = household(call.hass, call.data[ATTR_HOUSEHOLD]), None
+        # The pool is everyone's: selling it is for administrators, as buying it is.
+        await async_require_admin(call.hass, call.context, "pool_sale_admin_only")
     else:
         raise translated_error("seller_missing")
     with refusals_translated():

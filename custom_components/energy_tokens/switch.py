@@ -15,6 +15,7 @@ from homeassistant.helpers.restore_state import RestoreEntity
 
 from .const import CONF_ENFORCE
 from .entity import DeviceEntity, add_device_entities
+from .helpers import async_require_admin
 from .runtime import EnergyTokensConfigEntry
 
 PARALLEL_UPDATES = 0  # nothing to poll or call out to
@@ -59,5 +60,6 @@ class EnforcementSwitch(DeviceEntity, RestoreEntity, SwitchEntity):
         self.runtime.async_update_device(self.subentry_id, **{CONF_ENFORCE: True})
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Never cut this device's load."""
+        """Never cut this device's load: an administrator's choice."""
+        await async_require_admin(self.hass, self._context, "enforcement_admin_only")
         self.runtime.async_update_device(self.subentry_id, **{CONF_ENFORCE: False})
