@@ -19,7 +19,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.ledger import (
@@ -190,9 +190,17 @@ async def test_a_transfer_the_receiver_could_not_record_is_refunded(
     assert not [e for e in on_disk(hass, cabin) if e.kind is Kind.TRANSFER]
 
 
-async def test_a_refused_receipt_refunds_the_offer(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, cabin: MockConfigEntry
+async def test_a_receipt_that_cannot_be_written_waits_in_escrow_then_is_refunded(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    cabin: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
+    """Whether a failed write reached the disk is not known: the offer waits for the receiver.
+
+    Once the receiver's ledger writes again it reopens, finds no receipt, and the sender
+    refunds; a receipt that had reached the disk would be settled instead.
+    """
     dryer = device_id(hass, loaded_entry, "Dryer")
     sauna = device_id(hass, cabin, "Sauna")
     real_fd = Ledger._segment_fd
@@ -207,12 +215,17 @@ async def test_a_refused_receipt_refunds_the_offer(
         pytest.raises(HomeAssistantError) as failed,
     ):
         await _call(hass, "transfer", {"from_device": dryer, "to_device": sauna, "amount": 4})
-    assert failed.value.translation_key == "ledger_write_failed"
+    assert failed.value.translation_key == "transfer_unfinished"
+    escrow = f"escrow:{cabin.entry_id}"
+    assert loaded_entry.runtime_data.economy.ledger.balance(escrow) == 4_000
+    freezer.tick(timedelta(seconds=11))  # the receiver's disk writes again: it reopens
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
     home = on_disk(hass, loaded_entry)
     offer, refund = [e for e in home if e.kind is Kind.TRANSFER][-2:]
-    assert refund.data == {"escrow": offer.hash.hex(), "refund": "refused"}
-    assert loaded_entry.runtime_data.economy.ledger.balance(f"escrow:{cabin.entry_id}") == 0
-    assert state_of(hass, "sensor.dryer_balance") == "30.0"  # nothing left the dryer
+    assert refund.data == {"escrow": offer.hash.hex(), "refund": "not received"}
+    assert loaded_entry.runtime_data.economy.ledger.balance(escrow) == 0
+    assert state_of(hass, "sensor.dryer_balance") == "30.0"  # nothing left the dryer for good
     assert not [e for e in on_disk(hass, cabin) if e.kind is Kind.TRANSFER]
 
 

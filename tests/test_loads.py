@@ -228,9 +228,11 @@ async def test_a_load_turned_on_while_down_is_an_override(
     await _settle(hass)
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     await hass.services.async_call("input_boolean", "turn_on", {"entity_id": PLUG}, blocking=True)
+    overrides = async_capture_events(hass, "energy_tokens_load_override")
     assert await hass.config_entries.async_setup(loaded_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.runtime_data.loads.cuts == {}
+    assert [e.data["load"] for e in overrides] == [PLUG]  # told, though it happened meanwhile
 
 
 async def test_a_load_already_off_is_not_cut(
@@ -416,3 +418,45 @@ async def test_a_cut_load_returns_at_this_periods_threshold(
     await _give(hass, loaded_entry, 3.0)
     assert state_of(hass, "sensor.dryer_balance") == "2.0"
     assert state_of(hass, PLUG) == "on"  # 2 tokens reach a twentieth of 10 (and one token)
+
+
+async def test_a_cut_load_back_from_a_power_cut_stays_cut(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A plug that drops off the network and comes back in its old state: nobody overrode it."""
+    overrides = async_capture_events(hass, "energy_tokens_load_override")
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
+    assert state_of(hass, PLUG) == "off"
+    hass.states.async_set(PLUG, "unavailable")
+    await _settle(hass)
+    hass.states.async_set(PLUG, "on")  # its own restored state, not a person
+    await _settle(hass)
+    assert state_of(hass, PLUG) == "off"  # cut again, under the cut's own context
+    assert overrides == []
+    assert loaded_entry.runtime_data.loads.cuts
+
+
+async def test_an_override_warning_outlives_a_reload_until_tokens_return(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    from homeassistant.components import persistent_notification
+
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    await consume(hass, set_meter, freezer, DRYER, 11.0)
+    await hass.services.async_call("input_boolean", "turn_on", {"entity_id": PLUG}, blocking=True)
+    await _settle(hass)
+    assert [key for key in notifications if key.endswith("_override")]
+    freezer.tick(timedelta(seconds=5))
+    async_fire_time_changed(hass)  # the store's delayed save
+    await _settle(hass)
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [key for key in notifications if key.endswith("_override")]  # still no tokens
+    await _give(hass, loaded_entry, 5.0)
+    assert not [key for key in notifications if key.endswith("_override")]

@@ -10,10 +10,16 @@ from collections.abc import Callable
 from datetime import timedelta
 import errno
 import logging
+from types import MappingProxyType
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import repairs_flow_manager
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.config_entries import (
+    ConfigEntryDisabler,
+    ConfigEntryState,
+    ConfigSubentry,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
@@ -211,3 +217,124 @@ async def test_a_fault_when_start_writes_retries_setup(
     economy = loaded_entry.runtime_data.economy
     assert economy.period is not None
     assert economy.period.start == period.end  # the boundary settled once, at its time
+
+
+async def test_a_checkpoint_that_cannot_be_written_leaves_the_action_done_once(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entries reached the disk, the checkpoint after them did not: the action stands."""
+    ledger = loaded_entry.runtime_data.economy.ledger
+
+    def no_checkpoint(*_args: object) -> None:
+        raise FAULTS["disk full"]
+
+    monkeypatch.setattr(store.Ledger, "_write_checkpoint", no_checkpoint)
+    ledger.request_checkpoint()
+    dryer, heater = (device_id(hass, loaded_entry, name) for name in ("Dryer", "Heater"))
+    await hass.services.async_call(  # returns: it is durable
+        DOMAIN, "transfer", {"from_device": dryer, "to_device": heater, "amount": 5}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.dryer_balance") == "unavailable"  # the ledger stopped
+    monkeypatch.undo()
+    freezer.tick(timedelta(seconds=11))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(hass, "sensor.dryer_balance") == "25.0"  # once
+    assert state_of(hass, "sensor.heater_balance") == "55.0"
+
+
+async def test_what_a_fault_meets_is_refused_in_words_and_changes_nothing(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    disk: Disk,
+) -> None:
+    """Reads that commit first, a new allowance, a device added, a reload: all during a fault."""
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    disk.fault = FAULTS["disk full"]
+    with pytest.raises(HomeAssistantError) as refused:
+        await hass.services.async_call(
+            DOMAIN, "set_allowance", {"device": dryer, "amount": 7}, blocking=True
+        )
+    assert refused.value.translation_key == "ledger_write_failed"
+    [subentry] = [s for s in loaded_entry.subentries.values() if s.title == "Dryer"]
+    assert subentry.data["allowance"] == 30.0  # the setting stays as it was
+    for service in ("verify_ledger", "get_ledger"):
+        with pytest.raises(HomeAssistantError) as refused:
+            await hass.services.async_call(
+                DOMAIN,
+                service,
+                {"household": loaded_entry.entry_id},
+                blocking=True,
+                return_response=True,
+            )
+        assert refused.value.translation_key == "ledger_write_failed"
+    oven = device_subentry("Oven", "sensor.oven_energy", 5.0)
+    hass.config_entries.async_add_subentry(
+        loaded_entry,
+        ConfigSubentry(
+            data=MappingProxyType(dict(oven["data"])),
+            subentry_type=oven["subentry_type"],
+            title=oven["title"],
+            unique_id=oven["unique_id"],
+        ),
+    )
+    await hass.async_block_till_done()  # taken in once the ledger writes again, no traceback
+    # A reload while the disk is still full does not pretend it writes again.
+    assert not await hass.config_entries.async_reload(loaded_entry.entry_id)
+    assert loaded_entry.state is ConfigEntryState.SETUP_RETRY
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"ledger_storage_{loaded_entry.entry_id}")
+    disk.fault = None
+    freezer.tick(timedelta(minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert "Oven" in {d.settings.name for d in loaded_entry.runtime_data.economy.devices.values()}
+
+
+async def test_the_repair_of_a_disabled_household_goes_away(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, disk: Disk
+) -> None:
+    disk.fault = FAULTS["disk full"]
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, "close_period", {"household": loaded_entry.entry_id}, blocking=True
+        )
+    await hass.config_entries.async_set_disabled_by(loaded_entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    issue_id = f"ledger_storage_{loaded_entry.entry_id}"
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    flow = await manager.async_init(DOMAIN, context={"issue_id": issue_id})
+    flow = await manager.async_configure(flow["flow_id"], {})
+    assert flow["type"] is FlowResultType.CREATE_ENTRY
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_a_fault_first_met_at_unload_is_reported_and_retried(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+    disk: Disk,
+) -> None:
+    set_meter(DRYER, 100.0)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    freezer.tick(timedelta(hours=1))
+    set_meter(DRYER, 102.0)  # pending: the unload's commit writes it
+    await hass.async_block_till_done()
+    disk.fault = FAULTS["I/O error"]
+    assert not await hass.config_entries.async_reload(loaded_entry.entry_id)
+    assert loaded_entry.state is ConfigEntryState.SETUP_RETRY  # not a failed unload
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"ledger_storage_{loaded_entry.entry_id}")
+    disk.fault = None
+    freezer.tick(timedelta(minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "2.0"  # once

@@ -16,6 +16,7 @@ from . import issues
 from .card import async_setup_card
 from .const import DOMAIN
 from .ledger import CorruptLedgerError, LedgerError
+from .ledger.store import probe_writable
 from .lifecycle import async_entry_updated
 from .loads import loads_store
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime, storage_directory
@@ -58,8 +59,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     async_entry_updated(runtime)  # what changed while the ledger was being opened
     try:
+        if issues.storage_fault_reported(hass, entry.entry_id):  # reloaded during a fault
+            await hass.async_add_executor_job(probe_writable, runtime.economy.ledger.directory)
         await runtime.async_start()
-    except LedgerError as err:  # it cannot write: Home Assistant retries setup, with back-off
+    except (OSError, LedgerError) as err:  # it cannot write: Home Assistant retries setup
         await runtime.async_close()
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,

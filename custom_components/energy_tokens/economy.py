@@ -242,9 +242,10 @@ class Economy(Exchange):
         """Buy extra tokens at the period's price, into the pool or straight to a device."""
         if amount_milli <= 0:
             raise BudgetError("amount_not_positive")
-        if amount_milli > TOP_UP_PERIODS * self.settings.cap_milli:  # a slip of the finger
-            limit = TOP_UP_PERIODS * self.settings.cap_milli // MILLI
-            raise BudgetError("top_up_too_large", limit=f"{limit:,}", periods=str(TOP_UP_PERIODS))
+        limit = TOP_UP_PERIODS * self.settings.cap_milli  # a slip of the finger; a household
+        if limit and amount_milli > limit:  # with no cap (prepaid) has only the per-call bound
+            shown = f"{limit / MILLI:,.3f}".rstrip("0").rstrip(".")
+            raise BudgetError("top_up_too_large", limit=shown, periods=str(TOP_UP_PERIODS))
         account = POOL if device is None else device.settings.account
         with self._unit() as result:
             self._purchase(account, amount_milli, cause=cause, mark="top_up")

@@ -9,13 +9,14 @@ translated message, raised before anything is written. Pure.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from .books import BudgetError
 from .settings import MILLI
 
 MAX_TOKENS = 1_000_000  # per call: far above any household's period, far below overflow
 MAX_NOTE_CHARS = 1000
+MAX_DIGITS = 100  # an amount written longer is no amount
 TOP_UP_PERIODS = 100  # a top-up may buy at most this many periods' cap at once
 _FLOAT_NOISE = Decimal("1e-6")  # of a milli-token: far above float error, far below 0.001
 
@@ -28,7 +29,8 @@ def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
         raise BudgetError("amount_negative" if zero_allowed else "amount_not_positive")
     if number > MAX_TOKENS:
         raise BudgetError("amount_too_large", limit=f"{MAX_TOKENS:,}", **shown)
-    scaled = number * MILLI
+    with localcontext(prec=2 * MAX_DIGITS):  # exact for any amount that got this far
+        scaled = number * MILLI
     milli = scaled.to_integral_value()
     # A float a template computed (3 - -1.234 is 4.234000000000001) is taken at its thousandth;
     # an amount written with more decimals (1.2345, 0.0001) is refused, not rounded.
@@ -46,7 +48,7 @@ def _number(value: object) -> Decimal:
             number = Decimal(repr(value))  # as written (0.1), not its binary expansion
         elif isinstance(value, int):
             number = Decimal(value)
-        elif isinstance(value, str):
+        elif isinstance(value, str) and len(value) <= MAX_DIGITS:
             number = Decimal(value.strip())
         else:
             raise BudgetError("amount_not_number")
@@ -58,7 +60,10 @@ def _number(value: object) -> Decimal:
 
 
 def _shown(value: object) -> str:
-    text = value.strip() if isinstance(value, str) else repr(value)
+    try:
+        text = value.strip() if isinstance(value, str) else repr(value)
+    except ValueError:  # an integer too long to print (Python refuses over 4300 digits)
+        return "a number that long"
     return text if len(text) <= 40 else f"{text[:37]}..."
 
 

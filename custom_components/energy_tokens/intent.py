@@ -11,6 +11,7 @@ from datetime import timedelta
 import difflib
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv, device_registry as dr, intent
 from homeassistant.util import dt as dt_util
 import probatio
@@ -164,7 +165,9 @@ class TransferHandler(intent.IntentHandler):
     slot_schema = {  # noqa: RUF012 - as IntentHandler declares it
         probatio.Required("from_device"): cv.string,
         probatio.Required("to_device"): cv.string,
-        probatio.Required("amount"): probatio.Any(int, float, str),  # inputs.amount_milli checks
+        # A number for the LLM's tool schema; the value as given is what inputs.amount_milli
+        # checks (a boolean coerces to 1.0 here, and is refused there).
+        probatio.Required("amount"): probatio.Coerce(float),
     }
 
     async def async_handle(self, intent_obj: intent.Intent) -> intent.IntentResponse:
@@ -179,10 +182,16 @@ class TransferHandler(intent.IntentHandler):
         cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
         amount = 0
         try:
-            amount = amount_milli(slots["amount"]["value"])
+            amount = amount_milli(intent_obj.slots["amount"]["value"])
             await async_move_tokens(household, source, peer, target, amount, cause, "by voice")
         except LedgerError:
             return _answer(intent_obj, "The tokens could not be recorded, so nothing moved.")
+        except HomeAssistantError:  # between households, unfinished: it completes later
+            return _answer(
+                intent_obj,
+                "The transfer is not finished: a ledger could not be written. The tokens arrive, "
+                "or go back, once it can be.",
+            )
         except BudgetError as err:
             return _answer(intent_obj, _refusal(err, household, source, amount))
         received = peer.view.devices[target.settings.subentry_id]

@@ -26,7 +26,7 @@ def async_report_storage_fault(
     hass: HomeAssistant, entry_id: str, title: str, err: Exception
 ) -> None:
     """The ledger stopped writing: one error in the log, a repair that says what to do."""
-    if ir.async_get(hass).async_get_issue(DOMAIN, f"{LEDGER_STORAGE}_{entry_id}") is not None:
+    if storage_fault_reported(hass, entry_id):
         return  # reported already: setup retries fail the same way until the disk is fixed
     _LOGGER.error(
         "The ledger of %s cannot be written (%s): its entities are unavailable and actions "
@@ -45,6 +45,11 @@ def async_report_storage_fault(
         translation_placeholders={"household": title, "error": str(err)},
         data={"entry_id": entry_id},
     )
+
+
+def storage_fault_reported(hass: HomeAssistant, entry_id: str) -> bool:
+    """Whether the household's ledger is known not to write (its repair is open)."""
+    return ir.async_get(hass).async_get_issue(DOMAIN, f"{LEDGER_STORAGE}_{entry_id}") is not None
 
 
 @callback

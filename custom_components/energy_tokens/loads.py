@@ -39,7 +39,7 @@ def restore_threshold_milli(allowance_milli: int) -> int:
     return max(allowance_milli // 20, MILLI)
 
 
-def loads_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, dict[str, str]]]:
+def loads_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """Where a household remembers the loads it cut."""
     return Store(hass, STORE_VERSION, f"{DOMAIN}.{entry_id}.loads")
 
@@ -83,12 +83,16 @@ class LoadController:
         self._unsubscribe: CALLBACK_TYPE | None = None
 
     async def async_load(self) -> None:
-        """Read the cuts from before a restart; forget those someone undid meanwhile."""
-        stored = await self._store.async_load() or {}
-        for subentry_id, cut in stored.items():
+        """Read the cuts and overrides from before a restart; tell of overrides meanwhile."""
+        stored: dict[str, Any] = await self._store.async_load() or {}
+        if "cuts" not in stored:  # the first version kept only the cuts, by device
+            stored = {"cuts": stored}
+        self.overridden = set(stored.get("overridden", ()))  # their warnings stay until tokens
+        for subentry_id, cut in stored["cuts"].items():
             state = self.hass.states.get(cut["entity_id"])
-            if state is not None and state.state == STATE_ON:
-                continue  # turned back on while we were away: an override
+            if state is not None and state.state == STATE_ON:  # switched on while we were away
+                self._overridden(subentry_id, state)
+                continue
             self.cuts[subentry_id] = Cut(cut["entity_id"], cut["context_id"])
         self.async_devices_changed()
         self._follow()
@@ -164,13 +168,18 @@ class LoadController:
             _LOGGER.info("%s has tokens again: turned %s on", name, cut.entity_id)
         if restored:
             self._save()
-        for subentry_id in list(self.overridden):  # the override's warning ends with tokens
-            settings = self.budgets.device_settings(subentry_id)
-            if settings is None or self.budgets.device_balance(
-                subentry_id
-            ) >= restore_threshold_milli(self.budgets.device_allowance(subentry_id)):
-                self.overridden.discard(subentry_id)
-                persistent_notification.async_dismiss(self.hass, _override_id(subentry_id))
+        ended = [
+            subentry_id  # the override's warning ends with tokens (or with the device)
+            for subentry_id in self.overridden
+            if self.budgets.device_settings(subentry_id) is None
+            or self.budgets.device_balance(subentry_id)
+            >= restore_threshold_milli(self.budgets.device_allowance(subentry_id))
+        ]
+        for subentry_id in ended:
+            self.overridden.discard(subentry_id)
+            persistent_notification.async_dismiss(self.hass, _override_id(subentry_id))
+        if ended:
+            self._save()
 
     def _switch(self, entity_id: str, service: str, context: Context) -> None:
         self.hass.async_create_task(
@@ -197,12 +206,19 @@ class LoadController:
         old_state = event.data["old_state"]
         if new_state is None or old_state is None or new_state.state == old_state.state:
             return
+        if new_state.state in _GONE:
+            return  # a plug that dropped off the network: still cut, nobody took over
         for subentry_id, cut in list(self.cuts.items()):
-            if cut.entity_id == event.data["entity_id"] and new_state.context.id != cut.context_id:
-                del self.cuts[subentry_id]  # someone took over: never switched against them
-                self._save()
-                if new_state.state not in (STATE_OFF, STATE_UNAVAILABLE, STATE_UNKNOWN):
-                    self._overridden(subentry_id, new_state)
+            if cut.entity_id != event.data["entity_id"] or new_state.context.id == cut.context_id:
+                continue
+            if old_state.state in _GONE and new_state.state != STATE_OFF:
+                # Back from a power cut in its old state: nobody switched it, it stays cut.
+                self._switch(cut.entity_id, "turn_off", Context(id=cut.context_id))
+                continue
+            del self.cuts[subentry_id]  # someone took over: never switched against them
+            self._save()
+            if new_state.state != STATE_OFF:
+                self._overridden(subentry_id, new_state)
 
     def _overridden(self, subentry_id: str, state: State) -> None:
         """A load we cut was switched back on by someone else: say so, loudly, once."""
@@ -211,6 +227,7 @@ class LoadController:
             return
         load_name = state.name
         self.overridden.add(subentry_id)
+        self._save()
         self.budgets.fire(
             BudgetEvent.LOAD_OVERRIDE,
             subentry_id,
@@ -236,11 +253,15 @@ class LoadController:
     def _save(self) -> None:
         """Remember the cuts (soon, in one write) and follow what is cut now."""
         self._follow()
-        data: dict[str, dict[str, Any]] = {
+        cuts = {
             subentry_id: {"entity_id": cut.entity_id, "context_id": cut.context_id}
             for subentry_id, cut in self.cuts.items()
         }
+        data = {"cuts": cuts, "overridden": sorted(self.overridden)}
         self._store.async_delay_save(lambda: data, 1)
+
+
+_GONE = (STATE_UNAVAILABLE, STATE_UNKNOWN)
 
 
 def _override_id(subentry_id: str) -> str:

@@ -97,7 +97,8 @@ class StorageFaultRepairFlow(RepairsFlow):
             entry: EnergyTokensConfigEntry | None = self.hass.config_entries.async_get_entry(
                 self._entry_id
             )
-            if entry is None:  # the household was deleted meanwhile: nothing left to fix
+            if entry is None or entry.disabled_by is not None:  # nothing left running to fix
+                ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
                 return self.async_create_entry(data={})
             loaded = entry.state is ConfigEntryState.LOADED
             if not loaded or await entry.runtime_data.async_storage_writable():

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, Context, Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import (
@@ -33,8 +33,8 @@ from .books import Result
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
-from .ledger import Cause, Kind, LedgerError, VerifyResult, verify_ledger
-from .ledger.store import probe_writable
+from .faults import RETRY_FIRST_SECONDS, StorageFaults
+from .ledger import Cause, Kind, LedgerError, LedgerFatalError, VerifyResult, verify_ledger
 from .loads import LoadController
 from .meters import MeterFollower
 from .publish import Publisher
@@ -47,8 +47,6 @@ from .view import (
 )
 
 _LOGGER = logging.getLogger(__name__)
-RETRY_FIRST_SECONDS = 10  # after a failed write: try the disk again after this, then doubling
-RETRY_MAX_SECONDS = 600
 
 type EnergyTokensConfigEntry = ConfigEntry[HouseholdRuntime]
 
@@ -72,7 +70,7 @@ def devices_of(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
     }
 
 
-class HouseholdRuntime(Publisher):
+class HouseholdRuntime(Publisher, StorageFaults):
     """One household, running."""
 
     def __init__(self, hass: HomeAssistant, entry: EnergyTokensConfigEntry, economy: Economy):
@@ -84,6 +82,7 @@ class HouseholdRuntime(Publisher):
         self.failure: str | None = None  # why the ledger stopped writing, until a reload
         self._retry_delay = RETRY_FIRST_SECONDS
         self._cancel_retry: CALLBACK_TYPE | None = None
+        self._starting = self._closed = False
         self.view: HouseholdView = household_view(
             economy, dt_util.now(), ledger_view(economy, None)
         )
@@ -127,6 +126,13 @@ class HouseholdRuntime(Publisher):
         verified in the background. Meters are followed once Home Assistant has started, so
         their states are settled.
         """
+        self._starting = True
+        try:
+            await self._async_start()
+        finally:
+            self._starting = False
+
+    async def _async_start(self) -> None:
         economy = self.economy
         settled = economy.settle().merge(economy.return_tokens_of_removed_devices())
         self.apply(settled.merge(economy.allocate_new_devices()))  # and names changed meanwhile
@@ -270,41 +276,6 @@ class HouseholdRuntime(Publisher):
         if self.failure is None:
             self.apply(self.economy.flush_all())
 
-    @callback
-    def _async_storage_failed(self, err: LedgerError) -> None:
-        """The ledger stopped writing: say so once, loudly, and retry with back-off.
-
-        Once the disk takes a write again the household reloads: it reopens the ledger from
-        what is durable, and the meters' rise meanwhile is charged on their next readings.
-        """
-        if self.failure is not None:
-            return
-        self.failure = str(err)
-        issues.async_report_storage_fault(self.hass, self.entry.entry_id, self.entry.title, err)
-        self.refresh(everything=True)  # entities show themselves unavailable
-        if self.entry.state is ConfigEntryState.LOADED:  # in setup, setup raises instead
-            self._cancel_retry = async_call_later(
-                self.hass, self._retry_delay, self._async_retry_storage
-            )
-
-    async def _async_retry_storage(self, _now: object) -> None:
-        self._cancel_retry = None
-        if await self.async_storage_writable():
-            self.hass.config_entries.async_schedule_reload(self.entry.entry_id)
-            return
-        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
-        self._cancel_retry = async_call_later(
-            self.hass, self._retry_delay, self._async_retry_storage
-        )
-
-    async def async_storage_writable(self) -> bool:
-        """Whether the ledger's disk takes a write now (a probe beside the ledger)."""
-        try:
-            await self.hass.async_add_executor_job(probe_writable, self.economy.ledger.directory)
-        except OSError:
-            return False
-        return True
-
     def _schedule_boundary(self) -> None:
         period = self.economy.period
         assert period is not None
@@ -367,6 +338,8 @@ class HouseholdRuntime(Publisher):
             except LedgerError as err:
                 self._async_storage_failed(err)
                 raise
+        if (failure := ledger.failure) is not None:  # durable, but the checkpoint failed
+            self._async_storage_failed(LedgerFatalError(f"writing the ledger failed: {failure}"))
         self._refresh_ledger()
         return durable
 
@@ -393,7 +366,14 @@ class HouseholdRuntime(Publisher):
             if cancel is not None:
                 cancel()
         self._cancel_boundary = self._cancel_commit = self._cancel_retry = None
-        if self.economy.ledger.usable:
+        self._closed = True
+        ledger = self.economy.ledger
+        if ledger.usable:
             self.economy.flush_all()
         async with self._commit_lock:
-            await self.hass.async_add_executor_job(self.economy.ledger.close)
+            try:
+                await self.hass.async_add_executor_job(ledger.close)
+            except LedgerError as err:  # the files are released: the reload finds the fault
+                issues.async_report_storage_fault(
+                    self.hass, self.entry.entry_id, self.entry.title, err
+                )

@@ -117,9 +117,10 @@ async def _async_set_allowance(call: ServiceCall) -> None:
     with refusals_translated():
         amount = amount_milli(call.data[ATTR_AMOUNT], zero_allowed=True)
         result = runtime.economy.set_allowance(books, amount, _cause(call), now=now)
-        # The economy has the new allowance already: storing it records nothing twice.
-        runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
         await runtime.async_act(result)
+    # Stored once recorded (a failed write leaves the setting as it was); the economy has the
+    # new allowance already, so storing it records nothing twice.
+    runtime.async_update_device(books.settings.subentry_id, **{CONF_ALLOWANCE: amount / MILLI})
 
 
 async def _async_top_up(call: ServiceCall) -> None:
@@ -158,7 +159,8 @@ async def _async_close_period(call: ServiceCall) -> None:
 
 async def _async_verify_ledger(call: ServiceCall) -> ServiceResponse:
     runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
-    await runtime.async_commit()  # verify what has been recorded up to now
+    with refusals_translated():
+        await runtime.async_commit()  # verify what has been recorded up to now
     data: dict[str, Any] = (await runtime.async_verify()).as_dict()
     del data["checkpoints_verified"]
     return data
@@ -203,7 +205,8 @@ async def _async_get_ledger(call: ServiceCall) -> ServiceResponse:
         if other is not runtime:
             raise translated_error("other_household")
         account = books.settings.account
-    await runtime.async_commit()  # reading sees durable entries
+    with refusals_translated():
+        await runtime.async_commit()  # reading sees durable entries
     entries = await call.hass.async_add_executor_job(
         _read_entries, runtime, call.data[ATTR_SINCE], call.data[ATTR_LIMIT], account
     )

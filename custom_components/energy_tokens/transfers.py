@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import logging
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util.hass_dict import HassKey
 
 from .books import BudgetError, Device
@@ -62,13 +63,22 @@ async def async_move_tokens(
         offered = runtime.economy.offer(source, peer.entry.entry_id, amount_milli, cause, note)
         await runtime.async_act(offered)
         offer = offered.entries[-1]
-        try:
+        try:  # refused before the receiver wrote anything: refunded at once
             received = peer.economy.receive(runtime.entry.entry_id, offer, target, cause, note)
-            await peer.async_act(received)
         except BudgetError, LedgerError:
             await runtime.async_act(runtime.economy.refund_offer(offer, "refused"))
             raise
-        await runtime.async_act(runtime.economy.settle_offer(offer, received.entries[-1]))
+        try:
+            await peer.async_act(received)
+            await runtime.async_act(runtime.economy.settle_offer(offer, received.entries[-1]))
+        except LedgerError as err:
+            # Whether the receipt reached the disk is not known (a failed fsync may have kept
+            # it): the offer stays in escrow, and is settled or refunded when both ledgers open.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="transfer_unfinished",
+                translation_placeholders={"error": str(err)},
+            ) from err
 
 
 async def async_join_exchange(hass: HomeAssistant, runtime: HouseholdRuntime) -> None:

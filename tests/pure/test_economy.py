@@ -640,3 +640,14 @@ def test_the_auditor_reads_markers_whose_data_is_not_an_object(
         out = io.StringIO()
         assert cli.main(command, out=out) == 0
         assert "Dryer" in out.getvalue()  # the period's names still show
+
+
+def test_a_household_without_a_cap_tops_up_within_the_per_call_bound(open_books: Open) -> None:
+    prepaid = open_books([device("Dryer", 0.0)], cap_tokens=0.0)
+    prepaid.top_up(500_000, USER)
+    assert prepaid.pool_milli == 500_000
+    prepaid.ledger.close()
+    capped = open_books([device("Dryer", 0.0)], cap_tokens=0.005)  # the limit shows exactly
+    with pytest.raises(BudgetError) as refused:
+        capped.top_up(1_000, USER)
+    assert refused.value.placeholders["limit"] == "0.5"

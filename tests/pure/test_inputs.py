@@ -63,12 +63,22 @@ def test_amounts_that_are_taken(value: object, milli: int) -> None:
         (0.0009999, "amount_too_precise"),
         (1.0000001, "amount_too_precise"),
         ("0.30000000000000004", "amount_too_precise"),  # written so: not a float's error
+        ("1.0000000000000000000000000001", "amount_too_precise"),  # more digits than a float
+        ("0.00099999999999999999999999999999", "amount_too_precise"),
+        ("1" * 101, "amount_not_number"),
     ],
 )
 def test_amounts_that_are_refused(value: object, key: str) -> None:
     with pytest.raises(BudgetError) as refused:
         amount_milli(value)
     assert refused.value.key == key
+
+
+def test_an_integer_too_long_to_print_is_refused_in_words() -> None:
+    with pytest.raises(BudgetError) as refused:
+        amount_milli(10**5000)
+    assert refused.value.key == "amount_too_large"
+    assert refused.value.placeholders["amount"] == "a number that long"
 
 
 def test_an_allowance_may_be_zero_but_not_negative() -> None:
@@ -80,7 +90,7 @@ def test_an_allowance_may_be_zero_but_not_negative() -> None:
 
 def test_a_refusal_names_the_amount_briefly() -> None:
     with pytest.raises(BudgetError) as refused:
-        amount_milli("9" * 400)
+        amount_milli("9" * 80)
     assert refused.value.placeholders["amount"].endswith("...")
     assert len(refused.value.placeholders["amount"]) == 40
 

@@ -370,6 +370,11 @@ class Ledger:
         return self._checkpoint_size
 
     @property
+    def failure(self) -> BaseException | None:
+        """The write error that stopped the ledger, if one did."""
+        return self._failure
+
+    @property
     def usable(self) -> bool:
         """Whether entries can still be appended (not closed, no write failure)."""
         return self._failure is None and not self._closed
@@ -610,12 +615,17 @@ class Ledger:
                     write_all(self._segment_fd(name), data)
                     assert self._fd is not None
                     os.fsync(self._fd)
-                self._durable_seq = last_seq
-                if checkpoint is not None:
-                    self._write_checkpoint(*checkpoint)
             except OSError as err:
                 self._failure = err
                 raise LedgerFatalError(f"writing the ledger failed: {err}") from err
+            self._durable_seq = last_seq
+            if checkpoint is not None:
+                try:
+                    self._write_checkpoint(*checkpoint)
+                except OSError as err:
+                    # The entries are durable: this commit stands. The ledger stops here, and
+                    # ``failure`` says why (the next append or commit raises).
+                    self._failure = err
             return last_seq
 
     def _segment_fd(self, name: str) -> int:
@@ -657,13 +667,15 @@ class Ledger:
         """Commit what is pending, sign a final checkpoint and release the files."""
         if self._closed:
             return
-        if self._failure is None:
-            self.request_checkpoint()
-            self.commit()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self._closed = True
+        try:
+            if self._failure is None:
+                self.request_checkpoint()
+                self.commit()
+        finally:  # the files are released even when the last commit fails
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._closed = True
 
     def _check_usable(self) -> None:
         if self._failure is not None:
