@@ -101,6 +101,39 @@ def decode_checkpoint_record(payload: bytes | memoryview, public_key: bytes) -> 
         raise CheckpointError(f"malformed checkpoint: {err}") from err
     if not isinstance(note, str) or not isinstance(snapshot, dict):
         raise CheckpointError("malformed checkpoint: a note and a snapshot object are needed")
+    signed = open_checkpoint_note(note, public_key)
+    if signed.balances_hash != snapshot_hash(snapshot):
+        raise CheckpointError("balances snapshot does not match its signed hash")
+    return Checkpoint(
+        signed.origin,
+        signed.size,
+        signed.head,
+        signed.ts_ms,
+        snapshot,
+        signed.segment,
+        signed.offset,
+        note,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """What a checkpoint's signed note says: the snapshot is known by its hash only.
+
+    This is what a copy kept elsewhere holds (``energy-tokens-ledger checkpoint`` prints it).
+    """
+
+    origin: str
+    size: int
+    head: bytes
+    ts_ms: int
+    balances_hash: bytes
+    segment: str
+    offset: int
+
+
+def open_checkpoint_note(note: str, public_key: bytes) -> SignedCheckpoint:
+    """Verify a checkpoint's signed note with the household's key and read its lines."""
     verifier = VerifierKey.of(note.partition("\n")[0], public_key)
     try:
         body = open_note(note, verifier)  # the rest of the text is read once its signature checks
@@ -124,6 +157,4 @@ def decode_checkpoint_record(payload: bytes | memoryview, public_key: bytes) -> 
         )
     except (TypeError, ValueError, binascii.Error) as err:
         raise CheckpointError(f"malformed checkpoint: {err}") from err
-    if claimed_snapshot_hash != snapshot_hash(snapshot):
-        raise CheckpointError("balances snapshot does not match its signed hash")
-    return Checkpoint(origin, size, head, ts_ms, snapshot, segment, offset, note)
+    return SignedCheckpoint(origin, size, head, ts_ms, claimed_snapshot_hash, segment, offset)

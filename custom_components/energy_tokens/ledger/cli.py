@@ -21,7 +21,7 @@ from .entries import Entry
 from .errors import LedgerError
 from .keys import parse_public_key
 from .layout import list_segments
-from .reader import HOUSEHOLD_LABEL, iter_entries, read_names
+from .reader import HOUSEHOLD_LABEL, iter_entries, read_checkpoints, read_genesis, read_names
 from .verify import VerifyResult, verify_ledger
 
 EXIT_OK = 0
@@ -47,7 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="file holding the expected public key (verifier key, PEM or base64)",
     )
+    verify.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="checkpoints kept elsewhere (signed notes, as `checkpoint` prints them): the "
+        "ledger must contain and extend each",
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    checkpoint = commands.add_parser(
+        "checkpoint", help="print the latest signed checkpoint, to keep a copy elsewhere"
+    )
+    checkpoint.add_argument("directory", type=Path)
     balances = commands.add_parser("balances", help="verify, then print every account's balance")
     balances.add_argument("directory", type=Path)
     balances.add_argument("--pubkey", type=Path)
@@ -78,10 +92,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if args.command == "export":
             return _export(directory, "jsonl" if args.json else args.format, out)
+        if args.command == "checkpoint":
+            return _checkpoint(directory, out)
         public_key = None
         if args.pubkey is not None:
             public_key = parse_public_key(args.pubkey.read_text(encoding="utf-8"))
-        result = verify_ledger(directory, public_key)
+        kept = [path.read_text(encoding="utf-8") for path in getattr(args, "checkpoint", [])]
+        result = verify_ledger(directory, public_key, kept)
     except BrokenPipeError:
         return EXIT_OK  # the reader (e.g. `head`) stopped listening
     except (OSError, ValueError, LedgerError) as err:
@@ -101,6 +118,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     else:
         print(f"TAMPERED at entry {result.first_bad_seq}: {result.reason}", file=out)
     return EXIT_OK if result.valid else EXIT_TAMPERED
+
+
+def _checkpoint(directory: Path, out: TextIO) -> int:
+    genesis = read_genesis(directory)
+    checkpoints, _, _ = read_checkpoints(directory, genesis.public_key)
+    if not checkpoints:
+        print(f"ledger: {directory} holds no signed checkpoint yet", file=sys.stderr)
+        return EXIT_TAMPERED
+    print(checkpoints[-1].note, end="", file=out)
+    return EXIT_OK
 
 
 def _balances(result: VerifyResult, names: dict[str, str], out: TextIO, *, as_json: bool) -> int:

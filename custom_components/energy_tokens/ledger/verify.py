@@ -7,17 +7,20 @@ checkpoint's head and balances equal what the entries before it fold to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .chain import ChainError, ChainState
-from .checkpoints import Checkpoint
-from .entries import unit_entries
+from .checkpoints import Checkpoint, CheckpointError, SignedCheckpoint, open_checkpoint_note
+from .entries import Kind, snapshot_hash, unit_entries
 from .errors import CorruptLedgerError, LedgerError
 from .framing import MAGIC_SIZE, SEGMENT_MAGIC, BadFrame, read_magic, scan_frames
-from .layout import list_segments, segment_name
+from .layout import CHECKPOINTS_FILE, list_segments, segment_name
 from .reader import read_checkpoints, read_genesis
+
+_PERIOD_CLOSE = int(Kind.PERIOD_CLOSE)
 
 
 @dataclass(slots=True)
@@ -45,11 +48,14 @@ class VerifyResult:
         }
 
 
-def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyResult:
+def verify_ledger(
+    directory: Path, public_key: bytes | None = None, kept: Sequence[str] = ()
+) -> VerifyResult:
     """Verify everything in ``directory``; ``public_key`` pins the key the genesis must bind.
 
     Without a pinned key the key bound by the genesis entry is trusted: a ledger rewritten
-    whole, genesis included, is only caught against a key kept elsewhere.
+    whole, genesis included, is only caught against a key kept elsewhere. ``kept`` are signed
+    checkpoint notes copied elsewhere: the ledger must contain and extend each of them.
     """
     state = ChainState()
     try:
@@ -60,6 +66,15 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
         return _invalid(state, 1, str(err))
     if public_key is not None and genesis.public_key != public_key:
         return _invalid(state, 1, "the genesis entry binds a different public key than pinned")
+    try:
+        pinned = sorted(
+            (open_checkpoint_note(note, genesis.public_key) for note in kept),
+            key=lambda signed: signed.size,
+        )
+    except CheckpointError as err:
+        return _invalid(state, 1, f"a checkpoint kept elsewhere does not match this ledger: {err}")
+    if not (directory / CHECKPOINTS_FILE).exists():
+        return _invalid(state, 1, "the checkpoints file is missing: nothing signed vouches here")
     checkpoints, problem, _ = read_checkpoints(directory, genesis.public_key)
     checkpoint_error: tuple[int, str] | None = None
     if problem is not None:
@@ -73,6 +88,12 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
     next_size = next_checkpoint.size if next_checkpoint is not None else -1
     apply = state.apply
     chain_error: tuple[int, str] | None = None
+    closes: list[int] = []  # each period close asks for a checkpoint at the next commit
+    # The largest size a checkpoint kept elsewhere vouched for so far: the ledger's own
+    # checkpoints are no witness against a rewrite signed anew with the same key.
+    good = 0
+    pending_kept = iter(pinned)
+    next_kept = next(pending_kept, None)
     try:
         for path in list_segments(directory):
             with path.open("rb") as handle:
@@ -88,12 +109,18 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
                     for payload in unit_entries(record):
                         apply(payload, segment_start=segment_start)
                         segment_start = False
+                        if payload[1] == _PERIOD_CLOSE:
+                            closes.append(state.seq)
                         if state.seq == next_size:
                             assert next_checkpoint is not None
                             _check_against(state, next_checkpoint, path.name, end)
                             verified += 1
                             next_checkpoint = next(pending, None)
                             next_size = -1 if next_checkpoint is None else next_checkpoint.size
+                        while next_kept is not None and next_kept.size == state.seq:
+                            _check_kept(state, next_kept, good)
+                            good = state.seq
+                            next_kept = next(pending_kept, None)
     except ChainError as err:
         chain_error = (err.seq, err.reason)
     if chain_error is None and next_checkpoint is not None:
@@ -101,6 +128,20 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
             state.seq + 1,
             f"the ledger ends at entry {state.seq} but a signed checkpoint covers "
             f"{next_checkpoint.size} entries (truncated)",
+        )
+    if chain_error is None and next_kept is not None:
+        chain_error = (
+            state.seq + 1,
+            f"the ledger ends at entry {state.seq} but a checkpoint kept elsewhere covers "
+            f"{next_kept.size} entries (truncated)",
+        )
+    signed_size = checkpoints[-1].size if checkpoints else 0
+    # Every period close but the last is signed by now (a crash may cut the last one's off).
+    if chain_error is None and checkpoint_error is None and closes[-2:-1] > [signed_size]:
+        chain_error = (
+            signed_size + 1,
+            f"the checkpoints end at entry {signed_size}, but the period close at entry "
+            f"{closes[-2]} was signed: checkpoints are missing (the file was cut or replaced)",
         )
     errors = [error for error in (chain_error, checkpoint_error) if error is not None]
     if errors:
@@ -116,6 +157,16 @@ def verify_ledger(directory: Path, public_key: bytes | None = None) -> VerifyRes
         household_id=state.household_id,
         balances=dict(zip(state.accounts, state.balances, strict=True)),
     )
+
+
+def _check_kept(state: ChainState, kept: SignedCheckpoint, good: int) -> None:
+    """A checkpoint kept elsewhere: the ledger must contain it, entry for entry."""
+    if kept.head != state.head or kept.balances_hash != snapshot_hash(state.snapshot()):
+        raise ChainError(
+            good + 1,
+            f"entries {good + 1} to {kept.size} differ from the checkpoint of entry {kept.size} "
+            f"kept elsewhere: the ledger was rewritten after entry {good}",
+        )
 
 
 def _check_against(state: ChainState, checkpoint: Checkpoint, segment: str, offset: int) -> None:
