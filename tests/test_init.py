@@ -230,12 +230,43 @@ async def test_torn_tail_is_reported(
         handle.write(b"\x30\x00\x00\x00partial")
     assert await hass.config_entries.async_setup(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert "cut short by a crash" in caplog.text
+    assert "were moved aside into quarantine/" in caplog.text
     issue = issue_registry.async_get_issue(DOMAIN, f"ledger_torn_tail_{household_entry.entry_id}")
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.WARNING
     assert state_of(hass, "binary_sensor.home_ledger_integrity") == "off"
     assert (folder / CHECKPOINTS_FILE).exists()
+    # Never deleted: the bytes are kept in the quarantine folder, and diagnostics list them.
+    [kept] = (folder / "quarantine").iterdir()
+    assert kept.read_bytes() == b"\x30\x00\x00\x00partial"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["kept"] == f"quarantine/{kept.name}"
+
+
+async def test_a_damaged_checkpoint_is_set_aside_not_deleted(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    folder = await _prepare_ledger(hass, household_entry, freezer)
+    checkpoints = folder / CHECKPOINTS_FILE
+    data = bytearray(checkpoints.read_bytes())
+    data[-5] ^= 0x01  # one flipped bit in the last checkpoint record
+    checkpoints.write_bytes(bytes(data))
+    damaged = bytes(data)
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"ledger_checkpoint_torn_{household_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    kept = folder / issue.translation_placeholders["kept"]
+    start = len(damaged) - len(kept.read_bytes())
+    assert damaged[start:] == kept.read_bytes()  # the damaged record, byte for byte
+    result = await hass.async_add_executor_job(verify_ledger, folder)
+    assert result.valid  # what stays verifies; what went is kept beside it
 
 
 async def test_removing_a_household_that_never_started_archives_nothing(

@@ -6,11 +6,13 @@ The signing key is never read here; only the public verifier key is shown.
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 
 from .ledger import verifier_key
+from .ledger.store import QUARANTINE_FOLDER
 from .runtime import EnergyTokensConfigEntry
 
 
@@ -22,6 +24,7 @@ async def async_get_config_entry_diagnostics(
     ledger = runtime.economy.ledger
     verification = runtime.verification
     view = runtime.current_view()
+    quarantine = await hass.async_add_executor_job(_quarantined, ledger.directory)
     return {
         "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
         "period": None
@@ -46,8 +49,19 @@ async def async_get_config_entry_diagnostics(
             "last_checkpoint_ms": ledger.last_checkpoint_ms,
             "verifier_key": verifier_key(ledger.origin, ledger.public_key),
             "torn_tail": None if ledger.torn_tail is None else asdict(ledger.torn_tail),
+            "torn_checkpoint": None
+            if ledger.torn_checkpoint is None
+            else asdict(ledger.torn_checkpoint),
+            "quarantine": quarantine,  # bytes set aside at open, kept: file name and size
         },
         "verification": None if verification is None else verification.as_dict(),
         "balances_milli_tokens": ledger.balances(),
         "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
     }
+
+
+def _quarantined(directory: Path) -> dict[str, int]:
+    folder = directory / QUARANTINE_FOLDER
+    if not folder.is_dir():
+        return {}
+    return {path.name: path.stat().st_size for path in sorted(folder.iterdir())}

@@ -9,6 +9,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
 from .ledger import VerifyResult
+from .ledger.layout import CHECKPOINTS_FILE
 from .ledger.store import TornTail
 from .metering import HeldSpike
 from .settings import DeviceSettings
@@ -17,6 +18,7 @@ _LOGGER = logging.getLogger(__name__)
 
 LEDGER_TAMPERED = "ledger_tampered"
 LEDGER_TORN_TAIL = "ledger_torn_tail"
+LEDGER_CHECKPOINT_TORN = "ledger_checkpoint_torn"
 METER_SPIKE = "meter_spike"
 LEDGER_STORAGE = "ledger_storage"  # the ledger cannot be written (disk full, I/O, permissions)
 
@@ -63,23 +65,26 @@ def async_clear_storage_fault(hass: HomeAssistant, entry_id: str, title: str) ->
 
 @callback
 def async_report_torn_tail(hass: HomeAssistant, entry_id: str, title: str, torn: TornTail) -> None:
-    """The ledger ended in a write a crash cut short; opening removed it."""
+    """A file of the ledger ended in a write a crash cut short; opening set it aside."""
+    checkpoints = torn.segment == CHECKPOINTS_FILE
     _LOGGER.warning(
-        "The ledger of %s ended in a write cut short by a crash: %s bytes from entry %s on "
-        "were never confirmed durable and were removed (%s)",
+        "The ledger of %s: %s bytes at the end of %s could not be read (%s) and were moved "
+        "aside into %s",
         title,
         torn.dropped_bytes,
-        torn.first_lost_seq,
+        torn.segment,
         torn.reason,
+        torn.kept,
     )
     _ledger_issue(
         hass,
-        LEDGER_TORN_TAIL,
+        LEDGER_CHECKPOINT_TORN if checkpoints else LEDGER_TORN_TAIL,
         entry_id,
         ir.IssueSeverity.WARNING,
         household=title,
         seq=str(torn.first_lost_seq),
         bytes=str(torn.dropped_bytes),
+        kept=torn.kept,
     )
 
 
@@ -184,6 +189,6 @@ def async_clear_spikes(
 @callback
 def async_clear_household(hass: HomeAssistant, entry_id: str) -> None:
     """Delete every issue of a removed household, held meter jumps included."""
-    for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL, LEDGER_STORAGE):
+    for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL, LEDGER_CHECKPOINT_TORN, LEDGER_STORAGE):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
     async_clear_spikes(hass, entry_id=entry_id)

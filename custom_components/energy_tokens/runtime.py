@@ -111,8 +111,9 @@ class HouseholdRuntime(Publisher, StorageFaults):
             )
         )
         runtime = cls(hass, entry, economy)
-        if (torn := economy.ledger.torn_tail) is not None:
-            issues.async_report_torn_tail(hass, entry.entry_id, entry.title, torn)
+        for torn in (economy.ledger.torn_tail, economy.ledger.torn_checkpoint):
+            if torn is not None:
+                issues.async_report_torn_tail(hass, entry.entry_id, entry.title, torn)
         for (account, meter, _start, _end), spike in economy.held.items():
             if (device := economy.device_by_account(account)) is not None:  # asked again
                 issues.async_report_spike(hass, entry.entry_id, device.settings, meter, spike)

@@ -72,6 +72,7 @@ DEFAULT_CHECKPOINT_INTERVAL_MS = 3_600_000
 RECENT_ENTRIES = 32  # kept in memory for views of the latest movements
 
 
+QUARANTINE_FOLDER = "quarantine"  # in the ledger folder: bytes set aside at open, kept
 PROBE_BYTES = 65536  # a commit's worth: a disk with less free is not writable yet
 
 
@@ -94,13 +95,18 @@ class _Unit:
 
 @dataclass(frozen=True, slots=True)
 class TornTail:
-    """Bytes cut from the end of the last segment at open: a write that a crash interrupted."""
+    """Bytes set aside from the end of a file at open: a write that a crash interrupted.
 
-    segment: str
+    Never deleted: they are moved into the quarantine folder (``kept``, relative to the ledger
+    folder), in case they are not a crash's but damage to look at.
+    """
+
+    segment: str  # the file they were cut from: a segment, or the checkpoints file
     offset: int
     dropped_bytes: int
-    first_lost_seq: int
+    first_lost_seq: int  # for a segment; for the checkpoints file, the first entry unsigned
     reason: str
+    kept: str
 
 
 class Ledger:
@@ -124,6 +130,7 @@ class Ledger:
         self._checkpoint_every = checkpoint_every
         self._checkpoint_interval_ms = checkpoint_interval_ms
         self.torn_tail: TornTail | None = None
+        self.torn_checkpoint: TornTail | None = None
         self._lock = threading.Lock()  # guards the state and the pending buffer
         self._commit_lock = threading.Lock()  # one commit at a time
         self._pending: list[tuple[str, bytearray]] = []
@@ -217,12 +224,20 @@ class Ledger:
         if genesis.public_key != public_key:
             raise CorruptLedgerError(1, "the ledger is bound to a different signing key")
         checkpoints, problem, good_end = read_checkpoints(directory, public_key)
+        torn_checkpoint: TornTail | None = None
         if problem is not None:
             if isinstance(problem, BadFrame):
-                # A checkpoint write cut short by a crash: drop it; the next commit signs anew.
-                truncate_durably(directory / CHECKPOINTS_FILE, max(good_end, MAGIC_SIZE))
+                # A checkpoint write cut short by a crash: set aside; the next commit signs anew.
+                path = directory / CHECKPOINTS_FILE
+                size = path.stat().st_size
+                kept = set_aside(path, good_end)  # 0: the header itself was damaged
+                truncate_durably(path, max(good_end, MAGIC_SIZE))
                 if good_end < MAGIC_SIZE:
-                    _rewrite_magic(directory / CHECKPOINTS_FILE)
+                    _rewrite_magic(path)
+                signed = checkpoints[-1].size if checkpoints else 0
+                torn_checkpoint = TornTail(
+                    CHECKPOINTS_FILE, good_end, size - good_end, signed + 1, problem.reason, kept
+                )
             else:
                 size = checkpoints[-1].size + 1 if checkpoints else 1
                 raise CorruptLedgerError(size, f"checkpoint refused: {problem}")
@@ -257,6 +272,7 @@ class Ledger:
             checkpoint_every=checkpoint_every,
             checkpoint_interval_ms=checkpoint_interval_ms,
         )
+        ledger.torn_checkpoint = torn_checkpoint
         if checkpoints:
             ledger._checkpoint_size = checkpoints[-1].size
             ledger.last_checkpoint_ms = checkpoints[-1].ts_ms
@@ -325,8 +341,11 @@ class Ledger:
 
     def _cut_torn_tail(self, path: Path, offset: int, reason: str) -> None:
         size = path.stat().st_size
+        kept = set_aside(path, offset)
         truncate_durably(path, offset)
-        self.torn_tail = TornTail(path.name, offset, size - offset, self._state.seq + 1, reason)
+        self.torn_tail = TornTail(
+            path.name, offset, size - offset, self._state.seq + 1, reason, kept
+        )
 
     # ----- reading state
 
@@ -705,6 +724,32 @@ class Ledger:
             if entry.seq > durable:
                 return
             yield entry
+
+
+def set_aside(path: Path, offset: int) -> str:
+    """Copy ``path`` from ``offset`` into the ledger's quarantine folder, durably.
+
+    Returns where, relative to the ledger folder. What a crash cut short is never deleted: it
+    may be damage or tampering to look at, not a crash's.
+    """
+    folder = path.parent / QUARANTINE_FOLDER
+    folder.mkdir(exist_ok=True)
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    target = folder / f"{path.name}.{offset}.torn"
+    number = 1
+    while target.exists():  # the same place cut twice (two crashes): both are kept
+        number += 1
+        target = folder / f"{path.name}.{offset}.{number}.torn"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_directory(folder)
+    return f"{QUARANTINE_FOLDER}/{target.name}"
 
 
 def probe_writable(directory: Path) -> None:
