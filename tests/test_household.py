@@ -362,7 +362,7 @@ async def test_money_changes_wait_for_the_next_period_unless_applied_now(
 ) -> None:
     async def reconfigure(apply_now: bool, **changes: Any) -> None:
         result = await loaded_entry.start_reconfigure_flow(hass)
-        settings = {k: v for k, v in loaded_entry.data.items() if k != "name"}
+        settings = {k: v for k, v in loaded_entry.data.items() if k not in ("name", "ledger_seen")}
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {**settings, **changes, "apply_now": apply_now}
         )

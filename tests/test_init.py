@@ -251,11 +251,18 @@ async def test_a_damaged_checkpoint_is_set_aside_not_deleted(
 ) -> None:
     folder = await _prepare_ledger(hass, household_entry, freezer)
     checkpoints = folder / CHECKPOINTS_FILE
-    data = bytearray(checkpoints.read_bytes())
-    data[-5] ^= 0x01  # one flipped bit in the last checkpoint record
-    checkpoints.write_bytes(bytes(data))
-    damaged = bytes(data)
-    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    intact = checkpoints.read_bytes()
+    # The last checkpoint seen with one flipped bit: damage to signed evidence, refused as is.
+    flipped = bytearray(intact)
+    flipped[-5] ^= 0x01
+    checkpoints.write_bytes(bytes(flipped))
+    assert not await hass.config_entries.async_setup(household_entry.entry_id)
+    assert issue_registry.async_get_issue(DOMAIN, f"ledger_refused_{household_entry.entry_id}")
+    assert checkpoints.read_bytes() == bytes(flipped)  # nothing cut, nothing set aside
+    # A checkpoint write a crash cut short after it (never seen): set aside, not deleted.
+    damaged = intact + b"\x40\x00\x00\x00partial checkpoint"
+    checkpoints.write_bytes(damaged)
+    assert await hass.config_entries.async_reload(household_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     issue = issue_registry.async_get_issue(
         DOMAIN, f"ledger_checkpoint_torn_{household_entry.entry_id}"
@@ -279,3 +286,46 @@ async def test_removing_a_household_that_never_started_archives_nothing(
     assert not storage_directory(hass, household_entry.entry_id).parent.joinpath("archive").exists()
     notifications = persistent_notification._async_get_or_create_notifications(hass)
     assert not [key for key in notifications if key.endswith("_archived")]
+
+
+@pytest.mark.parametrize("change", ["deleted", "replaced", "cut"])
+async def test_a_ledger_that_is_not_the_one_last_seen_is_refused(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+    change: str,
+) -> None:
+    """Deleted, replaced by a fresh one, or cut back to an earlier copy: never started over."""
+    import shutil
+
+    folder = storage_directory(hass, household_entry.entry_id) / "ledger"
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await hass.config_entries.async_unload(household_entry.entry_id)
+    early = folder.parent / "early-copy"
+    shutil.copytree(folder, early)  # a copy from before the periods that follow
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(2):
+        await hass.services.async_call(
+            DOMAIN, "close_period", {"household": household_entry.entry_id}, blocking=True
+        )
+    assert await hass.config_entries.async_unload(household_entry.entry_id)
+    seen = household_entry.data["ledger_seen"]
+    assert seen["size"] == verify_ledger(folder).entries  # kept outside the ledger folder
+    assert seen["size"] > verify_ledger(early).entries
+    shutil.rmtree(folder)
+    if change == "replaced":  # a new ledger in its place (as Home Assistant used to start)
+        key = folder.parent / "signing.key"
+        from custom_components.energy_tokens.ledger import Ledger, load_or_create_signing_key
+
+        Ledger.create(folder, load_or_create_signing_key(key), household_entry.entry_id).close()
+    elif change == "cut":
+        shutil.copytree(early, folder)
+    assert not await hass.config_entries.async_setup(household_entry.entry_id)
+    assert household_entry.state is ConfigEntryState.SETUP_ERROR
+    issue = issue_registry.async_get_issue(DOMAIN, f"ledger_refused_{household_entry.entry_id}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert (folder.exists(), change) != (True, "deleted")  # no new ledger was started

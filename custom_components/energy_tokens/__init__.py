@@ -41,7 +41,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     """Set up a household: open its ledger, then its entities."""
     try:
         runtime = await HouseholdRuntime.async_open(hass, entry)
-    except CorruptLedgerError as err:
+    except CorruptLedgerError as err:  # never repaired or replaced: a person looks
+        issues.async_report_refused(hass, entry.entry_id, entry.title, err)
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="ledger_refused",
@@ -55,6 +56,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
             translation_placeholders={"error": str(err)},
         ) from err
     entry.runtime_data = runtime
+    issues.async_clear_refused(hass, entry.entry_id)  # restored from a backup, say
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, runtime.async_close))
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     async_entry_updated(runtime)  # what changed while the ledger was being opened

@@ -30,6 +30,7 @@ CONF_NAME: Final = "name"  # as Home Assistant's own CONF_NAME; kept here so set
 CONF_METER: Final = "meter"
 CONF_METERS: Final = "meters"
 CONF_ALLOWANCE: Final = "allowance"
+CONF_LEDGER_SEEN: Final = "ledger_seen"  # the last checkpoint seen: size, head, key
 CONF_PRIORITY: Final = "priority"
 CONF_MAY_LEND: Final = "may_lend"
 CONF_LOAD: Final = "load"

@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
-from .ledger import VerifyResult
+from .ledger import CorruptLedgerError, VerifyResult
 from .ledger.layout import CHECKPOINTS_FILE
 from .ledger.store import TornTail
 from .metering import HeldSpike
@@ -19,6 +19,7 @@ _LOGGER = logging.getLogger(__name__)
 LEDGER_TAMPERED = "ledger_tampered"
 LEDGER_TORN_TAIL = "ledger_torn_tail"
 LEDGER_CHECKPOINT_TORN = "ledger_checkpoint_torn"
+LEDGER_REFUSED = "ledger_refused"
 METER_SPIKE = "meter_spike"
 LEDGER_STORAGE = "ledger_storage"  # the ledger cannot be written (disk full, I/O, permissions)
 
@@ -86,6 +87,29 @@ def async_report_torn_tail(hass: HomeAssistant, entry_id: str, title: str, torn:
         bytes=str(torn.dropped_bytes),
         kept=torn.kept,
     )
+
+
+@callback
+def async_report_refused(
+    hass: HomeAssistant, entry_id: str, title: str, err: CorruptLedgerError
+) -> None:
+    """The ledger cannot be opened as it is (damaged where signed, missing, replaced, cut)."""
+    _LOGGER.error("The ledger of %s is refused at entry %s: %s", title, err.seq, err.reason)
+    _ledger_issue(
+        hass,
+        LEDGER_REFUSED,
+        entry_id,
+        ir.IssueSeverity.ERROR,
+        household=title,
+        seq=str(err.seq),
+        reason=err.reason,
+    )
+
+
+@callback
+def async_clear_refused(hass: HomeAssistant, entry_id: str) -> None:
+    """The ledger opens again as it should."""
+    ir.async_delete_issue(hass, DOMAIN, f"{LEDGER_REFUSED}_{entry_id}")
 
 
 @callback
@@ -189,6 +213,12 @@ def async_clear_spikes(
 @callback
 def async_clear_household(hass: HomeAssistant, entry_id: str) -> None:
     """Delete every issue of a removed household, held meter jumps included."""
-    for issue in (LEDGER_TAMPERED, LEDGER_TORN_TAIL, LEDGER_CHECKPOINT_TORN, LEDGER_STORAGE):
+    for issue in (
+        LEDGER_TAMPERED,
+        LEDGER_TORN_TAIL,
+        LEDGER_CHECKPOINT_TORN,
+        LEDGER_STORAGE,
+        LEDGER_REFUSED,
+    ):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")
     async_clear_spikes(hass, entry_id=entry_id)

@@ -32,8 +32,8 @@ def async_entry_updated(runtime: HouseholdRuntime) -> None:
 def async_sync_devices(runtime: HouseholdRuntime) -> None:
     """Take in devices added, removed or changed, and names, as the entry has them."""
     hass, entry, economy = runtime.hass, runtime.entry, runtime.economy
-    if runtime.failure is not None:
-        return  # the ledger cannot write: the reload once it can takes the entry as it is
+    if runtime.failure is not None or runtime.closed:
+        return  # the ledger cannot write (or is closing): the next start takes the entry as is
     wanted = devices_of(entry)
     _follow_names(runtime, wanted)
     result = Result()

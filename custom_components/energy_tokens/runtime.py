@@ -33,12 +33,13 @@ from .books import Result
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
+from .evidence import async_check_ledger_seen, async_remember_ledger_seen
 from .faults import RETRY_FIRST_SECONDS, StorageFaults
 from .ledger import Cause, Kind, LedgerError, LedgerFatalError, VerifyResult, verify_ledger
 from .loads import LoadController
 from .meters import MeterFollower
 from .publish import Publisher
-from .restore import open_economy
+from .restore import LEDGER_FOLDER, open_economy
 from .settings import DeviceSettings, HouseholdSettings
 from .view import (
     HouseholdView,
@@ -97,11 +98,17 @@ class HouseholdRuntime(Publisher, StorageFaults):
     async def async_open(
         cls, hass: HomeAssistant, entry: EnergyTokensConfigEntry
     ) -> HouseholdRuntime:
-        """Open (or create) the household's ledger and restore its books; raises ledger errors."""
+        """Open (or create) the household's ledger and restore its books; raises ledger errors.
+
+        A ledger that is not the one last seen (missing, replaced, cut) is refused: never
+        replaced by a new one.
+        """
+        folder = storage_directory(hass, entry.entry_id)
+        await async_check_ledger_seen(hass, entry, folder / LEDGER_FOLDER)
         economy = await hass.async_add_executor_job(
             partial(
                 open_economy,
-                storage_directory(hass, entry.entry_id),
+                folder,
                 HouseholdSettings.from_data(entry.data),
                 devices_of(entry).values(),
                 household_id=entry.entry_id,
@@ -119,6 +126,11 @@ class HouseholdRuntime(Publisher, StorageFaults):
                 issues.async_report_spike(hass, entry.entry_id, device.settings, meter, spike)
         await runtime.loads.async_load()
         return runtime
+
+    @property
+    def closed(self) -> bool:
+        """Whether the household was closed (unloaded): its ledger takes nothing more."""
+        return self._closed
 
     async def async_start(self) -> None:
         """Settle periods, give new devices their allowance, start the clocks, verify.
@@ -378,3 +390,5 @@ class HouseholdRuntime(Publisher, StorageFaults):
                 issues.async_report_storage_fault(
                     self.hass, self.entry.entry_id, self.entry.title, err
                 )
+                return
+        async_remember_ledger_seen(self.hass, self.entry, ledger)

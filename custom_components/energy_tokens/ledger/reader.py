@@ -150,3 +150,27 @@ def read_names(directory: Path) -> dict[str, str]:
     for entry in iter_entries(directory):
         follow_names(entry, names)
     return names
+
+
+def check_witness(directory: Path, public_key: bytes, size: int, head: bytes) -> str | None:
+    """Whether ``directory`` holds the ledger last seen: its checkpoint ``size`` with ``head``.
+
+    Kept outside the ledger folder (Home Assistant keeps it in the household's entry), the
+    last checkpoint seen tells a deleted, replaced or cut ledger from the one it was. Returns
+    why not, or None.
+    """
+    if not list_segments(directory):
+        return f"the ledger is missing; it had {size} signed entries"
+    genesis = read_genesis(directory)
+    if genesis.public_key != public_key:
+        return "the ledger is bound to another signing key than the one last seen"
+    checkpoints, _, _ = read_checkpoints(directory, public_key)
+    for checkpoint in checkpoints:
+        if checkpoint.size == size:
+            if checkpoint.head != head:
+                return f"its checkpoint of entry {size} differs from the one last seen"
+            return None
+    last = checkpoints[-1].size if checkpoints else 0
+    if last < size:
+        return f"it is shorter than last seen: its checkpoints end at entry {last}, not {size}"
+    return f"it has no checkpoint of entry {size}, which was signed and seen"
