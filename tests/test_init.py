@@ -241,6 +241,11 @@ async def test_torn_tail_is_reported(
     assert kept.read_bytes() == b"\x30\x00\x00\x00partial"
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["kept"] == f"quarantine/{kept.name}"
+    from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+
+    diagnostics = await async_get_config_entry_diagnostics(hass, household_entry)
+    assert diagnostics["ledger"]["quarantine"] == {kept.name: len(b"\x30\x00\x00\x00partial")}
+    assert diagnostics["ledger"]["torn_tail"]["kept"] == f"quarantine/{kept.name}"
 
 
 async def test_a_damaged_checkpoint_is_set_aside_not_deleted(

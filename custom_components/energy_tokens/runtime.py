@@ -34,13 +34,13 @@ from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
 from .evidence import async_check_ledger_seen, async_remember_ledger_seen
-from .faults import RETRY_FIRST_SECONDS, StorageFaults
 from .ledger import Cause, Kind, LedgerError, LedgerFatalError, VerifyResult, verify_ledger
 from .loads import LoadController
 from .meters import MeterFollower
 from .publish import Publisher
 from .restore import LEDGER_FOLDER, open_economy
 from .settings import DeviceSettings, HouseholdSettings
+from .storage import RETRY_FIRST_SECONDS, Storage
 from .view import (
     HouseholdView,
     household_view,
@@ -71,7 +71,7 @@ def devices_of(entry: ConfigEntry[Any]) -> dict[str, DeviceSettings]:
     }
 
 
-class HouseholdRuntime(Publisher, StorageFaults):
+class HouseholdRuntime(Publisher, Storage):
     """One household, running."""
 
     def __init__(self, hass: HomeAssistant, entry: EnergyTokensConfigEntry, economy: Economy):
@@ -84,6 +84,7 @@ class HouseholdRuntime(Publisher, StorageFaults):
         self._retry_delay = RETRY_FIRST_SECONDS
         self._cancel_retry: CALLBACK_TYPE | None = None
         self._starting = self._closed = False
+        self._held: CALLBACK_TYPE | None = None  # writes held for a backup: its safety timer
         self.view: HouseholdView = household_view(
             economy, dt_util.now(), ledger_view(economy, None)
         )
@@ -380,6 +381,7 @@ class HouseholdRuntime(Publisher, StorageFaults):
                 cancel()
         self._cancel_boundary = self._cancel_commit = self._cancel_retry = None
         self._closed = True
+        self.async_release_after_backup()
         ledger = self.economy.ledger
         if ledger.usable:
             self.economy.flush_all()

@@ -122,3 +122,15 @@ def _sizes(folder: Path) -> list[int]:
 
     checkpoints, _, _ = read_checkpoints(folder, read_genesis(folder).public_key)
     return [checkpoint.size for checkpoint in checkpoints]
+
+
+def test_no_checkpoint_to_keep_yet_and_json_of_a_tampered_ledger(tmp_path: Path) -> None:
+    ledger = Ledger.create(tmp_path / "new", Ed25519PrivateKey.generate(), "household-1")
+    ledger.commit()  # the genesis only: nothing signed yet
+    code, out = run("checkpoint", str(tmp_path / "new"))
+    assert (code, out) == (1, "")
+    ledger.close()
+    (tmp_path / "new" / CHECKPOINTS_FILE).unlink()
+    code, out = run("balances", str(tmp_path / "new"), "--json")
+    assert code == 1
+    assert json.loads(out)["valid"] is False
