@@ -99,13 +99,9 @@ class HouseholdRuntime(Publisher, Storage):
     async def async_open(
         cls, hass: HomeAssistant, entry: EnergyTokensConfigEntry
     ) -> HouseholdRuntime:
-        """Open (or create) the household's ledger and restore its books; raises ledger errors.
-
-        A ledger that is not the one last seen (missing, replaced, cut) is refused: never
-        replaced by a new one.
-        """
+        """Open (or create) the household's ledger and restore its books; raises ledger errors."""
         folder = storage_directory(hass, entry.entry_id)
-        await async_check_ledger_seen(hass, entry, folder / LEDGER_FOLDER)
+        await async_check_ledger_seen(hass, entry, folder / LEDGER_FOLDER)  # never started over
         economy = await hass.async_add_executor_job(
             partial(
                 open_economy,
@@ -267,17 +263,19 @@ class HouseholdRuntime(Publisher, Storage):
 
     @callback
     def _async_reading(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> None:
-        # After a storage fault readings wait for the reload: its baselines come from the
-        # durable ledger, so the meters' rise meanwhile is charged then, once.
+        # After a storage fault readings wait for the reload: its baselines are the durable ones.
         if self.failure is not None or (device := self.economy.devices.get(subentry_id)) is None:
             return
-        reading = self.economy.observe(device, reading_wh, at_ms)
+        try:
+            reading = self.economy.observe(device, reading_wh, at_ms)
+        except LedgerError as err:  # a ledger that stopped writing: loud, never a traceback
+            self._async_storage_failed(err)
+            return
         if (result := reading.result) is not None:
             self.apply(result, reading=subentry_id)
             if any(e.kind is Kind.METER and "read_ms" in e.data for e in result.entries):
-                # Where counting starts (a first reading, a reset, a held jump) is synced now,
-                # not with the next group commit: a crash before it would lose what the meter
-                # rose since.
+                # Where counting starts (a first reading, a reset, a held jump) is synced now: a
+                # crash before the next group commit would lose what the meter rose since.
                 self.entry.async_create_background_task(
                     self.hass,
                     self._async_commit_unwaited(result.entries[-1].seq),
@@ -288,7 +286,10 @@ class HouseholdRuntime(Publisher, Storage):
     @callback
     def _async_debit_interval(self, _now: object) -> None:
         if self.failure is None:
-            self.apply(self.economy.flush_all())
+            try:
+                self.apply(self.economy.flush_all())
+            except LedgerError as err:
+                self._async_storage_failed(err)
 
     def _schedule_boundary(self) -> None:
         period = self.economy.period
@@ -305,7 +306,11 @@ class HouseholdRuntime(Publisher, Storage):
         if self.failure is not None:
             return  # the reload settles the boundary
         self.economy.zone = dt_util.get_default_time_zone()  # periods follow the instance's zone
-        self.apply(self.economy.settle())  # a new period's allowances bring cut loads back
+        try:
+            self.apply(self.economy.settle())  # a new period's allowances bring cut loads back
+        except LedgerError as err:
+            self._async_storage_failed(err)  # the reload settles the boundary
+            return
         self._schedule_boundary()
 
     # ----- durability
@@ -323,8 +328,7 @@ class HouseholdRuntime(Publisher, Storage):
         await self._async_commit_unwaited()
 
     async def _async_commit_unwaited(self, through: int | None = None) -> None:
-        """A commit no caller waits for: a storage fault is reported, not raised into the loop."""
-        with suppress(LedgerError):
+        with suppress(LedgerError):  # nobody waits: a storage fault is reported, not raised
             await self.async_commit(through)
 
     async def async_act(self, result: Result) -> Result:
