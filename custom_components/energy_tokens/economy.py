@@ -18,9 +18,10 @@ from .exchange import Exchange
 from .inputs import TOP_UP_PERIODS, check_note
 from .ledger import Cause, CauseKind, Kind
 from .ledger.entries import SYSTEM
+from .ledger.reader import HOUSEHOLD_LABEL as HOUSEHOLD
 from .metering import MeterTracker
 from .periods import Period, period_containing
-from .policies import ALLOWANCE_LOWERED, HOUSEHOLD, MARKET, POOL, surplus_move
+from .policies import ALLOWANCE_LOWERED, MARKET, POOL, surplus_move
 from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
 
 # Changes made in the household's settings: Home Assistant's flows are for administrators, and

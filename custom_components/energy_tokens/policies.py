@@ -13,7 +13,6 @@ POOL = "pool"
 PROVIDER = "provider"
 MARKET = "market"
 CONSUMED = "consumed"
-HOUSEHOLD = "household"  # the household's own name among the ledger's labels
 ALLOWANCE_LOWERED = "allowance lowered"  # an adjustment's reason: it lowers the allowance
 
 _PRIORITY_ORDER = {Priority.ESSENTIAL: 0, Priority.NORMAL: 1, Priority.DEFERRABLE: 2}
