@@ -435,7 +435,8 @@ async def test_a_held_jump_is_asked_again_after_a_restart(
     """The repair issue is saved later than the ledger: a crash before it must not lose the jump."""
     set_meter(DRYER, 1.0)
     await tick(hass, freezer, timedelta(seconds=10))
-    set_meter(DRYER, 50.0)  # held
+    set_meter(DRYER, 50.0)  # a jump
+    set_meter(DRYER, 50_000.0, "Wh")  # it stayed up (the same reading in Wh): held
     await hass.async_block_till_done()
     [issue] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
     await loaded_entry.runtime_data.async_commit()

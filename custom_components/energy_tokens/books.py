@@ -19,7 +19,7 @@ from typing import Any
 from .events import BudgetEvent, DomainEvent
 from .ledger import Cause, Entry, Kind, Ledger
 from .ledger.entries import SYSTEM
-from .metering import HeldSpike, MeterTracker, TrackerState
+from .metering import GlitchedSpike, HeldSpike, MeterTracker, TrackerState
 from .periods import Period
 from .policies import ALLOWANCE_LOWERED, MARKET, POOL, PROVIDER, Status, allocation_order, status
 from .settings import MILLI, DeviceSettings, HouseholdSettings
@@ -42,12 +42,14 @@ class Result:
     entries: list[Entry] = field(default_factory=list)
     events: list[DomainEvent] = field(default_factory=list)
     spikes: list[tuple[str, str, HeldSpike]] = field(default_factory=list)  # device, meter, jump
+    glitches: list[GlitchedSpike] = field(default_factory=list)  # held jumps discarded as glitches
 
     def merge(self, other: Result) -> Result:
         """Add what another operation did after this one's; return this result."""
         self.entries += other.entries
         self.events += other.events
         self.spikes += other.spikes
+        self.glitches += other.glitches
         return self
 
 

@@ -16,8 +16,17 @@ from .policies import CONSUMED, Status, borrowing_plan, projected_surplus
 from .settings import MILLI
 
 METERING = Cause(CauseKind.METERING)
-# Readings that are written at once: a first reading (a baseline), a reset, a held jump.
-_WRITES = frozenset({Outcome.BASELINE, Outcome.RESET, Outcome.SPIKE_HELD})
+# Readings that are written at once: a first reading (a baseline), a reset, a glitch, a held
+# jump - what a restart must know, and what explains a difference from the statistics.
+_WRITES = frozenset({Outcome.BASELINE, Outcome.RESET, Outcome.GLITCH, Outcome.SPIKE_HELD})
+
+
+def position(device: Device) -> dict[str, object]:
+    """What the ledger records with a meter's reading position: a cycle meter's cycle too."""
+    if (cycle := device.tracker.cycle) is None:
+        return {}
+    key, offset_wh = cycle
+    return {"cycle": [key, round(offset_wh * 1000)]}  # the offset in mWh: no floats in entries
 
 
 class Reading(NamedTuple):
@@ -31,14 +40,18 @@ class Reading(NamedTuple):
 class Consumption(Books):
     """The books, with what meters and running out do to them."""
 
-    def observe(self, device: Device, reading_wh: float | None, at_ms: int) -> Reading:
+    def observe(
+        self, device: Device, reading_wh: float | None, at_ms: int, cycle: str | None = None
+    ) -> Reading:
         """Take one reading (None: no usable reading) of a device's meter.
+
+        ``cycle`` is a cycle meter's ``last_reset``: each new cycle counts from zero.
 
         Debits are written at once when the status crosses into low or exhausted and when the
         meter resets or jumps; otherwise they wait for the debit interval. Running out borrows
         (when allowed) or is reported. Most readings write nothing: that path is the fast one.
         """
-        outcome = device.tracker.observe(reading_wh, at_ms)
+        outcome = device.tracker.observe(reading_wh, at_ms, cycle)
         balance = self.balance_milli(device)
         after = self.status_of(device, balance)
         if outcome not in _WRITES and after is device.status:
@@ -46,7 +59,7 @@ class Consumption(Books):
         with self._unit() as result:
             if outcome in _WRITES:
                 self._flush(device, at_ms)
-                self._write_baseline(device, at_ms, outcome is Outcome.SPIKE_HELD)
+                self._write_baseline(device, at_ms, outcome)
             if after is not device.status:
                 self._status_moved(device, after, at_ms)
         balance = self.balance_milli(device)
@@ -62,24 +75,35 @@ class Consumption(Books):
             self._event(BudgetEvent.LOW_BALANCE, device)
         device.status = after
 
-    def _write_baseline(self, device: Device, at_ms: int, held: bool = False) -> None:
-        """Record where counting goes on from; a jump held for the user is recorded with it."""
+    def _write_baseline(self, device: Device, at_ms: int, outcome: Outcome) -> None:
+        """Record where counting goes on from, and what the reading was: reset, glitch, jump."""
         # The reading's own time is kept: the entry's time may be later (entries never go back).
-        settings = device.settings
+        settings, tracker = device.settings, device.tracker
         data: dict[str, object] = {
             "device": settings.account,
             "meter": settings.meter,
-            "wh": device.tracker.baseline_wh,
+            "wh": tracker.baseline_wh,
             "read_ms": at_ms,
+            **position(device),
         }
-        spike = device.tracker.spike if held else None
+        spike = tracker.spike if outcome is Outcome.SPIKE_HELD else None
         if spike is not None:
             data |= {"held": [spike.from_wh, spike.to_wh], "held_w": round(spike.power_w)}
+        if outcome is Outcome.RESET and tracker.reset is not None:
+            data["reset"] = list(tracker.reset)
+        glitch = tracker.glitch if outcome is Outcome.GLITCH else None
+        if glitch is not None:
+            data["glitch"] = list(glitch)
         self._append(Kind.METER, data=data, cause=METERING, ts_ms=at_ms)
         if spike is not None:  # for the runtime to ask the user, as the fold now holds it
             assert self._result is not None
             key = (settings.account, settings.meter, spike.from_wh, spike.to_wh)
             self._result.spikes.append((settings.subentry_id, settings.meter, self.held[key]))
+        if glitch is not None and (settings.account, settings.meter, *glitch) in self.held:
+            # A held jump the meter came back from: discarded, the user need not decide.
+            self._meter_marker(device, settings.meter, METERING, at_ms, discarded=list(glitch))
+            assert self._result is not None
+            self._result.glitches.append({"subentry_id": settings.subentry_id, "wh": glitch})
 
     def flush_all(self) -> Result:
         """Debit what every meter recorded since the last debit (the debit interval)."""
@@ -119,7 +143,7 @@ class Consumption(Books):
                 to_account=CONSUMED,
                 amount=amount,
                 cause=cause,
-                data={"meter": meter, "wh": [start, end], **extra},
+                data={"meter": meter, "wh": [start, end], **position(device), **extra},
                 ts_ms=at_ms,
             )
         else:  # less than a milli-token: the reading is still recorded
@@ -129,6 +153,8 @@ class Consumption(Books):
         self, device: Device, meter: str, cause: Cause, at_ms: int | None, **data: object
     ) -> None:
         marker = {"device": device.settings.account, "meter": meter, **data}
+        if "wh" in data:  # a reading position
+            marker |= position(device)
         self._append(Kind.METER, data=marker, cause=cause, ts_ms=at_ms)
 
     def resolve_spike(

@@ -13,13 +13,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from .books import BudgetError, Device, Result
+from .consumption import position
 from .events import BudgetEvent
 from .exchange import Exchange
 from .inputs import TOP_UP_PERIODS, check_note
 from .ledger import Cause, CauseKind, Kind
 from .ledger.entries import SYSTEM
 from .ledger.reader import HOUSEHOLD_LABEL as HOUSEHOLD
-from .metering import MeterTracker
+from .metering import MeterTracker, Outcome
 from .periods import Period, period_containing
 from .policies import ALLOWANCE_LOWERED, MARKET, POOL, surplus_move
 from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
@@ -67,6 +68,8 @@ class Economy(Exchange):
         device = self.devices[settings.subentry_id]
         with self._unit() as result:
             if settings.meter != device.settings.meter:
+                if device.tracker.hold_undecided():  # the old meter cannot decide it any more
+                    self._write_baseline(device, self.clock(), Outcome.SPIKE_HELD)
                 self._flush(device, self.clock())
                 device.tracker = MeterTracker(max_power_w=self.settings.max_power_w)
             if settings.allowance_milli != device.settings.allowance_milli:
@@ -168,7 +171,7 @@ class Economy(Exchange):
 
     def _open_period(self, period: Period, at_ms: int, settings: HouseholdSettings) -> None:
         meters = {
-            device.settings.account: {"meter": device.settings.meter, "wh": wh}
+            device.settings.account: {"meter": device.settings.meter, "wh": wh, **position(device)}
             for device in self.devices.values()
             if (wh := device.tracker.baseline_wh) is not None
         }

@@ -195,9 +195,13 @@ def async_report_spike(
 
 @callback
 def async_clear_spikes(
-    hass: HomeAssistant, *, entry_id: str, subentry_id: str | None = None
+    hass: HomeAssistant,
+    *,
+    entry_id: str,
+    subentry_id: str | None = None,
+    wh: tuple[int, int] | None = None,
 ) -> None:
-    """Delete the held meter jumps of a household, or of one of its devices."""
+    """Delete the held meter jumps of a household, of one of its devices, or one jump."""
     registry = ir.async_get(hass)
     for (domain, issue_id), held in list(registry.issues.items()):
         data = held.data or {}
@@ -206,6 +210,7 @@ def async_clear_spikes(
             and issue_id.startswith(METER_SPIKE)
             and data.get("entry_id") == entry_id
             and subentry_id in (None, data.get("subentry_id"))
+            and wh in (None, (data.get("from_wh"), data.get("to_wh")))
         ):
             ir.async_delete_issue(hass, DOMAIN, issue_id)
 

@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterable
 import functools
 import math
 
-from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.components.sensor import (
+    ATTR_LAST_RESET,
+    ATTR_STATE_CLASS,
+    SensorDeviceClass,
+    SensorStateClass,
+)
 from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, UnitOfEnergy
 from homeassistant.core import (
     CALLBACK_TYPE,
@@ -21,11 +26,26 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter
 
 from .books import Device
 
-type ReadingCallback = Callable[[str, float | None, int], None]
+type ReadingCallback = Callable[[str, float | None, int, str | None], None]
+
+
+def cycle_of(state: State | None) -> str | None:
+    """A cycle meter's cycle: the ``last_reset`` of a ``state_class: total`` sensor, in UTC.
+
+    As Home Assistant's statistics read it: a new ``last_reset`` starts counting from zero;
+    ``total_increasing`` sensors have no cycles (their drops are resets or glitches).
+    """
+    if state is None or state.attributes.get(ATTR_STATE_CLASS) != SensorStateClass.TOTAL:
+        return None
+    last_reset = state.attributes.get(ATTR_LAST_RESET)
+    if not isinstance(last_reset, str) or (moment := dt_util.parse_datetime(last_reset)) is None:
+        return None
+    return dt_util.as_utc(moment).isoformat()
 
 
 def reading_wh(state: State | None) -> float | None:
@@ -113,4 +133,4 @@ class MeterFollower:
 
     def _read(self, subentry_id: str, state: State | None) -> None:
         at_ms = self._clock() if state is None else round(state.last_updated_timestamp * 1000)
-        self._on_reading(subentry_id, reading_wh(state), at_ms)
+        self._on_reading(subentry_id, reading_wh(state), at_ms, cycle_of(state))

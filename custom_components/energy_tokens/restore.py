@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
+from typing import Any
 
 from .economy import Economy
 from .ledger import Entry, Kind, Ledger, load_or_create_signing_key
 from .ledger.layout import segment_first_seq
-from .metering import MeterTracker
+from .metering import HeldSpike, MeterTracker
 from .settings import DeviceSettings, HouseholdSettings
 
 KEY_FILE = "signing.key"
@@ -24,11 +25,21 @@ LEDGER_FOLDER = "ledger"
 
 @dataclass(slots=True)
 class Baseline:
-    """A meter's last reading recorded in the ledger."""
+    """A meter's last reading recorded in the ledger, and what a tracker resumes with."""
 
     meter: str
     wh: int
     ts_ms: int
+    cycle: tuple[str, float] | None = None  # a cycle meter's cycle, and its offset (Wh)
+    jump: HeldSpike | None = None  # a jump held this period the meter has not come back from
+
+
+def _baseline(data: dict[str, Any], wh: int, ts_ms: int, before: Baseline | None) -> Baseline:
+    cycle = data.get("cycle")
+    jump = before.jump if before is not None and before.meter == data["meter"] else None
+    return Baseline(
+        data["meter"], wh, ts_ms, None if cycle is None else (cycle[0], cycle[1] / 1000), jump
+    )
 
 
 def baselines(entries: Iterable[Entry]) -> dict[str, Baseline]:
@@ -39,14 +50,21 @@ def baselines(entries: Iterable[Entry]) -> dict[str, Baseline]:
         match entry.kind:
             case Kind.PERIOD_OPEN:
                 for account, meter in data["meters"].items():
-                    found[account] = Baseline(meter["meter"], meter["wh"], entry.ts_ms)
+                    found[account] = _baseline(meter, meter["wh"], entry.ts_ms, found.get(account))
             # An accepted jump is charged after the fact: the meter had moved on from it already
             # (its baseline was recorded when it was held), so it is no reading position.
             case Kind.DEBIT if entry.from_account is not None and "spike" not in data:
-                found[entry.from_account] = Baseline(data["meter"], data["wh"][1], entry.ts_ms)
+                account = entry.from_account
+                found[account] = _baseline(data, data["wh"][1], entry.ts_ms, found.get(account))
             case Kind.METER if "wh" in data:
+                account = data["device"]
                 read_ms = data.get("read_ms", entry.ts_ms)
-                found[data["device"]] = Baseline(data["meter"], data["wh"], read_ms)
+                baseline = found[account] = _baseline(data, data["wh"], read_ms, found.get(account))
+                if "held" in data:
+                    start, end = data["held"]
+                    baseline.jump = HeldSpike(start, end, read_ms, data["held_w"])
+                elif "reset" in data or "glitch" in data:
+                    baseline.jump = None  # the meter moved on from any jump
             case _:
                 pass
     return found
@@ -77,10 +95,14 @@ def open_economy(
     for account, baseline in baselines(current).items():
         device = economy.device_by_account(account)
         if device is not None and baseline.meter == device.settings.meter:
+            cycle, offset_wh = baseline.cycle or (None, 0.0)
             device.tracker = MeterTracker(
                 max_power_w=settings.max_power_w,
                 committed_wh=baseline.wh,
                 committed_ms=baseline.ts_ms,
+                cycle=cycle,
+                offset_wh=offset_wh,
+                jump=baseline.jump,
             )
     economy.note_statuses()
     return economy

@@ -41,11 +41,7 @@ from .publish import Publisher
 from .restore import LEDGER_FOLDER, open_economy
 from .settings import DeviceSettings, HouseholdSettings
 from .storage import RETRY_FIRST_SECONDS, Storage
-from .view import (
-    HouseholdView,
-    household_view,
-    ledger_view,
-)
+from .view import HouseholdView, household_view, ledger_view
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -172,6 +168,8 @@ class HouseholdRuntime(Publisher, Storage):
         for subentry_id, meter, spike in result.spikes:
             settings = self.economy.devices[subentry_id].settings
             issues.async_report_spike(self.hass, self.entry.entry_id, settings, meter, spike)
+        for glitch in result.glitches:  # held jumps the meter came back from
+            issues.async_clear_spikes(self.hass, entry_id=self.entry.entry_id, **glitch)
         for event in result.events:
             self._emit(event)
         if reading is None:
@@ -262,12 +260,14 @@ class HouseholdRuntime(Publisher, Storage):
         self.refresh()
 
     @callback
-    def _async_reading(self, subentry_id: str, reading_wh: float | None, at_ms: int) -> None:
+    def _async_reading(
+        self, subentry_id: str, reading_wh: float | None, at_ms: int, cycle: str | None
+    ) -> None:
         # After a storage fault readings wait for the reload: its baselines are the durable ones.
         if self.failure is not None or (device := self.economy.devices.get(subentry_id)) is None:
             return
         try:
-            reading = self.economy.observe(device, reading_wh, at_ms)
+            reading = self.economy.observe(device, reading_wh, at_ms, cycle)
         except LedgerError as err:  # a ledger that stopped writing: loud, never a traceback
             self._async_storage_failed(err)
             return

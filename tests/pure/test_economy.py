@@ -391,7 +391,9 @@ def test_held_jumps_are_debited_when_accepted_and_recorded_when_discarded(
 ) -> None:
     dryer = home.devices["dryer"]
     home.observe(dryer, 10 * KWH, clock.now)
-    held = home.observe(dryer, 70 * KWH, clock.advance(30_000))  # 7.2 MW
+    first = home.observe(dryer, 70 * KWH, clock.advance(30_000))  # 7.2 MW
+    assert first.result is None  # undecided until the next reading
+    held = home.observe(dryer, 70 * KWH, clock.advance(30_000))  # it stayed up: held
     assert held.result is not None
     meter = "sensor.dryer_energy"
     [(subentry_id, jumped, spike)] = held.result.spikes
@@ -425,8 +427,8 @@ def test_an_accepted_jump_is_not_charged_again_after_a_restart(
     home = open_books(devices)
     dryer = home.devices["dryer"]
     home.observe(dryer, 10 * KWH, clock.now)
-    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # held
-    home.observe(dryer, 75 * KWH, clock.advance(HOUR))
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # a jump, undecided
+    home.observe(dryer, 75 * KWH, clock.advance(HOUR))  # it stayed up: held
     home.flush_all()  # 5 kWh charged, from 70 to 75
     home.resolve_spike("dryer", "sensor.dryer_energy", 10_000, 70_000, accept=True, cause=USER)
     home.ledger.commit()
@@ -444,7 +446,8 @@ def test_a_jump_of_a_meter_left_since_is_charged_to_that_meter(
     home = open_books([device("Dryer", 100.0)])
     dryer = home.devices["dryer"]
     home.observe(dryer, 10 * KWH, clock.now)
-    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # held, on the old meter
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # a jump, on the old meter
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # it stayed up: held
     moved = device("Dryer", 100.0, meter="sensor.new_meter")
     home.update_device(moved)
     home.observe(dryer, 500 * KWH, clock.advance(HOUR))  # the new meter's first reading
@@ -533,7 +536,8 @@ def test_held_jumps_are_remembered_by_the_ledger_across_restarts_and_periods(
     home = open_books(devices, period="daily")
     dryer = home.devices["dryer"]
     home.observe(dryer, 10 * KWH, clock.now)
-    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # held
+    home.observe(dryer, 70 * KWH, clock.advance(30_000))  # a jump
+    home.observe(dryer, 80 * KWH, clock.advance(60_000))  # it stayed up (held), and jumped again
     home.observe(dryer, 80 * KWH, clock.advance(60_000))  # held too
     key = ("device:dryer", "sensor.dryer_energy", 70_000, 80_000)
     home.resolve_spike("dryer", *key[1:], accept=False, cause=USER)
@@ -541,7 +545,7 @@ def test_held_jumps_are_remembered_by_the_ledger_across_restarts_and_periods(
     again = open_books(devices, period="daily")
     [(held_key, spike)] = again.held.items()
     assert held_key == ("device:dryer", "sensor.dryer_energy", 10_000, 70_000)
-    assert (spike.at_ms, round(spike.power_w)) == (clock.now - 60_000, 7_200_000)
+    assert (spike.at_ms, round(spike.power_w)) == (clock.now - 60_000, 7_200_000)  # held then
     clock.advance(24 * HOUR)
     again.settle()  # a new period carries it over
     again.ledger.close()

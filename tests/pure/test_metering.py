@@ -32,26 +32,113 @@ def test_invalid_readings_change_nothing_and_the_gap_is_caught_up(bad: float | N
     assert tracker.take_ranges() == [(1000, 1900)]
 
 
-def test_meter_reset_keeps_what_came_before_and_never_goes_negative() -> None:
+def test_meter_reset_charges_what_it_counted_from_zero() -> None:
+    """As the Energy dashboard does: a reset meter counted everything up to its first reading."""
     tracker = MeterTracker(max_power_w=KW_20, committed_wh=10_000, committed_ms=0)
     tracker.observe(10_800.0, HOUR)
-    assert tracker.observe(40.0, 2 * HOUR) is Outcome.RESET  # the meter restarted near zero
-    assert tracker.baseline_wh == 40
-    tracker.observe(340.0, 3 * HOUR)
+    # A drop is undecided until the meter says what it was: nothing is charged or lost meanwhile.
+    assert tracker.observe(40.0, 2 * HOUR) is Outcome.ANOMALY
+    assert tracker.pending_wh == 800
+    assert tracker.observe(340.0, 3 * HOUR) is Outcome.RESET  # counting on from the low value
     ranges = tracker.take_ranges()
-    assert ranges == [(10_000, 10_800), (40, 340)]
-    assert all(end > start for start, end in ranges)
-    assert (
-        sum(end - start for start, end in ranges) == 1100
-    )  # not the full 40 Wh again, not negative
+    assert ranges == [(10_000, 10_800), (0, 340)]
+    assert sum(end - start for start, end in ranges) == 1140  # 800 before, 40 + 300 after
 
 
-def test_reset_at_a_restart_continues_from_the_new_value() -> None:
+def test_repeated_resets_each_count_from_zero() -> None:
+    tracker = MeterTracker(max_power_w=KW_20, committed_wh=5000, committed_ms=0)
+    for step, (value, outcome) in enumerate(
+        [
+            (0.0, Outcome.ANOMALY),
+            (200.0, Outcome.RESET),
+            (0.0, Outcome.ANOMALY),
+            (0.0, Outcome.ANOMALY),
+            (150.0, Outcome.RESET),
+        ]
+    ):
+        assert tracker.observe(value, (step + 1) * HOUR) is outcome
+    assert tracker.take_ranges() == [(0, 200), (0, 150)]
+
+
+def test_reset_at_a_restart_counts_from_zero() -> None:
     tracker = MeterTracker(max_power_w=KW_20, committed_wh=50_000, committed_ms=0)
-    assert tracker.observe(12.0, HOUR) is Outcome.RESET
+    assert tracker.observe(12.0, HOUR) is Outcome.ANOMALY
     assert tracker.take_ranges() == []
-    tracker.observe(512.0, 2 * HOUR)
-    assert tracker.take_ranges() == [(12, 512)]
+    assert tracker.observe(512.0, 2 * HOUR) is Outcome.RESET
+    assert tracker.take_ranges() == [(0, 512)]
+
+
+def test_a_reset_to_more_than_the_meter_could_count_is_held() -> None:
+    """A meter replaced by one reading 9 MWh: the 9 MWh are asked about, never charged blind."""
+    tracker = MeterTracker(max_power_w=KW_20, committed_wh=50_000, committed_ms=0)
+    assert tracker.observe(9_000_000.0, HOUR) is Outcome.ANOMALY  # a jump, undecided
+    assert tracker.observe(9_000_100.0, 2 * HOUR) is Outcome.SPIKE_HELD  # it stayed up
+    assert tracker.take_ranges() == [(9_000_000, 9_000_100)]
+    tracker = MeterTracker(max_power_w=KW_20, committed_wh=9_000_000, committed_ms=0)
+    assert tracker.observe(4_000_000.0, HOUR) is Outcome.ANOMALY  # a drop, undecided
+    assert tracker.observe(4_000_100.0, 2 * HOUR) is Outcome.SPIKE_HELD  # 4 MWh from zero: held
+    assert tracker.spike is not None
+    assert (tracker.spike.from_wh, tracker.spike.to_wh) == (0, 4_000_000)
+    assert tracker.take_ranges() == [(4_000_000, 4_000_100)]
+
+
+@pytest.mark.parametrize(
+    ("low", "back_after_ms"), [(0.0, 5 * HOUR), (85_000.0, 40 * 60_000), (0.0, 10 * 60_000)]
+)
+def test_a_drop_and_return_is_a_glitch_not_two_resets(low: float, back_after_ms: int) -> None:
+    """1 kWh truly used around a drop to 0 (or 85 %) and back: 1 kWh charged, not 101.5 kWh."""
+    tracker = MeterTracker(max_power_w=25_000, committed_wh=100_000, committed_ms=0)
+    assert tracker.observe(100_500.0, HOUR) is Outcome.CONSUMED
+    assert tracker.observe(low, HOUR + 1000) is Outcome.ANOMALY
+    assert tracker.observe(low, HOUR + 2000) is Outcome.ANOMALY  # still down: undecided
+    assert tracker.observe(101_000.0, HOUR + back_after_ms) is Outcome.GLITCH
+    assert tracker.glitch == (100_500, int(low))
+    assert tracker.take_ranges() == [(100_000, 101_000)]
+
+
+def test_a_jump_and_straight_back_is_a_glitch() -> None:
+    tracker = MeterTracker(max_power_w=KW_20, committed_wh=1000, committed_ms=0)
+    assert tracker.observe(1500.0, HOUR) is Outcome.CONSUMED
+    assert tracker.observe(1e9, HOUR + 1000) is Outcome.ANOMALY
+    assert tracker.pending_wh == 500
+    assert tracker.observe(1600.0, 2 * HOUR) is Outcome.GLITCH
+    assert tracker.glitch == (1500, 1_000_000_000)
+    assert tracker.spike is None  # nothing for the user to decide
+    assert tracker.take_ranges() == [(1000, 1600)]
+
+
+def test_a_held_jump_the_meter_returns_from_is_a_glitch_and_keeps_what_was_counted() -> None:
+    """Discarding a held jump never makes the bogus value the baseline of the true one."""
+    tracker = MeterTracker(max_power_w=KW_20, committed_wh=1000, committed_ms=0)
+    tracker.observe(1500.0, HOUR)
+    assert tracker.observe(61_500.0, HOUR + 60_000) is Outcome.ANOMALY
+    assert tracker.observe(61_600.0, 2 * HOUR) is Outcome.SPIKE_HELD  # it stayed up
+    assert tracker.take_ranges() == [(1000, 1500), (61_500, 61_600)]
+    assert tracker.observe(1_900.0, 3 * HOUR) is Outcome.GLITCH  # back where it could be
+    assert tracker.glitch == (1500, 61_500)  # the held jump's range: it can be discarded
+    # 1500 -> 1900 is 400 Wh; 100 of them were counted on from the jump already.
+    assert tracker.take_ranges() == [(1600, 1900)]
+    assert tracker.observe(2_000.0, 4 * HOUR) is Outcome.CONSUMED
+    assert tracker.take_ranges() == [(1900, 2000)]
+
+
+def test_a_cycle_meter_counts_each_cycle_from_zero() -> None:
+    """``total`` with ``last_reset``: a daily meter, and a delta sensor (a new cycle per value)."""
+    tracker = MeterTracker(max_power_w=KW_20)
+    assert tracker.observe(300.0, 0, "day1") is Outcome.BASELINE
+    assert tracker.observe(800.0, HOUR, "day1") is Outcome.CONSUMED
+    assert tracker.observe(0.0, 2 * HOUR, "day2") is Outcome.UNCHANGED  # the new day starts at 0
+    assert tracker.observe(250.0, 3 * HOUR, "day3") is Outcome.CONSUMED  # a first value counts
+    assert tracker.cycle == ("day3", 800.0)
+    for step in range(4, 10):  # a delta sensor: 100 Wh each interval, each its own cycle
+        assert tracker.observe(100.0, step * HOUR, f"t{step}") is Outcome.CONSUMED
+    assert sum(end - start for start, end in tracker.take_ranges()) == 500 + 250 + 600
+    resumed = MeterTracker(
+        max_power_w=KW_20, committed_wh=1650, committed_ms=9 * HOUR, cycle="t9", offset_wh=1550.0
+    )
+    assert resumed.observe(100.0, 10 * HOUR, "t9") is Outcome.UNCHANGED  # the same value again
+    assert resumed.observe(40.0, 11 * HOUR, "t11") is Outcome.CONSUMED
+    assert resumed.take_ranges() == [(1650, 1690)]
 
 
 def test_small_dips_are_noise() -> None:
@@ -74,13 +161,13 @@ def test_implausible_jump_is_held_back_and_resolved_by_the_user() -> None:
     tracker = MeterTracker(max_power_w=KW_20, committed_wh=1000, committed_ms=0)
     tracker.observe(1500.0, HOUR)
     # +60 kWh within a minute (3.6 MW): the spike powercalc users saw (#2802).
-    assert tracker.observe(61_500.0, HOUR + 60_000) is Outcome.SPIKE_HELD
-    assert tracker.pending_wh == 500  # what came before stays; the spike is not pending
+    assert tracker.observe(61_500.0, HOUR + 60_000) is Outcome.ANOMALY
+    assert tracker.observe(61_700.0, 2 * HOUR) is Outcome.SPIKE_HELD  # it stayed up
+    assert tracker.pending_wh == 700  # what came before stays; the spike is not pending
     spike = tracker.spike
     assert spike is not None
     assert (spike.from_wh, spike.to_wh, spike.wh) == (1500, 61_500, 60_000)
     assert spike.power_w == pytest.approx(3_600_000.0)
-    tracker.observe(61_700.0, 2 * HOUR)  # counting goes on from the new value
     assert tracker.take_ranges() == [(1000, 1500), (61_500, 61_700)]  # the spike is not among them
 
 

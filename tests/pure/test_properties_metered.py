@@ -90,7 +90,8 @@ class World:
             case ("new_meter", name) if name in books:
                 self.renames += 1
                 settings = books[name].settings
-                home.update_device(replace(settings, meter=f"sensor.meter_{self.renames}"))
+                moved = home.update_device(replace(settings, meter=f"sensor.meter_{self.renames}"))
+                self.held += moved.spikes  # a jump the old meter left undecided
             case ("flush",):
                 home.flush_all()
             case ("close",):
@@ -103,7 +104,7 @@ class World:
                 pass
 
     def check_every_wh(self) -> None:
-        """Per meter: charged + pending + held + discarded == what it counted."""
+        """Per meter: charged + pending + undecided + held + discarded == what it counted."""
         home = self.home
         home.ledger.commit()
         accounted: dict[str, int] = defaultdict(int)
@@ -117,6 +118,7 @@ class World:
                 accounted[data["meter"]] += data["discarded"][1] - data["discarded"][0]
         for books in home.devices.values():
             accounted[books.settings.meter] += books.tracker.pending_wh
+            accounted[books.settings.meter] += books.tracker.undecided_wh
         for _, meter, spike in self.held:
             accounted[meter] += spike.wh
         for meter, reading in self.meters.items():
