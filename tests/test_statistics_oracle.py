@@ -71,8 +71,14 @@ CASES = {
     ),
     "states that are no readings": Case(
         increasing(
-            (1, 10), (6, "unavailable"), (11, "unknown"), (16, "garbage"), (21, "nan"),
-            (26, "inf"), (31, 11.5), (41, 12),
+            (1, 10),
+            (6, "unavailable"),
+            (11, "unknown"),
+            (16, "garbage"),
+            (21, "nan"),
+            (26, "inf"),
+            (31, 11.5),
+            (41, 12),
         ),
         2000,
     ),
@@ -81,9 +87,11 @@ CASES = {
     ),
     "a reading that arrives rarely": Case(increasing((1, 10), (181, 14), (421, 20)), 10000),
     "a unit change": Case(
-        increasing((1, 500), (11, 501))
-        + [(21, "0.502", ENERGY | {"state_class": "total_increasing", "unit_of_measurement": "MWh"})]
-        + [(31, "503000", ENERGY | {"state_class": "total_increasing", "unit_of_measurement": "Wh"})],
+        [
+            *increasing((1, 500), (11, 501)),
+            (21, "0.502", INCREASING | {"unit_of_measurement": "MWh"}),
+            (31, "503000", INCREASING | {"unit_of_measurement": "Wh"}),
+        ],
         3000,
     ),
     "a restart with the meter changed meanwhile": Case(

@@ -275,7 +275,9 @@ class MeterTracker:
             self.glitch = (_whole(last), _whole(drop.value))
             self._judge(value, at_ms)
             return Outcome.GLITCH
-        if value <= drop.value:  # still down (or further down): undecided
+        if value <= drop.value or self._power(drop.value, drop.at_ms, value, at_ms) > (
+            self.max_power_w
+        ):  # still down, or a rise no meter counting on from the low value makes: undecided
             self._anomaly = _Anomaly(value, at_ms)
             return Outcome.ANOMALY
         self._anomaly = None

@@ -5,7 +5,7 @@ import math
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from custom_components.energy_tokens.metering import MeterTracker, Outcome
+from custom_components.energy_tokens.metering import HeldSpike, MeterTracker, Outcome
 
 HOUR = 3_600_000
 KW_20 = 20_000.0
@@ -221,3 +221,124 @@ def test_consumption_is_conserved(start: float, steps: list[float | str | None])
     debited += sum(end - start for start, end in tracker.take_ranges())
     assert debited == math.floor(round(value, 6)) - math.floor(round(start, 6))
     assert tracker.pending_wh == 0
+
+
+MAX_W = 100_000.0
+MINUTE = 60_000
+UNITS = [1.0, 1000.0, 1_000_000.0]  # a reading in Wh, kWh or MWh, converted back to Wh
+consumption = st.tuples(st.just("use"), st.integers(0, 1000), st.integers(1, 60), st.booleans())
+# What decides a reset or a glitch: the meter reporting again, counting on or back.
+reported_use = st.tuples(st.just("use"), st.integers(1, 1000), st.integers(1, 60), st.just(True))
+sequence_op = st.one_of(
+    consumption,
+    st.tuples(st.just("gap"), st.integers(1, 5)),
+    st.tuples(st.just("reset"), st.integers(0, 500), reported_use),
+    st.tuples(st.just("drop"), st.integers(1, 3), st.sampled_from([0.0, 0.5, 0.85]), reported_use),
+    st.tuples(st.just("jump"), reported_use),
+    st.tuples(st.just("held"), st.lists(reported_use, min_size=1, max_size=3), reported_use),
+    st.tuples(st.just("restart")),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.integers(20_000, 10_000_000),
+    ops=st.lists(sequence_op, max_size=40),
+    unit=st.sampled_from(UNITS),
+)
+def test_charged_is_the_true_energy_of_any_reading_sequence(
+    start: int, ops: list[tuple[object, ...]], unit: float
+) -> None:
+    """Resets, glitches, gaps, unit changes and restarts: every true Wh charged, once."""
+    now = 0
+    meter = reported = start  # what an honest meter shows, and its last reading
+    true_wh = 0  # what the readings imply
+    charged = 0
+
+    def read(value: float | None) -> None:
+        nonlocal reported
+        tracker.observe(None if value is None else value / unit * unit, now)
+        if value == meter:
+            reported = meter
+
+    def use(op: tuple[object, ...]) -> None:
+        nonlocal meter, true_wh, now
+        _, wh, minutes, reported = op
+        assert isinstance(wh, int)
+        assert isinstance(minutes, int)
+        meter += wh
+        true_wh += wh
+        now += minutes * MINUTE
+        if reported:  # or not: a meter that reports rarely
+            read(meter)
+
+    tracker = MeterTracker(max_power_w=MAX_W)
+    read(meter)
+    for op in ops:
+        match op:
+            case ("use", *_):
+                use(op)
+            case ("gap", count):
+                assert isinstance(count, int)
+                for _ in range(count):
+                    now += MINUTE
+                    read(None)
+            case ("reset", low, then) if meter >= 20_000:
+                assert isinstance(low, int)
+                now += MINUTE
+                # What it counted and never reported before it reset is lost to everyone.
+                true_wh -= meter - reported
+                meter = low  # the meter counted ``low`` from zero since: true energy too
+                true_wh += low
+                read(meter)
+                assert isinstance(then, tuple)
+                use(then)
+            case ("drop", count, share, then):
+                assert isinstance(count, int)
+                assert isinstance(share, float)
+                for _ in range(count):
+                    now += 1000
+                    read(meter * share)
+                assert isinstance(then, tuple)
+                use(then)
+            case ("jump", then):
+                now += 1000
+                read(meter + 1e9)
+                assert isinstance(then, tuple)
+                use(then)
+            case ("held", up, then):  # a jump the meter stays at, counting on, then back
+                now += 1000
+                assert isinstance(up, list)
+                bogus = 1e9
+                for use_up in up:
+                    _, wh, minutes, _ = use_up
+                    assert isinstance(wh, int)
+                    assert isinstance(minutes, int)
+                    now += minutes * MINUTE
+                    meter += wh
+                    true_wh += wh
+                    read(meter + bogus)
+                assert isinstance(then, tuple)
+                use(then)
+            case ("restart",):
+                charged += sum(end - begin for begin, end in tracker.take_ranges())
+                tracker = MeterTracker(
+                    max_power_w=MAX_W, committed_wh=tracker.baseline_wh, committed_ms=now
+                )
+                now += MINUTE
+                read(meter)  # the state as it is at the start
+            case _:
+                pass
+    now += MINUTE
+    read(meter)  # the meter's last word
+    charged += sum(end - begin for begin, end in tracker.take_ranges())
+    assert abs(charged - true_wh) <= 1
+
+
+def test_a_held_jump_is_remembered_across_a_restart() -> None:
+    """The ledger records the jump held: a restarted tracker still knows the meter's return."""
+    jump = HeldSpike(1500, 61_500, HOUR, 3_600_000.0)
+    tracker = MeterTracker(max_power_w=KW_20, committed_wh=61_600, committed_ms=2 * HOUR, jump=jump)
+    assert tracker.observe(1_900.0, 3 * HOUR) is Outcome.GLITCH
+    assert tracker.glitch == (1500, 61_500)
+    assert tracker.take_ranges() == [(1600, 1900)]  # 100 Wh were counted on from the jump
