@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.statistics import statistic_during_period
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -28,7 +28,6 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from .conftest import START, device_subentry
 
 METER = "sensor.plug_energy"
-RESTART = "restart"  # a step that reloads the household (a restart of the integration)
 ENERGY = {"device_class": "energy", "unit_of_measurement": "kWh"}
 INCREASING = ENERGY | {"state_class": "total_increasing"}
 
@@ -152,21 +151,21 @@ async def test_a_device_is_charged_what_the_statistics_count(
     await hass.async_block_till_done(wait_background_tasks=True)
     start = dt_util.parse_datetime(START)
     assert start is not None
-    events = sorted(
-        [(minute, 1, step) for minute, *step in case.steps]
-        + [(minute, 0, [RESTART]) for minute in case.down]
+    events: list[tuple[int, int, str | None, dict[str, Any]]] = sorted(
+        [(minute, 1, state, attributes) for minute, state, attributes in case.steps]
+        + [(minute, 0, None, {}) for minute in case.down]  # None: a restart, before a state
     )
     down = False
-    for minute, _order, step in events:
+    for minute, _order, state, attributes in events:
         freezer.move_to(start + timedelta(minutes=minute))
-        if step == [RESTART]:  # unloaded at the first, loaded again at the second
+        if state is None:  # unloaded at the first, loaded again at the second
             if down:
                 assert await hass.config_entries.async_setup(household_entry.entry_id)
             else:
                 assert await hass.config_entries.async_unload(household_entry.entry_id)
             down = not down
         else:
-            hass.states.async_set(METER, step[0], step[1])
+            hass.states.async_set(METER, state, attributes)
         await hass.async_block_till_done(wait_background_tasks=True)
     last = max(minute for minute, *_ in case.steps)
     end = start + timedelta(minutes=(last // 5 + 1) * 5)
@@ -186,7 +185,7 @@ async def _statistics_change_wh(hass: HomeAssistant, start: datetime, end: datet
     found = await get_instance(hass).async_add_executor_job(
         statistic_during_period, hass, start, end, METER, {"change"}, {"energy": "Wh"}
     )
-    return round(found["change"])
+    return round(float(found["change"]))
 
 
 async def _charged_wh(entry: MockConfigEntry) -> int:
@@ -195,4 +194,4 @@ async def _charged_wh(entry: MockConfigEntry) -> int:
     runtime.apply(runtime.economy.flush_all())
     await runtime.async_commit()
     [device] = runtime.economy.devices.values()
-    return device.period_wh + device.tracker.pending_wh
+    return int(device.period_wh + device.tracker.pending_wh)
