@@ -193,7 +193,10 @@ def device_schema() -> probatio.Schema:
         {
             probatio.Required(CONF_NAME): TextSelector(),
             probatio.Required(CONF_METER): EntitySelector(
-                EntitySelectorConfig(domain="sensor", device_class=SensorDeviceClass.ENERGY)
+                EntitySelectorConfig(
+                    domain="sensor",
+                    device_class=[SensorDeviceClass.ENERGY, SensorDeviceClass.POWER],
+                )
             ),
             probatio.Required(CONF_ALLOWANCE): _number(0, 1_000_000, 0.001),
             probatio.Required(CONF_PRIORITY): _select([p.value for p in Priority], CONF_PRIORITY),

@@ -14,6 +14,7 @@ PURE = {
     "exchange",
     "inputs",
     "metering",
+    "power",
     "periods",
     "policies",
     "restore",
