@@ -9,21 +9,25 @@ either side is seen.
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder.statistics import statistic_during_period
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
     do_adhoc_statistics,
 )
+
+from custom_components.energy_tokens.const import DOMAIN
 
 from .conftest import START, device_subentry
 
@@ -195,3 +199,80 @@ async def _charged_wh(entry: MockConfigEntry) -> int:
     await runtime.async_commit()
     [device] = runtime.economy.devices.values()
     return int(device.period_wh + device.tracker.pending_wh)
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_reconcile_shows_both_sides_and_a_closed_period_that_differs_is_a_repair(
+    hass: HomeAssistant,
+    household_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    assert await async_setup_component(hass, "sensor", {})
+    assert await hass.config_entries.async_setup(household_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    start = dt_util.parse_datetime(START)
+    assert start is not None
+    # A drop to 0 and back: the statistics count the meter again, the device is charged 1.5 kWh.
+    for minute, value in [(1, "100"), (11, "100.5"), (12, "0"), (61, "101.5")]:
+        freezer.move_to(start + timedelta(minutes=minute))
+        hass.states.async_set(METER, value, INCREASING)
+        await hass.async_block_till_done()
+    freezer.move_to(start + timedelta(minutes=65))
+    await _statistics_change_wh(hass, start, start + timedelta(minutes=65))
+    report = await hass.services.async_call(
+        DOMAIN,
+        "reconcile",
+        {"household": household_entry.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert report is not None
+    assert report["period"] == "2026-11-01"
+    assert report["closed"] is False
+    [row] = cast(list[dict[str, Any]], report["devices"])
+    assert row["device"] == "Plug"
+    assert row["meter"] == METER
+    assert (row["charged_kwh"], row["recorder_kwh"], row["difference_kwh"]) == (1.5, 102.0, -100.5)
+    assert (row["glitches"], row["resets"], row["held_jumps"]) == (1, 0, [])
+    assert not [i for (d, i) in issue_registry.issues if d == DOMAIN]
+
+    await hass.services.async_call(
+        DOMAIN, "close_period", {"household": household_entry.entry_id}, blocking=True
+    )
+    await _statistics_change_wh(hass, start, start + timedelta(minutes=70))
+    freezer.move_to(start + timedelta(minutes=65 + 16))  # the check, once statistics are in
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    [issue_id] = [i for (d, i) in issue_registry.issues if d == DOMAIN]
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "consumption_differs"
+    assert issue.translation_placeholders == {
+        "device": "Plug",
+        "period": "2026-11-01",
+        "charged": "1.500",
+        "recorder": "102.000",
+        "glitches": "1",
+        "jumps": "0",
+        "jumps_kwh": "0.000",
+        "resets": "0",
+    }
+    closed = await hass.services.async_call(
+        DOMAIN,
+        "reconcile",
+        {"household": household_entry.entry_id, "period": "2026-11-01"},
+        blocking=True,
+        return_response=True,
+    )
+    assert closed is not None
+    assert closed["closed"] is True
+    with pytest.raises(ServiceValidationError) as unknown:
+        await hass.services.async_call(
+            DOMAIN,
+            "reconcile",
+            {"household": household_entry.entry_id, "period": "1999-01-01"},
+            blocking=True,
+            return_response=True,
+        )
+    assert unknown.value.translation_key == "period_unknown"

@@ -19,6 +19,7 @@ from .ledger import CorruptLedgerError, LedgerError
 from .ledger.store import probe_writable
 from .lifecycle import async_entry_updated
 from .loads import loads_store
+from .reconcile import async_setup_reconcile
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime, storage_directory
 from .services import async_setup_services
 from .transfers import async_join_exchange, async_leave_exchange
@@ -75,6 +76,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(lambda: async_leave_exchange(hass, runtime))  # also if setup fails
     await async_join_exchange(hass, runtime)  # offers a crash left in escrow, to or from it
+    async_setup_reconcile(hass, entry)
     return True
 
 

@@ -24,6 +24,7 @@ from .helpers import (
 )
 from .inputs import amount_milli
 from .ledger import Cause, CauseKind, Entry
+from .reconcile import async_reconcile
 from .runtime import HouseholdRuntime
 from .settings import MILLI
 from .transfers import async_move_tokens
@@ -50,6 +51,8 @@ SERVICE_CLOSE_PERIOD = "close_period"
 SERVICE_VERIFY_LEDGER = "verify_ledger"
 SERVICE_GET_BALANCES = "get_balances"
 SERVICE_GET_LEDGER = "get_ledger"
+SERVICE_RECONCILE = "reconcile"
+ATTR_PERIOD = "period"
 
 # Amounts are taken as given and checked by inputs.amount_milli, whose refusals are translated
 # and say what is wrong (a schema error would not); the selector offers a number anyway.
@@ -94,6 +97,7 @@ GET_LEDGER_SCHEMA = HOUSEHOLD_SCHEMA.extend(
         ),
     }
 )
+RECONCILE_SCHEMA = HOUSEHOLD_SCHEMA.extend({probatio.Optional(ATTR_PERIOD): cv.string})
 
 
 def _cause(call: ServiceCall) -> Cause:
@@ -227,6 +231,12 @@ def _read_entries(
     return found
 
 
+async def _async_reconcile(call: ServiceCall) -> ServiceResponse:
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
+    with refusals_translated():
+        return await async_reconcile(call.hass, runtime, call.data.get(ATTR_PERIOD))
+
+
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, for every household)."""
     hass.services.async_register(DOMAIN, SERVICE_TRANSFER, _async_transfer, TRANSFER_SCHEMA)
@@ -242,6 +252,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_VERIFY_LEDGER, _async_verify_ledger, HOUSEHOLD_SCHEMA),
         (SERVICE_GET_BALANCES, _async_get_balances, HOUSEHOLD_SCHEMA),
         (SERVICE_GET_LEDGER, _async_get_ledger, GET_LEDGER_SCHEMA),
+        (SERVICE_RECONCILE, _async_reconcile, RECONCILE_SCHEMA),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema, supports_response=SupportsResponse.ONLY

@@ -13,6 +13,7 @@ PURE = {
     "events",
     "exchange",
     "inputs",
+    "metered",
     "metering",
     "power",
     "periods",
