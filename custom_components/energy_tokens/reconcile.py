@@ -44,12 +44,10 @@ async def async_reconcile(
     """Each device's charged consumption and the statistics' for a period (default: this one)."""
     await runtime.async_commit()  # the ledger read back is what has been recorded
     periods = await hass.async_add_executor_job(_periods, runtime)
-    if not periods:
-        raise translated_error("period_unknown", period=period_key or "")
-    if period_key is None:
+    if period_key is None and periods:
         period = periods[-1]
     elif (found := next((p for p in reversed(periods) if p.key == period_key), None)) is None:
-        raise translated_error("period_unknown", period=period_key)
+        raise translated_error("period_unknown", period=period_key or "")
     else:
         period = found
     current = period is periods[-1] and period.closed_ms is None
