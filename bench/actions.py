@@ -50,8 +50,8 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     async_test_home_assistant,
 )
 
-from custom_components.energy_tokens.books import Result  # noqa: E402
 from custom_components.energy_tokens.const import DEFAULTS, DOMAIN, SUBENTRY_DEVICE  # noqa: E402
+from custom_components.energy_tokens.results import Result  # noqa: E402
 from custom_components.energy_tokens.runtime import HouseholdRuntime  # noqa: E402
 
 SLICES = 10

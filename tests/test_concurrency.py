@@ -23,10 +23,10 @@ from homeassistant.exceptions import ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.economy import Economy
 from custom_components.energy_tokens.restore import open_economy
+from custom_components.energy_tokens.results import BudgetError
 from custom_components.energy_tokens.runtime import storage_directory
 from custom_components.energy_tokens.settings import HouseholdSettings
 

@@ -12,45 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .events import BudgetEvent, DomainEvent
+from .history import EMPTY, History, add_to_slice
 from .ledger import Cause, Entry, Kind, Ledger
 from .ledger.entries import SYSTEM
-from .metering import GlitchedSpike, HeldSpike, MeterTracker, TrackerState
+from .metering import HeldSpike, MeterTracker, TrackerState
 from .periods import Period
 from .policies import ALLOWANCE_LOWERED, MARKET, POOL, PROVIDER, Status, allocation_order, status
+from .results import BudgetError, Result
 from .settings import MILLI, DeviceSettings, HouseholdSettings
-
-
-class BudgetError(Exception):
-    """An operation refused before anything was written; ``key`` names the translated message."""
-
-    def __init__(self, key: str, **placeholders: str) -> None:
-        """Keep the translation key and its placeholders."""
-        super().__init__(key)
-        self.key = key
-        self.placeholders = placeholders
-
-
-@dataclass(slots=True)
-class Result:
-    """What one operation did: its unit of entries, its domain events, the meter jumps it held."""
-
-    entries: list[Entry] = field(default_factory=list)
-    events: list[DomainEvent] = field(default_factory=list)
-    spikes: list[tuple[str, str, HeldSpike]] = field(default_factory=list)  # device, meter, jump
-    glitches: list[GlitchedSpike] = field(default_factory=list)  # held jumps discarded as glitches
-
-    def merge(self, other: Result) -> Result:
-        """Add what another operation did after this one's; return this result."""
-        self.entries += other.entries
-        self.events += other.events
-        self.spikes += other.spikes
-        self.glitches += other.glitches
-        return self
 
 
 @dataclass(slots=True, eq=False)  # a device is itself, whatever its figures
@@ -65,6 +39,8 @@ class Device:
     next_milli: int | None = None  # an allowance set this period for the next (waiting)
     borrowed: bool = False
     status: Status = Status.OK  # as last seen on a reading: events fire when it changes
+    metered_since: int | None = None  # when this period's metering began (its pace's start)
+    slices: tuple[int, ...] = EMPTY  # milli-tokens debited in each slice of the period
 
 
 type SpikeKey = tuple[str, str, int, int]  # account, meter, from and to (Wh)
@@ -80,6 +56,7 @@ type _Saved = tuple[
     dict[SpikeKey, HeldSpike],
     set[SpikeKey],
     dict[str, str],
+    History,
 ]
 
 
@@ -119,6 +96,7 @@ class Books:
         # The names the ledger records for its accounts (and "household"), so that an auditor
         # can tell devices apart: a period opens with them, a rename adds a label.
         self.labels: dict[str, str] = {}
+        self.history = History()  # each device's pace in the last closed periods
         self._result: Result | None = None  # of the unit being written
         self._saved: _Saved | None = None  # the books before its first entry
         for device in devices:
@@ -184,10 +162,14 @@ class Books:
                 self.period = Period(self.local(data["start_ms"]), self.local(data["end_ms"]))
                 self.period_settings = self.settings.with_money(data["money"])
                 self.labels = dict(data.get("names", {}))
+                self.history = History(data.get("history"))
                 self.cost_micro = self.sales_micro = 0
                 for device in self.devices.values():
                     device.period_wh = device.period_milli = device.allowance_milli = 0
                     device.borrowed, device.next_milli = False, None
+                    read = device.settings.account in data["meters"]  # metered from the start
+                    device.metered_since = data["start_ms"] if read else None
+                    device.slices = EMPTY
             case Kind.DEBIT:
                 if "spike" in data:  # a held jump, accepted
                     self._resolve((entry.from_account or "", data["meter"], *data["wh"]))
@@ -195,6 +177,11 @@ class Books:
                     start, end = data["wh"]
                     debited.period_wh += end - start
                     debited.period_milli += entry.amount
+                    if self.period is not None:
+                        start_ms, end_ms = self.period.start_ms, self.period.end_ms
+                        debited.slices = add_to_slice(
+                            debited.slices, start_ms, end_ms, entry.ts_ms, entry.amount
+                        )
             case Kind.METER if "range" in data:  # a reading too small to debit yet
                 if (metered := self._by_account.get(data["device"])) is not None:
                     start, end = data["range"]
@@ -206,8 +193,12 @@ class Books:
                 key = (data["device"], data["meter"], start, end)
                 if key not in self.resolved:
                     self.held[key] = HeldSpike(start, end, data["read_ms"], data["held_w"])
+                self._metered(data)
+            case Kind.METER if "read_ms" in data:  # a first reading, a reset, a glitch
+                self._metered(data)
             case Kind.PERIOD_CLOSE:
                 self.closed_at = entry.ts_ms
+                self.history.note({d.settings.account: d.slices for d in self.devices.values()})
             case Kind.PURCHASE:
                 self.cost_micro += entry.amount * data["price_micro"] // MILLI
             case Kind.SALE:
@@ -227,6 +218,11 @@ class Books:
                     borrower.borrowed = True
             case _:
                 pass
+
+    def _metered(self, data: dict[str, Any]) -> None:
+        """A reading position: a device first read this period is metered from then."""
+        if (device := self._by_account.get(data["device"])) and device.metered_since is None:
+            device.metered_since = data["read_ms"]
 
     def _resolve(self, key: SpikeKey) -> None:
         self.resolved.add(key)
@@ -262,13 +258,13 @@ class Books:
     def _save(self) -> _Saved:
         books = {key: (replace(d), d.tracker.state()) for key, d in self.devices.items()}
         money = self.period_settings, self.cost_micro, self.sales_micro
-        spikes = dict(self.held), set(self.resolved), dict(self.labels)
+        spikes = dict(self.held), set(self.resolved), dict(self.labels), self.history.copy()
         return self.period, self.closed_at, *money, dict(self.devices), books, *spikes
 
     def _load(self, saved: _Saved) -> None:
         self.period, self.closed_at, self.period_settings, *money, devices, books = saved[:7]
         self.cost_micro, self.sales_micro = money
-        self.held, self.resolved, self.labels = saved[7], saved[8], saved[9]
+        self.held, self.resolved, self.labels, self.history = saved[7:11]
         self.devices = devices
         self._by_account = {d.settings.account: d for d in devices.values()}
         for key, (figures, tracker) in books.items():

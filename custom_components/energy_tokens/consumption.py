@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .books import Books, BudgetError, Device, Result
+from .books import Books, Device
 from .const import Priority
 from .events import BudgetEvent
+from .history import metered_ms
 from .ledger import Cause, CauseKind, Kind
 from .metering import Outcome
 from .policies import CONSUMED, Status, borrowing_plan, projected_surplus
+from .results import BudgetError, Result
 from .settings import MILLI
 
 METERING = Cause(CauseKind.METERING)
@@ -193,12 +195,13 @@ class Consumption(Books):
     def _borrow(self, device: Device) -> None:
         """Borrow from devices on course to end the period with tokens to spare.
 
-        Lenders may lend and are not essential; none gives more than its projected surplus, the
-        largest surplus gives first.
+        Lenders may lend and are not essential; none gives more than its projected surplus (at
+        its pace since it was first metered this period, or as in past periods, whichever needs
+        more) less a tenth of its allowance as a margin, the largest surplus gives first.
         """
         assert self.period is not None
         now = self.clock()
-        elapsed, left = now - self.period.start_ms, max(self.period.end_ms - now, 0)
+        left = max(self.period.end_ms - now, 0)
         lenders = {
             other.settings.account: other
             for other in self.devices.values()
@@ -208,8 +211,15 @@ class Consumption(Books):
         }
         surpluses = {
             account: projected_surplus(
-                self.balance_milli(other), self.consumed_milli(other), elapsed, left
+                self.balance_milli(other),
+                self.consumed_milli(other),
+                metered_ms(other.metered_since, now),
+                left,
+                self.history.rest_of_period(
+                    other.settings.account, self.period.start_ms, self.period.end_ms, now
+                ),
             )
+            - other.allowance_milli // 10  # a margin: a lender never lends itself to zero
             for account, other in lenders.items()
         }
         chunk = max(device.allowance_milli // 10, MILLI)

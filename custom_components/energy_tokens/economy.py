@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from .books import BudgetError, Device, Result
+from .books import Device
 from .consumption import position
 from .events import BudgetEvent
 from .exchange import Exchange
@@ -23,6 +23,7 @@ from .ledger.reader import HOUSEHOLD_LABEL as HOUSEHOLD
 from .metering import MeterTracker, Outcome
 from .periods import Period, period_containing
 from .policies import ALLOWANCE_LOWERED, MARKET, POOL, surplus_move
+from .results import BudgetError, Result
 from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
 
 # Changes made in the household's settings: Home Assistant's flows are for administrators, and
@@ -183,6 +184,8 @@ class Economy(Exchange):
             "meters": meters,
             "names": self.names(),
         }
+        if history := self.history.as_data({d.settings.account for d in self.devices.values()}):
+            data["history"] = history  # the devices' past pace, for borrowing
         if self.held:  # jumps the user has not decided on yet stay held in the new period
             data["held"] = [
                 [account, meter, start, end, spike.at_ms, round(spike.power_w)]

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .books import BudgetError, Device, Result
+from .books import Device
 from .consumption import Consumption
 from .inputs import check_note
 from .ledger import Cause, Entry, Kind
+from .results import BudgetError, Result
 
 
 def household_account(household_id: str) -> str:

@@ -11,9 +11,10 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_get_config_entry
 
-from .books import BudgetError, Device
+from .books import Device
 from .const import DOMAIN
 from .ledger import LedgerError
+from .results import BudgetError
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation, localcontext
 
-from .books import BudgetError
+from .results import BudgetError
 from .settings import MILLI
 
 MAX_TOKENS = 1_000_000  # per call: far above any household's period, far below overflow

@@ -16,11 +16,12 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
 import probatio
 
-from .books import BudgetError, Device
+from .books import Device
 from .const import DOMAIN
 from .helpers import households
 from .inputs import MAX_TOKENS, amount_milli
 from .ledger import Cause, CauseKind, LedgerError
+from .results import BudgetError
 from .runtime import HouseholdRuntime
 from .settings import MILLI
 from .transfers import async_move_tokens

@@ -11,8 +11,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from . import issues
-from .books import Result
 from .const import DOMAIN
+from .results import Result
 from .runtime import HouseholdRuntime, devices_of
 from .settings import DeviceSettings, HouseholdSettings
 from .signals import signal_device_added

@@ -55,11 +55,27 @@ def status(balance_milli: int, allowance_milli: int, low_threshold: int, borrowe
 
 
 def projected_surplus(
-    balance_milli: int, consumed_milli: int, elapsed_ms: int, left_ms: int
+    balance_milli: int,
+    consumed_milli: int,
+    elapsed_ms: int,
+    left_ms: int,
+    usual_rest_milli: int = 0,
 ) -> int:
-    """What a device will have left at period end if it goes on at its pace so far."""
-    needed = consumed_milli * left_ms // elapsed_ms if elapsed_ms > 0 else 0
-    return balance_milli - needed
+    """What a device will have left at period end, at its pace or as it used to, if more.
+
+    Its pace is what it consumed over the time it has been metered this period (``elapsed_ms``);
+    ``usual_rest_milli`` is what it consumed in past periods from this point of the period on,
+    so a device that runs in the evening keeps for the evening what it needed before.
+    """
+    at_pace = consumed_milli * left_ms // elapsed_ms if elapsed_ms > 0 else 0
+    return balance_milli - max(at_pace, usual_rest_milli)
+
+
+def run_out_ms(balance_milli: int, consumed_milli: int, elapsed_ms: int, now_ms: int) -> int | None:
+    """When a balance reaches zero at the device's pace (None: never, at this pace)."""
+    if balance_milli <= 0 or consumed_milli <= 0 or elapsed_ms <= 0:
+        return None
+    return now_ms + balance_milli * elapsed_ms // consumed_milli  # integers: no overflow
 
 
 def borrowing_plan(need_milli: int, surpluses: dict[str, int]) -> list[tuple[str, int]]:

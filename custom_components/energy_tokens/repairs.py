@@ -9,10 +9,10 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from .books import BudgetError
 from .const import DOMAIN
 from .issues import LEDGER_STORAGE
 from .ledger import Cause, CauseKind
+from .results import BudgetError
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 
 

@@ -29,7 +29,6 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 
 from . import issues
-from .books import Result
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
@@ -39,6 +38,7 @@ from .loads import LoadController
 from .meters import MeterFollower
 from .publish import Publisher
 from .restore import LEDGER_FOLDER, open_economy
+from .results import Result
 from .settings import DeviceSettings, HouseholdSettings
 from .storage import RETRY_FIRST_SECONDS, Storage
 from .view import HouseholdView, household_view, ledger_view

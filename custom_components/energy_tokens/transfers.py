@@ -15,10 +15,11 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util.hass_dict import HassKey
 
-from .books import BudgetError, Device
+from .books import Device
 from .const import DOMAIN
 from .exchange import find_receipt, open_offers
 from .ledger import Cause, Entry, LedgerError
+from .results import BudgetError
 from .runtime import HouseholdRuntime
 
 _LOGGER = logging.getLogger(__name__)

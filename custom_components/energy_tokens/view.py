@@ -7,12 +7,13 @@ from the economy; nothing else computes a balance, a share or a run-out. Pure.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 import enum
 
-from .books import Books
+from .books import Books, Device
+from .history import metered_ms
 from .periods import Period
-from .policies import Status
+from .policies import Status, run_out_ms
 from .settings import MICRO, MILLI
 
 # A reading rewrites the live balance once it moved by a tenth of a token (or the status
@@ -123,14 +124,22 @@ def ledger_view(books: Books, valid: bool | None) -> LedgerView:
     )
 
 
-def run_out(books: Books, balance: int, consumed: int, now: datetime) -> datetime | None:
-    """When a balance reaches zero at this period's consumption rate, if it will."""
+def run_out(
+    books: Books, device: Device, balance: int, consumed: int, now: datetime
+) -> datetime | None:
+    """When a balance reaches zero at the device's pace since it was first metered this period.
+
+    None when it will not within the period (it lasts the period) or has no pace yet; an
+    exhausted device has no run-out to come (its status says so).
+    """
     if books.period is None:
         return None
-    elapsed = (now - books.period.start).total_seconds() * 1000
-    if balance <= 0 or consumed <= 0 or elapsed <= 0:
+    now_ms = round(now.timestamp() * 1000)
+    elapsed = metered_ms(device.metered_since, now_ms)
+    moment_ms = run_out_ms(balance, consumed, elapsed, now_ms)
+    if moment_ms is None or moment_ms >= books.period.end_ms:
         return None
-    moment = now + timedelta(milliseconds=balance * elapsed / consumed)
+    moment = datetime.fromtimestamp(moment_ms / 1000, UTC).astimezone(now.tzinfo)
     return moment.replace(second=0, microsecond=0)  # to the minute: no churn
 
 
@@ -156,7 +165,7 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
             status=books.status_of(device, balance),
             share_percent=None if total == 0 else round(consumed * 100 / total, 1),
             rank=rank,
-            run_out=run_out(books, balance, consumed, now),
+            run_out=run_out(books, device, balance, consumed, now),
             enforced=device.settings.enforce,
         )
     top = books.devices[ranking[0]].settings.name if ranking and total > 0 else None

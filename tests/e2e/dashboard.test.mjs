@@ -62,6 +62,8 @@ async function readDevices() {
       balance: Number(row.querySelector(".balance").dataset.balance),
       text: row.querySelector(".balance").textContent,
       status: row.querySelector(".status").textContent,
+      exhausted: row.querySelector(".status").classList.contains("exhausted"),
+      runOut: row.querySelector(".run-out").textContent,
     }))
   );
 }
@@ -88,6 +90,9 @@ test("the card shows every demo device's balance against its allowance", async (
   for (const device of devices) {
     assert.ok(Number.isFinite(device.balance), `${device.name} has a balance`);
     assert.match(device.text, /tokens? of \d/, `${device.name} shows balance of allowance`);
+    if (device.exhausted) {
+      assert.equal(device.runOut, "Out of tokens", `${device.name} is out of tokens`);
+    }
     await assertVisible(`energy-tokens-card .device[data-device="${device.name}"] .bar`);
   }
   await assertVisible("energy-tokens-card .figure.pool");

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.economy import Economy
 from custom_components.energy_tokens.events import BudgetEvent
 from custom_components.energy_tokens.exchange import find_receipt, open_offers
 from custom_components.energy_tokens.ledger import Cause, CauseKind, Entry, Kind, cli
 from custom_components.energy_tokens.ledger.errors import LedgerFatalError
 from custom_components.energy_tokens.policies import Status
+from custom_components.energy_tokens.results import BudgetError
 
 from .conftest import HOUR, Clock, Open, device
 

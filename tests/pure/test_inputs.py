@@ -5,13 +5,13 @@ from decimal import Decimal
 from hypothesis import given, strategies as st
 import pytest
 
-from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.inputs import (
     MAX_NOTE_CHARS,
     MAX_TOKENS,
     amount_milli,
     check_note,
 )
+from custom_components.energy_tokens.results import BudgetError
 
 
 @pytest.mark.parametrize(

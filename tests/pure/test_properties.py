@@ -11,9 +11,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.economy import Economy
 from custom_components.energy_tokens.ledger import Cause, CauseKind, verify_ledger
+from custom_components.energy_tokens.results import BudgetError
 
 from .conftest import HOUR, Clock, device, open_books_in
 from .test_economy import books_of

@@ -13,9 +13,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from custom_components.energy_tokens.books import BudgetError
 from custom_components.energy_tokens.ledger import Cause, CauseKind, Kind, verify_ledger
 from custom_components.energy_tokens.metering import HeldSpike
+from custom_components.energy_tokens.results import BudgetError
 
 from .conftest import HOUR, Clock, device, open_books_in
 from .test_properties import _restorable

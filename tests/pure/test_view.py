@@ -1,7 +1,7 @@
 """The view: every figure a user sees, computed in one place from the books."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -44,11 +44,9 @@ def test_the_household_view_ranks_shares_and_projects(home: Economy, clock: Cloc
     assert view.top_consumer == "Dryer"
     assert (view.consumed, view.pool, view.name) == (4.0, 215.0, "Home")
     assert fridge.run_out is None  # it consumes nothing: it never runs out
-    # 3 tokens in the 12 hours since the period started (2026-11-23 00:00 local is 23:00 UTC
-    # the day before; the clock is at 13:00 UTC): 27 left lasts 9 times as long.
-    assert home.period is not None
-    elapsed = _now(clock) - home.period.start
-    assert dryer.run_out == (_now(clock) + 9 * elapsed).replace(second=0, microsecond=0)
+    # 3 tokens in the hour since the dryer was first metered (at 12:00 UTC, hours after the
+    # period started: its pace is not diluted over them): 27 left lasts 9 hours.
+    assert dryer.run_out == _now(clock) + timedelta(hours=9)
     assert list(view.devices) == ["dryer", "heater", "fridge"]  # in the household's order
     assert view.ledger.valid is None  # before the first verification
 

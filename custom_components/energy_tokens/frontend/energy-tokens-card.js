@@ -381,9 +381,13 @@ class EnergyTokensCard extends HTMLElement {
 
   _renderDevice(device) {
     const share = device.allowance > 0 ? Math.max(0, Math.min(1, device.balance / device.allowance)) : 0;
-    const runOut = device.run_out
-      ? `Runs out ${this._time(device.run_out, Date.parse(device.run_out) - Date.now() > 86400000)}`
-      : "Lasts the period";
+    // An exhausted device has run out already: it never "lasts the period".
+    const runOut =
+      device.status === "exhausted"
+        ? "Out of tokens"
+        : device.run_out
+          ? `Runs out ${this._time(device.run_out, Date.parse(device.run_out) - Date.now() > 86400000)}`
+          : "Lasts the period";
     return h(
       "div",
       { class: "device", "data-device": this._displayName(device), "data-device-id": device.device_id },
