@@ -1,9 +1,11 @@
-"""The integration's shape: no import cycles, no module over about 400 lines."""
+"""The integration's shape: no import cycles, no long modules, its manifest and license."""
 
 import ast
 from graphlib import CycleError, TopologicalSorter
+import json
 from pathlib import Path
 
+from homeassistant.const import Platform
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "custom_components" / "energy_tokens"
@@ -60,3 +62,43 @@ def test_no_module_outside_the_ledger_is_longer_than_about_400_lines() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+# Integrations a custom integration may use without declaring them, as Home Assistant's own
+# manifest checks allow: the entity platforms, and the core's always-loaded parts.
+UNDECLARED_OK = {
+    *(platform.value for platform in Platform),
+    "homeassistant",
+    "websocket_api",
+    "device_automation",
+}
+
+
+def test_the_manifest_declares_every_integration_the_code_imports() -> None:
+    """A platform file may import its own integration (repairs.py: repairs); others declare."""
+    manifest = json.loads((PACKAGE / "manifest.json").read_text(encoding="utf-8"))
+    declared = {*manifest.get("dependencies", ()), *manifest.get("after_dependencies", ())}
+    undeclared = set()
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] != ["homeassistant", "components"] or len(parts) < 3:
+                    continue
+                if parts[2] not in declared | UNDECLARED_OK and parts[2] != path.stem:
+                    undeclared.add((path.name, parts[2]))
+    assert undeclared == set()
+
+
+def test_the_repository_has_the_license_its_package_declares() -> None:
+    """HACS refuses a repository without a license; the package metadata names the same one."""
+    root = PACKAGE.parents[1]
+    assert (root / "LICENSE").read_text(encoding="utf-8").startswith("MIT License\n")
+    assert 'license = "MIT"' in (root / "pyproject.toml").read_text(encoding="utf-8")
