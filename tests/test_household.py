@@ -902,3 +902,22 @@ async def test_the_repair_of_a_removed_devices_jump_ends_cleanly(
     await hass.async_block_till_done(wait_background_tasks=True)
     result = await manager.async_configure(flow["flow_id"], {"next_step_id": "discard"})
     assert (result["type"], result["reason"]) == ("abort", "household_not_loaded")
+
+
+async def test_devices_are_listed_under_their_household(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """The household is a service (the budget); each metered device is a device under it."""
+    household = device_registry.async_get_device_by_identifier(
+        (DOMAIN, loaded_entry.entry_id), loaded_entry.entry_id
+    )
+    assert household is not None
+    assert household.entry_type is dr.DeviceEntryType.SERVICE
+    for key in loaded_entry.runtime_data.economy.devices:
+        device = device_registry.async_get_device_by_identifier(
+            (DOMAIN, key), loaded_entry.entry_id
+        )
+        assert device is not None
+        assert device.via_device_id == household.id
+        assert device.entry_type is None
+        assert device.model == "Metered device"

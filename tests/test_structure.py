@@ -71,6 +71,7 @@ UNDECLARED_OK = {
     "homeassistant",
     "websocket_api",
     "device_automation",
+    "persistent_notification",
 }
 
 
@@ -81,13 +82,13 @@ def test_the_manifest_declares_every_integration_the_code_imports() -> None:
     undeclared = set()
     for path in PACKAGE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = (
-                [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else []
-            )
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module == "homeassistant.components":
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
             for name in names:
                 parts = name.split(".")
                 if parts[:2] != ["homeassistant", "components"] or len(parts) < 3:

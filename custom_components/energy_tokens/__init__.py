@@ -8,13 +8,14 @@ from homeassistant.components import persistent_notification
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from . import issues
 from .card import async_setup_card
 from .const import DOMAIN
+from .entity import household_device_info
 from .ledger import CorruptLedgerError, LedgerError
 from .ledger.store import probe_writable
 from .lifecycle import async_entry_updated
@@ -73,6 +74,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
             translation_placeholders={"error": str(err)},
         ) from err
     issues.async_clear_storage_fault(hass, entry.entry_id, entry.title)
+    # The household's device first: its devices' entities name it as their via_device.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **household_device_info(entry.entry_id, entry.title)
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(lambda: async_leave_exchange(hass, runtime))  # also if setup fails
     await async_join_exchange(hass, runtime)  # offers a crash left in escrow, to or from it

@@ -63,6 +63,17 @@ class EnergyTokensEntity(Entity):
             self.async_write_ha_state()
 
 
+def household_device_info(entry_id: str, title: str) -> DeviceInfo:
+    """The household's own device: a service (the budget), its devices listed under it."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry_id)},
+        name=title,
+        manufacturer="Energy Tokens",
+        model="Household",
+        entry_type=DeviceEntryType.SERVICE,
+    )
+
+
 class HouseholdEntity(EnergyTokensEntity):
     """An entity of the household's own device."""
 
@@ -71,13 +82,7 @@ class HouseholdEntity(EnergyTokensEntity):
         super().__init__(runtime, description)
         entry = runtime.entry
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.title,
-            manufacturer="Energy Tokens",
-            model="Household",
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = household_device_info(entry.entry_id, entry.title)
 
     @property
     def _signal(self) -> str:
@@ -95,13 +100,16 @@ class DeviceEntity(EnergyTokensEntity):
         self.subentry_id = subentry_id
         self._aspect: Aspect = getattr(description, "aspect", Aspect.FIGURES)
         self._attr_unique_id = f"{subentry_id}_{description.key}"
+        # A device of the household (its appliance's budget), not a service: listed under it.
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, subentry_id)},
             name=runtime.view.devices[subentry_id].name,
             manufacturer="Energy Tokens",
             model="Metered device",
-            entry_type=DeviceEntryType.SERVICE,
+            entry_type=None,  # explicit: devices registered as services before are moved
         )
+        if (household := runtime.device_id(runtime.entry.entry_id)) is not None:
+            self._attr_device_info["via_device_id"] = household  # registered at setup
 
     @property
     def _signal(self) -> str:
