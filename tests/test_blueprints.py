@@ -7,6 +7,7 @@ import shutil
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -92,12 +93,35 @@ async def test_notify_low_balance(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    calls = async_mock_service(hass, "notify", "notify")
-    await _use(hass, "notify_low_balance.yaml", {"device": device_id(hass, loaded_entry, "Dryer")})
+    calls = async_mock_service(hass, "notify", "mobile_app_phone")
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    await _use(
+        hass,
+        "notify_low_balance.yaml",
+        {"device": dryer, "notify_action": "notify.mobile_app_phone"},
+    )
     await consume(hass, set_meter, freezer, DRYER, 9.0)
     [call] = calls
     assert call.data["title"] == "Dryer is low on tokens"
     assert call.data["message"] == "1.0 of 10.0 tokens left in Home."
+
+
+async def test_a_notification_blueprint_works_without_choosing_a_notifier(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """No notify service at all: the default is a persistent notification, which always exists."""
+    assert await async_setup_component(hass, "persistent_notification", {})  # always, for real
+    await _use(hass, "notify_low_balance.yaml", {"device": device_id(hass, loaded_entry, "Dryer")})
+    await consume(hass, set_meter, freezer, DRYER, 9.0)
+    [shown] = [
+        n
+        for n in persistent_notification._async_get_or_create_notifications(hass).values()
+        if n["title"] == "Dryer is low on tokens"
+    ]
+    assert shown["message"] == "1.0 of 10.0 tokens left in Home."
 
 
 async def test_shift_allowance_when_low(
@@ -130,15 +154,19 @@ async def test_period_report(
     set_meter: Callable[..., None],
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    calls = async_mock_service(hass, "notify", "notify")
-    await _use(hass, "period_report.yaml", {})
+    hass.config.currency = "EUR"
+    calls = async_mock_service(hass, "notify", "mobile_app_phone")
+    await _use(hass, "period_report.yaml", {"notify_action": "notify.mobile_app_phone"})
     await consume(hass, set_meter, freezer, HEATER, 4.0)
+    await consume(hass, set_meter, freezer, DRYER, 1.0)
     await hass.services.async_call(
         DOMAIN, "close_period", {"household": loaded_entry.entry_id}, blocking=True
     )
     await hass.async_block_till_done()
     [call] = calls
     assert call.data["title"] == "Home: period 2026-11-01 settled"
-    assert "Heater: 4.0 tokens" in call.data["message"]
-    assert "Dryer: 0.0 tokens" in call.data["message"]
-    assert call.data["message"].endswith("Cost 90.0, sales 0.0.")
+    assert call.data["message"].splitlines() == [  # one line each, money in the currency
+        "Dryer: 1.0 token",
+        "Heater: 4.0 tokens",
+        "Cost 90.00 EUR, sales 0.00 EUR.",
+    ]

@@ -41,7 +41,7 @@ from .restore import LEDGER_FOLDER, open_economy
 from .results import Result
 from .settings import DeviceSettings, HouseholdSettings
 from .storage import RETRY_FIRST_SECONDS, Storage
-from .view import HouseholdView, household_view, ledger_view
+from .view import household_view, ledger_view
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,9 +81,7 @@ class HouseholdRuntime(Publisher, Storage):
         self._cancel_retry: CALLBACK_TYPE | None = None
         self._starting = self._closed = False
         self._held: CALLBACK_TYPE | None = None  # writes held for a backup: its safety timer
-        self.view: HouseholdView = household_view(
-            economy, dt_util.now(), ledger_view(economy, None)
-        )
+        self.view = household_view(economy, dt_util.now(), ledger_view(economy, None))
         self.loads = LoadController(hass, self, entry.entry_id)
         self.meters = MeterFollower(hass, self._async_reading, now_ms)
         self._commit_lock = asyncio.Lock()
@@ -238,6 +236,8 @@ class HouseholdRuntime(Publisher, Storage):
             "household_id": self.entry.entry_id,
             "household": self.entry.title,
         }
+        if event.kind is BudgetEvent.PERIOD_CLOSED:  # its money, in the household's currency
+            payload["currency"] = self.hass.config.currency
         if event.device is not None:
             payload["device_id"] = self.device_id(event.device)
             payload["device"] = self.economy.devices[event.device].settings.name
