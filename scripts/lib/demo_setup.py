@@ -81,15 +81,19 @@ class Api:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                steps: list[dict[str, Any]] = self.request("GET", "/api/onboarding")
+                status, steps = self.answer("GET", "/api/onboarding")
             except urllib.error.URLError, ConnectionError, TimeoutError:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"Home Assistant did not answer at {self.url}") from None
                 if watch_pid is not None and not _alive(watch_pid):
                     raise SystemExit(0) from None
                 time.sleep(1)
-            else:
-                return steps
+                continue
+            if status == 404:  # Home Assistant serves no onboarding once it is done
+                return [{"step": "user", "done": True}]
+            if status >= 400:
+                raise SystemExit(f"GET /api/onboarding: HTTP {status}: {steps}")
+            return list(steps)
 
     def exchange(self, code: str) -> None:
         """Trade an authorization code for an access token."""
@@ -141,7 +145,11 @@ def prepare(config: Path, port: int = 8123) -> None:
     confirmed already, in the format of this Home Assistant version's ``http`` store.
     """
     http_store = config / ".storage" / "http"
-    if http_store.exists():
+    if http_store.exists():  # started before: only the port may change (scripts/develop --port)
+        stored = json.loads(http_store.read_text())
+        if stored["data"]["stable"].get("server_port") != port:
+            stored["data"]["stable"]["server_port"] = port
+            http_store.write_text(json.dumps(stored, indent=2))
         return
     http_store.parent.mkdir(parents=True, exist_ok=True)
     stable = {
@@ -269,22 +277,23 @@ def main() -> None:
     """Wait for Home Assistant, onboard, create the demo household, print the login."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, required=True, help="Home Assistant config folder")
-    parser.add_argument("--url", default="http://127.0.0.1:8123")
+    parser.add_argument("--port", type=int, default=8123, help="the port to listen on")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for start")
     parser.add_argument("--watch-pid", type=int, help="stop waiting when this process ends")
     parser.add_argument("--prepare", action="store_true", help="only prepare a first start")
     args = parser.parse_args()
     if args.prepare:
-        prepare(args.config)
+        prepare(args.config, args.port)
         return
-    api = Api(args.url)
+    url = f"http://127.0.0.1:{args.port}"
+    api = Api(url)
     steps = api.wait_until_up(args.timeout, args.watch_pid)
     login = onboard(api, steps, args.config / LOGIN_FILE)
     demo = yaml.safe_load((args.config / "demo_household.yaml").read_text())
     create_household(api, demo)
     wait_until_running(api, args.timeout)
     print(
-        f"energy_tokens: ready at {args.url}/energy-tokens/household - log in as "
+        f"energy_tokens: ready at {url}/energy-tokens/household - log in as "
         f"{login['username']} with password {login['password']} (local development only)",
         flush=True,
     )
