@@ -54,8 +54,15 @@ class Period:
 
     @property
     def key(self) -> str:
-        """Names the period by its first day, e.g. ``2026-11-01``."""
-        return self.start.date().isoformat()
+        """Names the period by its first day, e.g. ``2026-11-01``.
+
+        A period that began at another time than midnight (one that ``close_period`` opened
+        early) is named by its first moment too, ``2026-11-23T10:15:00``: a period closed
+        early and the one opened after it never share a name, even on the same day.
+        """
+        if self.start.time() == time(0):
+            return self.start.date().isoformat()
+        return self.start.replace(tzinfo=None).isoformat(timespec="seconds")
 
     @property
     def start_ms(self) -> int:

@@ -655,3 +655,16 @@ def test_a_household_without_a_cap_tops_up_within_the_per_call_bound(open_books:
     with pytest.raises(BudgetError) as refused:
         capped.top_up(1_000, USER)
     assert refused.value.placeholders["limit"] == "0.5"
+
+
+def test_a_period_closed_early_and_the_next_never_share_a_name(home: Economy, clock: Clock) -> None:
+    """Closed twice on one day: three periods, three names (the early ones by their moment)."""
+    keys = []
+    for _ in range(2):
+        assert home.period is not None
+        keys.append(home.period.key)
+        home.close_period_now()
+        clock.advance(HOUR)
+    assert home.period is not None
+    keys.append(home.period.key)
+    assert keys == ["2026-11-01", "2026-11-23T13:00:00", "2026-11-23T14:00:00"]
