@@ -1,8 +1,9 @@
 """Fixtures shared by the Energy Tokens tests."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.const import GROUP_ID_USER
@@ -42,6 +43,17 @@ def frozen_start(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
     """Every test starts at the same moment."""
     freezer.move_to(START)
     return freezer
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Every entity enabled, as Home Assistant's own tests do for the entities they read."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture

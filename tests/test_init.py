@@ -25,6 +25,9 @@ from custom_components.energy_tokens.sensor import HOUSEHOLD_SENSORS
 
 from .helpers import state_of
 
+# Diagnostic entities are disabled by default (test_entities_default.py); these tests read them.
+pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
+
 
 async def test_setup_creates_ledger_key_device_and_entities(
     hass: HomeAssistant,

@@ -92,6 +92,7 @@ async def _run(
     await entry.runtime_data.async_commit()  # the ledger figures do not depend on timer order
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # every entity, as HA's own do
 @pytest.mark.parametrize("platform", [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH])
 async def test_entities(
     hass: HomeAssistant,
