@@ -7,6 +7,7 @@ from pathlib import Path
 
 from homeassistant.const import Platform
 import pytest
+import yaml
 
 PACKAGE = Path(__file__).resolve().parents[1] / "custom_components" / "energy_tokens"
 MAX_LINES = 400  # outside the ledger package, which is a package of its own
@@ -103,3 +104,73 @@ def test_the_repository_has_the_license_its_package_declares() -> None:
     root = PACKAGE.parents[1]
     assert (root / "LICENSE").read_text(encoding="utf-8").startswith("MIT License\n")
     assert 'license = "MIT"' in (root / "pyproject.toml").read_text(encoding="utf-8")
+
+
+# Home Assistant's Integration Quality Scale, every tier, as of the version this targets.
+QUALITY_RULES = [
+    "action-setup",
+    "appropriate-polling",
+    "brands",
+    "common-modules",
+    "config-flow-test-coverage",
+    "config-flow",
+    "dependency-transparency",
+    "docs-actions",
+    "docs-high-level-description",
+    "docs-installation-instructions",
+    "docs-removal-instructions",
+    "entity-event-setup",
+    "entity-unique-id",
+    "has-entity-name",
+    "runtime-data",
+    "test-before-configure",
+    "test-before-setup",
+    "unique-config-entry",
+    "action-exceptions",
+    "config-entry-unloading",
+    "docs-configuration-parameters",
+    "docs-installation-parameters",
+    "entity-unavailable",
+    "integration-owner",
+    "log-when-unavailable",
+    "parallel-updates",
+    "reauthentication-flow",
+    "test-coverage",
+    "devices",
+    "diagnostics",
+    "discovery",
+    "discovery-update-info",
+    "docs-conditions",
+    "docs-data-update",
+    "docs-examples",
+    "docs-known-limitations",
+    "docs-supported-devices",
+    "docs-supported-functions",
+    "docs-triggers",
+    "docs-troubleshooting",
+    "docs-use-cases",
+    "dynamic-devices",
+    "entity-category",
+    "entity-device-class",
+    "entity-disabled-by-default",
+    "entity-translations",
+    "exception-translations",
+    "icon-translations",
+    "reconfiguration-flow",
+    "repair-issues",
+    "stale-devices",
+    "async-dependency",
+    "inject-websession",
+    "strict-typing",
+]
+
+
+def test_the_quality_scale_answers_every_rule() -> None:
+    """Every rule is done, or exempt with the reason; nothing left open or unknown."""
+    rules = yaml.safe_load((PACKAGE / "quality_scale.yaml").read_text(encoding="utf-8"))["rules"]
+    assert sorted(rules) == sorted(QUALITY_RULES)
+    for rule, answer in rules.items():
+        status = answer if isinstance(answer, str) else answer["status"]
+        assert status in ("done", "exempt"), rule
+        if status == "exempt":
+            assert answer["comment"], rule
