@@ -103,15 +103,21 @@ async def test_device_trigger_runs_an_automation(
         ),
         (
             "energy_tokens_load_cut",
-            {"device": "Dryer", "load": "switch.dryer"},
+            {"device": "Dryer", "load": "switch.dryer", "load_name": "Dryer plug"},
             "Dryer",
-            "ran out of tokens: turned switch.dryer off",
+            "ran out of tokens: turned Dryer plug off",
         ),
         (
             "energy_tokens_load_restored",
+            {"device": "Dryer", "load": "switch.dryer", "load_name": "Dryer plug"},
+            "Dryer",
+            "has tokens again: turned Dryer plug back on",
+        ),
+        (  # an event fired before load names were in it
+            "energy_tokens_load_cut",
             {"device": "Dryer", "load": "switch.dryer"},
             "Dryer",
-            "has tokens again: turned switch.dryer back on",
+            "ran out of tokens: turned switch.dryer off",
         ),
         (
             "energy_tokens_load_override",

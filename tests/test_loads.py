@@ -81,12 +81,12 @@ async def test_cut_when_exhausted_and_restored_when_tokens_return(
     restored = async_capture_events(hass, "energy_tokens_load_restored")
     await consume(hass, set_meter, freezer, DRYER, 11.0)  # -1 token
     assert state_of(hass, PLUG) == "off"
-    assert [e.data["load"] for e in cut] == [PLUG]
+    assert [(e.data["load"], e.data["load_name"]) for e in cut] == [(PLUG, "dryer plug")]
     await _give(hass, loaded_entry, 1.5)  # 0.5: above zero, under the restore threshold of 1
     assert state_of(hass, PLUG) == "off"
     await _give(hass, loaded_entry, 1.0)  # 1.5: back on
     assert state_of(hass, PLUG) == "on"
-    assert [e.data["device"] for e in restored] == ["Dryer"]
+    assert [(e.data["device"], e.data["load_name"]) for e in restored] == [("Dryer", "dryer plug")]
 
 
 async def test_never_against_a_manual_override(

@@ -50,9 +50,11 @@ EVENTS: dict[BudgetEvent, EventSpec] = {
     BudgetEvent.BORROWED: EventSpec(
         lambda data: f"borrowed {data['amount']:g} tokens from {data['lender']}"
     ),
-    BudgetEvent.LOAD_CUT: EventSpec(lambda data: f"ran out of tokens: turned {data['load']} off"),
+    BudgetEvent.LOAD_CUT: EventSpec(
+        lambda data: f"ran out of tokens: turned {data.get('load_name', data['load'])} off"
+    ),
     BudgetEvent.LOAD_RESTORED: EventSpec(
-        lambda data: f"has tokens again: turned {data['load']} back on"
+        lambda data: f"has tokens again: turned {data.get('load_name', data['load'])} back on"
     ),
     BudgetEvent.LOAD_OVERRIDE: EventSpec(
         lambda data: (

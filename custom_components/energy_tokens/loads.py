@@ -147,7 +147,9 @@ class LoadController:
         self.cuts[subentry_id] = Cut(settings.load, context.id)
         self._save()
         self._switch(settings.load, "turn_off", context)
-        self.budgets.fire(BudgetEvent.LOAD_CUT, subentry_id, load=settings.load)
+        self.budgets.fire(
+            BudgetEvent.LOAD_CUT, subentry_id, load=settings.load, load_name=state.name
+        )
         _LOGGER.info("%s ran out of tokens: turned %s off", settings.name, settings.load)
 
     @callback
@@ -164,7 +166,11 @@ class LoadController:
         for subentry_id, cut, name in restored:
             del self.cuts[subentry_id]  # no longer ours to watch once it is back on
             self._switch(cut.entity_id, "turn_on", Context())
-            self.budgets.fire(BudgetEvent.LOAD_RESTORED, subentry_id, load=cut.entity_id)
+            state = self.hass.states.get(cut.entity_id)
+            load_name = cut.entity_id if state is None else state.name
+            self.budgets.fire(
+                BudgetEvent.LOAD_RESTORED, subentry_id, load=cut.entity_id, load_name=load_name
+            )
             _LOGGER.info("%s has tokens again: turned %s on", name, cut.entity_id)
         if restored:
             self._save()
