@@ -10,6 +10,7 @@ from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr, llm
+from homeassistant.helpers.intent import IntentResponseType
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -45,8 +46,13 @@ async def assist(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     assert await async_setup_component(hass, "intent", {})
 
 
-async def _say(hass: HomeAssistant, text: str) -> str:
+async def _say(hass: HomeAssistant, text: str, *, refused: bool = False) -> str:
+    """What Assist answers; ``refused``: the answer is an error (nothing was done)."""
     result = await conversation.async_converse(hass, text, None, Context(), language="en")
+    expected = IntentResponseType.ERROR if refused else IntentResponseType.ACTION_DONE
+    if not refused and result.response.response_type is IntentResponseType.QUERY_ANSWER:
+        expected = IntentResponseType.QUERY_ANSWER
+    assert result.response.response_type is expected, result.response.speech
     speech: str = result.response.speech["plain"]["speech"]
     return speech
 
@@ -75,21 +81,47 @@ async def test_give_tokens_by_voice(
     )
 
 
+@pytest.mark.parametrize(
+    ("sentence", "moved", "dryer"),
+    [
+        ("give 2 tokens from the dryer to the heater", "2 tokens", "28.0"),
+        ("move 5 tokens to the heater from the dryer", "5 tokens", "25.0"),
+        ("move 0.5 tokens from the dryer to the heater", "0.5 tokens", "29.5"),
+        ("transfer 1 token from the dryer to the heater", "1 token", "29.0"),
+        ("send 2.5 tokens to the heater from the dryer", "2.5 tokens", "27.5"),
+    ],
+)
+async def test_transfers_in_the_orders_people_say_them(
+    hass: HomeAssistant, assist: None, sentence: str, moved: str, dryer: str
+) -> None:
+    answer = await _say(hass, sentence)
+    assert answer.startswith(f"Moved {moved} from the Dryer to the Heater.")
+    assert state_of(hass, "sensor.dryer_balance") == dryer
+
+
+async def test_energy_token_status_is_understood(hass: HomeAssistant, assist: None) -> None:
+    for sentence in ("energy token status", "energy tokens status"):
+        assert (await _say(hass, sentence)).startswith("Home has 220 tokens unallocated.")
+
+
 async def test_impossible_amounts_and_misheard_names_get_helpful_answers(
     hass: HomeAssistant, assist: None, loaded_entry: MockConfigEntry
 ) -> None:
     seq = loaded_entry.runtime_data.economy.ledger.seq
-    assert await _say(hass, "give the heater 40 tokens from the dryer") == (
+    assert await _say(hass, "give the heater 40 tokens from the dryer", refused=True) == (
         "The Dryer has only 30 tokens, so it can't give 40."
     )
-    assert await _say(hass, "how many tokens does the toaster have left") == (
+    assert await _say(hass, "how many tokens does the toaster have left", refused=True) == (
         "I don't know a device called toaster. Your devices are Dryer, Heater."
     )
     assert await _say(hass, "how many tokens does the drier have left") == (
         "The Dryer has 30 tokens left of its 30."  # a misheard name close enough to one
     )
-    assert await _say(hass, "give the heater 3 tokens from the heater") == (
+    assert await _say(hass, "give the heater 3 tokens from the heater", refused=True) == (
         "Tokens can't move from a device to itself."
+    )
+    assert await _say(hass, "move 0 tokens from the dryer to the heater", refused=True) == (
+        "The amount has to be more than zero tokens."
     )
     assert loaded_entry.runtime_data.economy.ledger.seq == seq  # nothing was written
 
@@ -179,7 +211,7 @@ async def test_time_left_in_hours_and_minutes(
 async def test_transfer_answers_for_unknown_and_other_household_devices(
     hass: HomeAssistant, assist: None, loaded_entry: MockConfigEntry
 ) -> None:
-    assert await _say(hass, "give the toaster 3 tokens from the dryer") == (
+    assert await _say(hass, "give the toaster 3 tokens from the dryer", refused=True) == (
         "I don't know a device called toaster. Your devices are Dryer, Heater."
     )
     cabin = MockConfigEntry(
@@ -216,10 +248,12 @@ async def test_without_a_loaded_household(
     hass: HomeAssistant, assist: None, loaded_entry: MockConfigEntry
 ) -> None:
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
-    assert await _say(hass, "how many tokens does the dryer have left") == (
+    assert await _say(hass, "how many tokens does the dryer have left", refused=True) == (
         "There are no Energy Tokens devices yet."
     )
-    assert await _say(hass, "energy tokens status") == "There is no Energy Tokens household yet."
+    assert await _say(hass, "energy tokens status", refused=True) == (
+        "There is no Energy Tokens household yet."
+    )
     assert await async_setup_component(hass, "llm", {})
     api = await llm.async_get_api(hass, llm.LLM_API_ASSIST, _llm_context())
     assert not [tool for tool in api.tools if "EnergyTokens" in tool.name]

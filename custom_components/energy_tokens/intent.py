@@ -31,10 +31,16 @@ INTENT_STATUS = "EnergyTokensStatus"
 INTENT_TRANSFER = "EnergyTokensTransfer"
 
 
-def _tokens(milli: int) -> str:
-    """Tokens as spoken: one decimal at most."""
-    value = round(milli / MILLI, 1)
+def _tokens(milli: int, *, exact: bool = False) -> str:
+    """Tokens as spoken: one decimal at most (``exact``: every thousandth an amount has)."""
+    value = milli / MILLI if exact else round(milli / MILLI, 1)
     return f"{value:g}"
+
+
+def _count(milli: int, *, exact: bool = False) -> str:
+    """A number of tokens, as said: "1 token", "2.5 tokens"."""
+    spoken = _tokens(milli, exact=exact)
+    return f"{spoken} {'token' if spoken == '1' else 'tokens'}"
 
 
 def _normal(name: str) -> str:
@@ -79,10 +85,17 @@ def _answer(intent_obj: intent.Intent, text: str) -> intent.IntentResponse:
     return response
 
 
+def _refuse(intent_obj: intent.Intent, text: str) -> intent.IntentResponse:
+    """An answer that is an error (nothing was done), so Assist does not report it as done."""
+    response = intent_obj.create_response()
+    response.async_set_error(intent.IntentResponseErrorCode.FAILED_TO_HANDLE, text)
+    return response
+
+
 def _not_found(intent_obj: intent.Intent, err: _NotFound) -> intent.IntentResponse:
     if not err.known:
-        return _answer(intent_obj, "There are no Energy Tokens devices yet.")
-    return _answer(
+        return _refuse(intent_obj, "There are no Energy Tokens devices yet.")
+    return _refuse(
         intent_obj,
         f"I don't know a device called {err.spoken}. Your devices are {', '.join(err.known)}.",
     )
@@ -112,11 +125,9 @@ class BalanceHandler(intent.IntentHandler):
         if balance < 0:
             return _answer(
                 intent_obj,
-                f"The {name} is {_tokens(-balance)} tokens over; its allowance is {allowance}.",
+                f"The {name} is {_count(-balance)} over; its allowance is {allowance}.",
             )
-        return _answer(
-            intent_obj, f"The {name} has {_tokens(balance)} tokens left of its {allowance}."
-        )
+        return _answer(intent_obj, f"The {name} has {_count(balance)} left of its {allowance}.")
 
 
 def _time_left(household: HouseholdRuntime) -> str:
@@ -143,13 +154,13 @@ class StatusHandler(intent.IntentHandler):
         """Say each household's state."""
         loaded = households(intent_obj.hass)
         if not loaded:
-            return _answer(intent_obj, "There is no Energy Tokens household yet.")
+            return _refuse(intent_obj, "There is no Energy Tokens household yet.")
         parts = []
         for household in loaded:
             view = household.view  # as the household's sensors show it
             top_text = f" The {view.top_consumer} consumed the most." if view.top_consumer else ""
             parts.append(
-                f"{view.name} has {_tokens(view.pool_milli)} tokens "
+                f"{view.name} has {_count(view.pool_milli)} "
                 f"unallocated.{top_text} The period ends in {_time_left(household)}."
             )
         return _answer(intent_obj, " ".join(parts))
@@ -186,21 +197,20 @@ class TransferHandler(intent.IntentHandler):
             amount = amount_milli(intent_obj.slots["amount"]["value"])
             await async_move_tokens(household, source, peer, target, amount, cause, "by voice")
         except LedgerError:
-            return _answer(intent_obj, "The tokens could not be recorded, so nothing moved.")
+            return _refuse(intent_obj, "The tokens could not be recorded, so nothing moved.")
         except HomeAssistantError:  # between households, unfinished: it completes later
-            return _answer(
+            return _refuse(
                 intent_obj,
                 "The transfer is not finished: a ledger could not be written. The tokens arrive, "
                 "or go back, once it can be.",
             )
         except BudgetError as err:
-            return _answer(intent_obj, _refusal(err, household, source, amount))
+            return _refuse(intent_obj, _refusal(err, household, source, amount))
         received = peer.view.devices[target.settings.subentry_id]
         return _answer(
             intent_obj,
-            f"Moved {_tokens(amount)} tokens from the {source.settings.name} to the "
-            f"{received.name}. The {received.name} now has {_tokens(received.balance_milli)} "
-            "tokens.",
+            f"Moved {_count(amount, exact=True)} from the {source.settings.name} to the "
+            f"{received.name}. The {received.name} now has {_count(received.balance_milli)}.",
         )
 
 
@@ -210,8 +220,8 @@ def _refusal(err: BudgetError, household: HouseholdRuntime, source: Device, amou
         case "insufficient_balance":
             balance = household.current_view().devices[source.settings.subentry_id].balance_milli
             return (
-                f"The {name} has only {_tokens(balance)} tokens, "
-                f"so it can't give {_tokens(amount)}."
+                f"The {name} has only {_count(balance)}, "
+                f"so it can't give {_tokens(amount, exact=True)}."
             )
         case "same_device":
             return "Tokens can't move from a device to itself."
