@@ -149,6 +149,24 @@ async def test_household_view_after_a_restart_remembers_the_movements(
     assert (view["recent"][0]["kind"], view["recent"][0]["to"]) == ("transfer", "Heater")
 
 
+async def test_household_view_names_a_removed_device_as_the_ledger_recorded_it(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    """Its tokens went back to the pool: the movement names it, never by its account id."""
+    dryer = next(key for key, sub in loaded_entry.subentries.items() if sub.title == "Dryer")
+    assert hass.config_entries.async_remove_subentry(loaded_entry, dryer)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await loaded_entry.runtime_data.async_commit()  # the card lists durable movements
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {"type": "energy_tokens/household", "household": loaded_entry.entry_id}
+    )
+    view = (await client.receive_json())["result"]
+    returned = view["recent"][0]
+    assert (returned["kind"], returned["from"], returned["to"]) == ("adjust", "Dryer", "pool")
+    assert returned["amount"] == 30.0
+
+
 async def test_household_view_names_another_household(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
 ) -> None:

@@ -51,8 +51,12 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     """What the card shows: get_balances' figures, the period and the latest movements."""
     view = runtime.current_view()
     period = view.period
-    # Accounts by name: devices and other households; system accounts (pool, market) keep ids.
-    names = {book.settings.account: book.settings.name for book in runtime.economy.devices.values()}
+    # Accounts by name: devices (removed ones by the name the ledger recorded for them) and other
+    # households; system accounts (pool, market) keep ids, which the card names.
+    names = dict(runtime.economy.labels)
+    names |= {
+        book.settings.account: book.settings.name for book in runtime.economy.devices.values()
+    }
     for other in runtime.hass.config_entries.async_entries(DOMAIN):
         names[household_account(other.entry_id)] = other.title
         names[escrow_account(other.entry_id)] = other.title  # tokens on their way there

@@ -104,7 +104,7 @@ test("a transfer through the card moves tokens and lands in the ledger", async (
   const before = await readDevices();
   const entriesBefore = await ledgerEntries();
   const [source, target] = [...before].sort((a, b) => b.balance - a.balance);
-  const amount = source.balance >= 3 ? 2 : 0.5;
+  const amount = source.balance >= 3 ? 1.234 : 0.125; // thousandths: shown exactly, not rounded
   const form = page.locator("energy-tokens-card form");
   await form.locator("select[name=from]").selectOption(source.id);
   await form.locator("select[name=to]").selectOption(target.id);
@@ -115,7 +115,7 @@ test("a transfer through the card moves tokens and lands in the ledger", async (
   await page.locator("energy-tokens-card .message.ok").filter({ hasText: "Moved" }).waitFor();
   // The ledger's newest movement is this transfer, once the group commit made it durable.
   const newest = page.locator("energy-tokens-card .movements li").first();
-  await newest.filter({ hasText: `Transfer: ${source.name} → ${target.name}` }).waitFor();
+  await newest.filter({ hasText: `Transfer: ${source.name} → ${target.name}, ${amount} tokens` }).waitFor();
   const entriesAfter = await ledgerEntries();
   assert.ok(entriesAfter > entriesBefore, `ledger entries ${entriesBefore} -> ${entriesAfter}`);
 

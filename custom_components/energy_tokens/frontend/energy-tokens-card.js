@@ -281,8 +281,9 @@ class EnergyTokensCard extends HTMLElement {
     return new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(value);
   }
 
+  // Exact: the ledger counts thousandths, so 24.817 is shown as it is (never "-0" for -0.001).
   _tokens(value) {
-    return `${this._number(value, Math.abs(value) < 10 ? 2 : 1)} ${Math.abs(value) === 1 ? "token" : "tokens"}`;
+    return `${this._number(value, 3)} ${Math.abs(value) === 1 ? "token" : "tokens"}`;
   }
 
   _time(iso, withDay = false) {
