@@ -5,7 +5,8 @@ EnergyConverter). ``MeterTracker`` holds one meter's consumption that the ledger
 recorded, as reading ranges in whole Wh. It counts what Home Assistant's long-term statistics
 count (the Energy dashboard), except where noted:
 
-- unavailable, unknown, non-numeric, NaN, infinite and negative readings change nothing; after a
+- unavailable, unknown, non-numeric, NaN, infinite, negative and absurd (over a petawatt-hour)
+  readings change nothing; after a
   gap, consumption is caught up from the last good reading (cumulative meters make this exact);
 - a drop of more than 10% is an *anomaly* until the next reading that differs says what it was:
   a reading back in the old range makes it a glitch (nothing is charged for it, the consumption
@@ -31,6 +32,9 @@ import math
 from typing import TypedDict
 
 RESET_RATIO = 0.9  # a reading under 90% of the last one is a drop: a reset or a glitch
+# No household meter reads a petawatt-hour: above it a reading is garbage, not a meter (and its
+# arithmetic could overflow).
+MAX_READING_WH = 1e15
 MS_PER_HOUR = 3_600_000
 MIN_ELAPSED_MS = 1_000  # readings closer than this are judged over one second
 
@@ -219,17 +223,21 @@ class MeterTracker:
 
     def observe(self, value_wh: float | None, at_ms: int, cycle: str | None = None) -> Outcome:
         """Take one reading (None: no usable reading); ``cycle`` is a cycle meter's last_reset."""
-        if value_wh is None or not math.isfinite(value_wh) or value_wh < 0:
+        if value_wh is None or not 0 <= value_wh <= MAX_READING_WH:  # NaN compares false too
             return Outcome.INVALID
         if self._last is None or self._open_from is None or self._last_ms is None:
             self._cycle, self._offset = cycle, 0.0
             self._restart_from(value_wh, at_ms)
             return Outcome.BASELINE
-        if cycle is not None and cycle != self._cycle:
-            # A new cycle counts from zero, on top of everything trusted before it.
-            self._cycle, self._offset = cycle, self._last
+        # A new cycle counts from zero, on top of everything trusted before it.
+        new_cycle = cycle is not None and cycle != self._cycle
+        offset = self._last if new_cycle else self._offset
+        if offset + value_wh > MAX_READING_WH:  # a cycle meter's sum, beyond any meter
+            return Outcome.INVALID
+        if new_cycle:
+            self._cycle, self._offset = cycle, offset
             self._anomaly = self._before = None
-        return self._judge(self._offset + value_wh, at_ms)
+        return self._judge(offset + value_wh, at_ms)
 
     def hold_undecided(self) -> bool:
         """The meter is left with a jump undecided: hold it for the user (True if one was)."""

@@ -15,15 +15,15 @@ bogus 1 GW reading becomes a jump held for the user). As the helper does:
   as it is then, at its own time: the helper does the same after a reload, and after a Home
   Assistant restart, whose states are new, neither guesses the time it was down.
 
-Negative power is no consumption: it is treated as no reading (the helper would subtract it).
+Negative power is no consumption: it is treated as no reading (the helper would subtract it),
+as is a power above a terawatt.
 """
 
 from __future__ import annotations
 
-import math
-
 MS_PER_HOUR = 3_600_000
 MAX_SUB_INTERVAL_MS = 5 * 60_000  # the helper's option, as this integration sets it
+MAX_POWER_W = 1e12  # a terawatt is no household's power: above it a reading is garbage
 
 
 class PowerIntegrator:
@@ -45,7 +45,7 @@ class PowerIntegrator:
 
     def observe(self, power_w: float | None, at_ms: int) -> float | None:
         """Take a power reading at ``at_ms``; the energy so far, or None for no reading."""
-        if power_w is None or not math.isfinite(power_w) or power_w < 0:
+        if power_w is None or not 0 <= power_w <= MAX_POWER_W:  # NaN compares false too
             self._last_w = None
             return None
         if self._last_w is not None:

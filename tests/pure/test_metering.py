@@ -21,7 +21,7 @@ def test_first_reading_is_a_baseline_not_a_debit() -> None:
     assert tracker.take_ranges() == []
 
 
-@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, -5.0])
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, -5.0, 1e16, 1e308])
 def test_invalid_readings_change_nothing_and_the_gap_is_caught_up(bad: float | None) -> None:
     tracker = MeterTracker(max_power_w=KW_20, committed_wh=1000, committed_ms=0)
     assert tracker.observe(1200.0, HOUR) is Outcome.CONSUMED
@@ -342,3 +342,10 @@ def test_a_held_jump_is_remembered_across_a_restart() -> None:
     assert tracker.observe(1_900.0, 3 * HOUR) is Outcome.GLITCH
     assert tracker.glitch == (1500, 61_500)
     assert tracker.take_ranges() == [(1600, 1900)]  # 100 Wh were counted on from the jump
+
+
+def test_a_cycle_meter_whose_sum_would_pass_any_meter_is_no_reading() -> None:
+    tracker = MeterTracker(max_power_w=1e30)
+    assert tracker.observe(9e14, 0, "a") is Outcome.BASELINE
+    assert tracker.observe(9e14, HOUR, "b") is Outcome.INVALID  # 1.8e15 Wh in all: garbage
+    assert tracker.observe(1000.0, 2 * HOUR, "c") is Outcome.CONSUMED

@@ -16,7 +16,7 @@ def test_trapezoids_between_readings() -> None:
     assert power.observe(0.0, 40 * MINUTE) == pytest.approx(1750.0)
 
 
-@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -5.0])
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf, -5.0, 1e13])
 def test_a_reading_that_is_no_power_stops_integrating_for_the_gap(bad: float | None) -> None:
     power = PowerIntegrator()
     power.observe(1000.0, 0)
