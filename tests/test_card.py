@@ -227,3 +227,51 @@ async def test_household_view_refusals_are_translated(
     error = response["error"]
     assert (error["translation_domain"], error["translation_key"]) == ("homeassistant", key)
     assert "{" not in error["message"]  # rendered from the translation, placeholders filled
+
+
+async def test_the_card_is_pushed_the_household_view_when_it_changes(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    """One subscription: the view now, then again after every change; no polling."""
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {"type": "energy_tokens/subscribe_household", "household": loaded_entry.entry_id}
+    )
+    subscribed = await client.receive_json()
+    assert subscribed["success"], subscribed
+    first = await client.receive_json()
+    assert first["type"] == "event"
+    assert {d["device"]: d["balance"] for d in first["event"]["devices"]} == {
+        "Dryer": 30.0,
+        "Heater": 50.0,
+    }
+    dryer = device_id(hass, loaded_entry, "Dryer")
+    heater = device_id(hass, loaded_entry, "Heater")
+    await hass.services.async_call(
+        DOMAIN,
+        "transfer",
+        {"from_device": dryer, "to_device": heater, "amount": 1.25},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    pushed = (await client.receive_json())["event"]  # the balances at once
+    assert {d["device"]: d["balance"] for d in pushed["devices"]} == {
+        "Dryer": 28.75,
+        "Heater": 51.25,
+    }
+    for _ in range(3):  # and the movement once it is durable (the commit that came before)
+        if pushed["recent"][0]["kind"] == "transfer":
+            break
+        pushed = (await client.receive_json())["event"]
+    assert (pushed["recent"][0]["kind"], pushed["recent"][0]["amount"]) == ("transfer", 1.25)
+    await client.send_json_auto_id({"type": "unsubscribe_events", "subscription": subscribed["id"]})
+    answer = await client.receive_json()
+    while answer["type"] == "event":  # any push still on its way before the unsubscription
+        answer = await client.receive_json()
+    assert answer["success"]
+    await hass.services.async_call(
+        DOMAIN, "transfer", {"from_device": dryer, "to_device": heater, "amount": 1}, blocking=True
+    )
+    await hass.async_block_till_done()
+    await client.send_json_auto_id({"type": "ping"})
+    assert (await client.receive_json())["type"] == "pong"  # nothing pushed after unsubscribing

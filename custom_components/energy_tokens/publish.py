@@ -15,7 +15,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from .policies import Status
-from .signals import signal_device, signal_household
+from .signals import signal_device, signal_household, signal_view
 from .view import DeviceView, HouseholdView, changed_aspects, household_view, ledger_view, live_view
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Publisher:
             self._publish(subentry_id, None if everything else old.devices.get(subentry_id), after)
         if everything or replace(old, devices={}) != replace(new, devices={}):
             async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
+        async_dispatcher_send(self.hass, signal_view(self.entry.entry_id))
         return new
 
     @callback
@@ -59,6 +60,7 @@ class Publisher:
         valid = None if self.verification is None else self.verification.valid
         self.view.ledger = ledger_view(self.economy, valid)
         async_dispatcher_send(self.hass, signal_household(self.entry.entry_id))
+        async_dispatcher_send(self.hass, signal_view(self.entry.entry_id))
 
     def _show_live(
         self, subentry_id: str, balance_milli: int, status: Status, *, force: bool = False
@@ -68,6 +70,7 @@ class Publisher:
         if (after := live_view(before, balance_milli, status, force=force)) is not None:
             self.view.devices[subentry_id] = after
             self._publish(subentry_id, before, after)
+            async_dispatcher_send(self.hass, signal_view(self.entry.entry_id))
 
     def _publish(self, subentry_id: str, before: DeviceView | None, after: DeviceView) -> None:
         for aspect in changed_aspects(before, after):

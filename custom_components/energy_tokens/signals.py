@@ -19,3 +19,8 @@ def signal_device(entry_id: str, subentry_id: str, aspect: Aspect) -> str:
 def signal_device_added(entry_id: str) -> str:
     """Sent with a subentry id when a device joined the household: platforms add its entities."""
     return f"{DOMAIN}_{entry_id}_device_added"
+
+
+def signal_view(entry_id: str) -> str:
+    """Sent when anything the card shows may have changed (it is pushed to subscribed cards)."""
+    return f"{DOMAIN}_{entry_id}_view"

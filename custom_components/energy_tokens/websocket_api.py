@@ -8,7 +8,10 @@ from typing import Any
 from homeassistant.components import websocket_api
 from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.decorators import websocket_command
+from homeassistant.components.websocket_api.messages import event_message
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import probatio
 
 from .const import DOMAIN
@@ -19,8 +22,10 @@ from .ledger.entries import MOVEMENT_KINDS
 from .runtime import HouseholdRuntime
 from .services import balances_response
 from .settings import MILLI
+from .signals import signal_view
 
 COMMAND_HOUSEHOLD = f"{DOMAIN}/household"
+COMMAND_SUBSCRIBE = f"{DOMAIN}/subscribe_household"
 RECENT_MOVEMENTS = 8
 
 
@@ -28,6 +33,49 @@ RECENT_MOVEMENTS = 8
 def async_setup_websocket_api(hass: HomeAssistant) -> None:
     """Register the commands (once, for every household)."""
     websocket_api.async_register_command(hass, websocket_household)
+    websocket_api.async_register_command(hass, websocket_subscribe_household)
+
+
+@websocket_command(
+    {
+        probatio.Required("type"): COMMAND_SUBSCRIBE,
+        probatio.Optional("household"): str,
+    }
+)
+@callback
+def websocket_subscribe_household(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Send the household's view now, then again whenever it changes, until unsubscribed.
+
+    Changes within one turn of the event loop (a commit and the refresh after it, say) are sent
+    once; a household reloaded meanwhile goes on being sent, and one no longer loaded is not.
+    """
+    runtime = household(hass, msg.get("household"))  # refused like the one-shot command
+    entry_id = runtime.entry.entry_id
+    pending = False
+
+    @callback
+    def send() -> None:
+        nonlocal pending
+        pending = False
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is not None and entry.state is ConfigEntryState.LOADED:
+            view = household_view(entry.runtime_data)
+            connection.send_message(event_message(msg["id"], view))
+
+    @callback
+    def changed() -> None:
+        nonlocal pending
+        if not pending:
+            pending = True
+            hass.loop.call_soon(send)
+
+    connection.subscriptions[msg["id"]] = async_dispatcher_connect(
+        hass, signal_view(entry_id), changed
+    )
+    connection.send_result(msg["id"])
+    send()
 
 
 @websocket_command(

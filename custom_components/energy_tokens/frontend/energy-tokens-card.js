@@ -1,12 +1,13 @@
 // Energy Tokens dashboard card: balances against allowances, status, projected run-out, the
 // household pool and period, transfers between devices, and the ledger's latest movements.
 // Plain JavaScript served as is by the integration (no build step); data comes from the
-// `energy_tokens/household` WebSocket command, transfers go through the `energy_tokens.transfer`
+// `energy_tokens/subscribe_household` WebSocket subscription (pushed on every change, never
+// polled), transfers go through the `energy_tokens.transfer`
 // action, so the card can do nothing the user could not do with the action itself.
 
 const DOMAIN = "energy_tokens";
 const CARD_TYPE = "energy-tokens-card";
-const REFRESH_MIN_MS = 1000; // at most one fetch per second, however busy the meters are
+const RETRY_MS = 10000; // a household not loaded yet is asked for again after this
 const CLOCK_MS = 30000; // re-render "time left" twice a minute
 
 const SYSTEM_ACCOUNTS = {
@@ -95,14 +96,10 @@ class EnergyTokensCard extends HTMLElement {
     this._hass = null;
     this._data = null;
     this._error = null;
-    this._fetching = false;
-    this._refetch = false;
-    this._lastFetch = 0;
-    this._timer = null;
+    this._unsubscribe = null; // the household view's subscription, while there is one
+    this._subscribing = false;
+    this._retry = null;
     this._clock = null;
-    this._watched = [];
-    this._entities = null;
-    this._states = new Map();
     this._busy = false;
     this.attachShadow({ mode: "open" });
   }
@@ -116,17 +113,13 @@ class EnergyTokensCard extends HTMLElement {
     this._config = { show_ledger: true, ...config };
     this._data = null;
     this._build();
-    if (this._hass) this._fetch();
+    this._unsubscribeView(); // another household, maybe: subscribe again
+    this._subscribeView();
   }
 
   set hass(hass) {
-    const first = this._hass === null;
     this._hass = hass;
-    if (first) {
-      this._fetch();
-      return;
-    }
-    if (this._energyTokensStatesChanged()) this._scheduleFetch();
+    this._subscribeView(); // once: the integration pushes every change after that
   }
 
   get hass() {
@@ -135,13 +128,14 @@ class EnergyTokensCard extends HTMLElement {
 
   connectedCallback() {
     this._clock = setInterval(() => this._render(), CLOCK_MS);
-    if (this._hass && this._data === null) this._fetch();
+    this._subscribeView();
   }
 
   disconnectedCallback() {
     clearInterval(this._clock);
-    clearTimeout(this._timer);
-    this._clock = this._timer = null;
+    clearTimeout(this._retry);
+    this._clock = this._retry = null;
+    this._unsubscribeView();
   }
 
   getCardSize() {
@@ -174,58 +168,36 @@ class EnergyTokensCard extends HTMLElement {
 
   // ----- data
 
-  /** True when a state of this integration's entities changed since the last look. */
-  _energyTokensStatesChanged() {
-    const hass = this._hass;
-    if (hass.entities !== this._entities) {
-      this._entities = hass.entities;
-      this._watched = Object.values(hass.entities || {})
-        .filter((entry) => entry.platform === DOMAIN)
-        .map((entry) => entry.entity_id);
-    }
-    let changed = false;
-    for (const entityId of this._watched) {
-      const state = hass.states[entityId];
-      if (this._states.get(entityId) !== state) {
-        this._states.set(entityId, state);
-        changed = true;
-      }
-    }
-    return changed;
-  }
-
-  _scheduleFetch(delay) {
-    if (this._timer !== null) return;
-    const wait = delay ?? Math.max(0, this._lastFetch + REFRESH_MIN_MS - Date.now());
-    this._timer = setTimeout(() => {
-      this._timer = null;
-      this._fetch();
-    }, wait);
-  }
-
-  async _fetch() {
-    if (!this._hass) return;
-    if (this._fetching) {
-      this._refetch = true;
-      return;
-    }
-    this._fetching = true;
-    this._lastFetch = Date.now();
-    const message = { type: `${DOMAIN}/household` };
+  /** Subscribe to the household's view: sent now, then pushed whenever it changes. */
+  async _subscribeView() {
+    if (!this._hass || !this.isConnected || this._unsubscribe || this._subscribing) return;
+    this._subscribing = true;
+    const message = { type: `${DOMAIN}/subscribe_household` };
     if (this._config.household) message.household = this._config.household;
     try {
-      this._data = await this._hass.callWS(message);
-      this._error = null;
+      this._unsubscribe = await this._hass.connection.subscribeMessage((view) => {
+        this._data = view;
+        this._error = null;
+        this._render();
+      }, message);
     } catch (err) {
+      // Not loaded yet, say: shown, and tried again in a while.
       this._error = (err && err.message) || String(err);
+      this._render();
+      this._retry = setTimeout(() => {
+        this._retry = null;
+        this._subscribeView();
+      }, RETRY_MS);
     } finally {
-      this._fetching = false;
+      this._subscribing = false;
     }
-    this._render();
-    if (this._refetch) {
-      this._refetch = false;
-      this._scheduleFetch();
-    }
+    if (!this.isConnected) this._unsubscribeView(); // removed while subscribing
+  }
+
+  _unsubscribeView() {
+    const unsubscribe = this._unsubscribe;
+    this._unsubscribe = null;
+    if (unsubscribe) unsubscribe().catch(() => {}); // the connection may be gone already
   }
 
   async _transfer(event) {
@@ -255,10 +227,7 @@ class EnergyTokensCard extends HTMLElement {
       this._showMessage("error", (err && err.message) || String(err));
     } finally {
       this._busy = false;
-      this._renderForm();
-      this._fetch();
-      // The movement is in the ledger's view once committed (group commit, about a second).
-      this._scheduleFetch(1500);
+      this._renderForm(); // the new balances and the movement are pushed by the subscription
     }
   }
 
