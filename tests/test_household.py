@@ -27,7 +27,7 @@ from custom_components.energy_tokens.runtime import storage_directory
 from .conftest import device_subentry
 from .helpers import entries, state_of, subentry_id, tick
 
-# Diagnostic entities are disabled by default (test_entities_default.py); these tests read them.
+# Every entity enabled, whatever its default: these tests read them.
 pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 
 DRYER = "sensor.dryer_energy"

@@ -70,7 +70,6 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         translation_key="allowance",
         native_unit_of_measurement=TOKENS,
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
         value_fn=lambda device: device.allowance,
         # Only while a change waits for the next period: the state is this period's.
         attrs_fn=lambda device: (
@@ -82,7 +81,6 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         translation_key="share",
         native_unit_of_measurement=PERCENTAGE,
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         value_fn=lambda device: device.share_percent,
@@ -91,7 +89,6 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         key="rank",
         translation_key="rank",
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
         value_fn=lambda device: device.rank,
     ),
     DeviceSensorDescription(
@@ -163,7 +160,6 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         key="ledger_entries",
         translation_key="ledger_entries",
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
         state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda household: household.ledger.entries,
     ),
@@ -172,7 +168,6 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
         translation_key="last_checkpoint",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
         value_fn=lambda household: household.ledger.last_checkpoint,
     ),
 )
