@@ -1,6 +1,9 @@
 """The dashboard card: served, loaded by the frontend, fed over the WebSocket API."""
 
 import hashlib
+import json
+import re
+from typing import Any
 
 from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL
 from homeassistant.components.lovelace.const import LOVELACE_DATA
@@ -17,6 +20,8 @@ from pytest_homeassistant_custom_component.typing import (
 
 from custom_components.energy_tokens.card import CARD_FILE, CARD_URL
 from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.ledger.entries import MOVEMENT_KINDS
+from custom_components.energy_tokens.policies import MARKET, POOL, PROVIDER
 
 from .conftest import device_subentry
 from .helpers import device_id
@@ -101,6 +106,17 @@ async def test_household_view_has_balances_period_and_latest_movements(
     assert view["period_start"] == "2026-11-01T00:00:00-07:00"  # the test instance is in US/Pacific
     assert view["period_end"] == "2026-12-01T00:00:00-08:00"
     assert view["token_kwh"] == 1.0
+    # The household's stacked bar: the period's cap, what was sold and consumed, at "now".
+    assert (view["cap"], view["sold"], view["consumed"]) == (300.0, 0.0, 0.0)
+    assert view["period_start"] < view["now"] < view["period_end"]
+    # Each device's burn-down: its allowance from the start to the slice before this one (the
+    # transfer happened in this one), then the live balance; flat with no consumption yet.
+    for shown, allowance in zip(view["devices"], (30.0, 50.0), strict=True):
+        chart = shown["chart"]
+        assert set(chart["left"]) == {allowance}
+        assert len(chart["left"]) == len(chart["borrowed"]) >= 1
+        assert set(chart["borrowed"]) == {0.0}
+        assert chart["projected"] == shown["balance"]
     assert {
         d["device"]: (d["device_id"], d["balance"], d["allowance"]) for d in view["devices"]
     } == {
@@ -275,3 +291,85 @@ async def test_the_card_is_pushed_the_household_view_when_it_changes(
     await hass.async_block_till_done()
     await client.send_json_auto_id({"type": "ping"})
     assert (await client.receive_json())["type"] == "pong"  # nothing pushed after unsubscribing
+
+
+TRANSLATIONS = CARD_FILE.parent.parent / "translations"
+
+
+def _flat(texts: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in texts.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _card_texts(language: str) -> dict[str, str]:
+    texts = json.loads((TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8"))
+    return _flat(texts["card"])
+
+
+def test_every_text_the_card_asks_for_is_translated() -> None:
+    english = _card_texts("en")
+    source = CARD_FILE.read_text(encoding="utf-8")
+    asked = set(re.findall(r'_t\(\s*"([a-z_.]+)"', source))
+    assert len(asked) > 30
+    assert asked <= set(english), asked - set(english)
+    # Keys the card builds: every movement kind and system account it may show, and the editor.
+    assert {f"kind.{kind.name.lower()}" for kind in MOVEMENT_KINDS} <= set(english)
+    accounts = re.search(r"const SYSTEM_ACCOUNTS = \[([^\]]*)\]", source)
+    assert accounts is not None
+    assert {f"account.{name}" for name in re.findall(r'"(\w+)"', accounts[1])} <= set(english)
+    assert {POOL, PROVIDER, MARKET} <= set(re.findall(r'"(\w+)"', accounts[1]))
+    names = re.findall(r'\{ name: "(\w+)", (?:default: \w+, )?selector', source)
+    assert {f"editor.{name}" for name in names} <= set(english)
+    # Every text is used: a text the card no longer shows is not kept in every language.
+    built = {key for key in english if key.split(".")[0] in ("kind", "account", "editor")}
+    assert set(english) - built == asked
+
+
+def test_the_second_language_translates_every_card_text_with_the_same_placeholders() -> None:
+    english, german = _card_texts("en"), _card_texts("de")
+    assert set(german) == set(english)
+    for key, text in english.items():
+        assert german[key] != "", key
+        assert _placeholders(german[key]) == _placeholders(text), key
+
+
+def _placeholders(text: str) -> set[str]:
+    """The ICU arguments of a message ({name} and {count, plural, ...})."""
+    return set(re.findall(r"\{(\w+)(?=[,}])", text))
+
+
+@pytest.mark.parametrize(
+    ("language", "pool", "transfer"), [("en", "Pool", "Transfer"), ("de", "Vorrat", "Übertragen")]
+)
+async def test_the_card_texts_come_through_home_assistants_translations(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    language: str,
+    pool: str,
+    transfer: str,
+) -> None:
+    """The card asks the frontend for the "card" category, as for any other translation."""
+    assert await async_setup_component(hass, "frontend", {})
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "frontend/get_translations",
+            "language": language,
+            "category": "card",
+            "integration": [DOMAIN],
+        }
+    )
+    response = await client.receive_json()
+    assert response["success"], response
+    resources = response["result"]["resources"]
+    prefix = f"component.{DOMAIN}.card."
+    assert resources[f"{prefix}pool"] == pool
+    assert resources[f"{prefix}transfer_button"] == transfer
+    assert resources[f"{prefix}kind.transfer"] in ("Transfer", "Übertragung")
+    assert {key.removeprefix(prefix) for key in resources} == set(_card_texts(language))

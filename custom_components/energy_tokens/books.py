@@ -17,7 +17,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .events import BudgetEvent, DomainEvent
-from .history import EMPTY, History, add_to_slice
+from .history import COURSE, Course, History
 from .ledger import Cause, Entry, Kind, Ledger
 from .ledger.entries import SYSTEM
 from .metering import HeldSpike, MeterTracker, TrackerState
@@ -40,7 +40,7 @@ class Device:
     borrowed: bool = False
     status: Status = Status.OK  # as last seen on a reading: events fire when it changes
     metered_since: int | None = None  # when this period's metering began (its pace's start)
-    slices: tuple[int, ...] = EMPTY  # milli-tokens debited in each slice of the period
+    course: Course = COURSE  # this period's tokens per slice: its burn-down
 
 
 type SpikeKey = tuple[str, str, int, int]  # account, meter, from and to (Wh)
@@ -49,6 +49,7 @@ type _Saved = tuple[
     Period | None,
     int | None,
     HouseholdSettings,
+    int,
     int,
     int,
     dict[str, Device],
@@ -85,6 +86,7 @@ class Books:
         self.closed_at: int | None = None  # the running period's close, while none opened after
         self.cost_micro = 0
         self.sales_micro = 0
+        self.sold_milli = 0  # tokens sold this period
         self.clock = clock
         self.zone = zone
         self.devices: dict[str, Device] = {}
@@ -152,6 +154,12 @@ class Books:
     def fold(self, entry: Entry) -> None:
         """Follow one entry of the running period (restore.py feeds the stored ones)."""
         data = entry.data
+        if entry.amount and (period := self.period) is not None:  # the devices' courses
+            for account, into in ((entry.from_account, False), (entry.to_account, True)):
+                if (moved := self._by_account.get(account or "")) is not None:
+                    moved.course = moved.course.moved(
+                        period.start_ms, period.end_ms, entry, into=into
+                    )
         match entry.kind:
             case Kind.PERIOD_OPEN:
                 self.closed_at = None
@@ -163,13 +171,13 @@ class Books:
                 self.period_settings = self.settings.with_money(data["money"])
                 self.labels = dict(data.get("names", {}))
                 self.history = History(data.get("history"))
-                self.cost_micro = self.sales_micro = 0
+                self.cost_micro = self.sales_micro = self.sold_milli = 0
                 for device in self.devices.values():
                     device.period_wh = device.period_milli = device.allowance_milli = 0
                     device.borrowed, device.next_milli = False, None
                     read = device.settings.account in data["meters"]  # metered from the start
                     device.metered_since = data["start_ms"] if read else None
-                    device.slices = EMPTY
+                    device.course = COURSE
             case Kind.DEBIT:
                 if "spike" in data:  # a held jump, accepted
                     self._resolve((entry.from_account or "", data["meter"], *data["wh"]))
@@ -177,11 +185,6 @@ class Books:
                     start, end = data["wh"]
                     debited.period_wh += end - start
                     debited.period_milli += entry.amount
-                    if self.period is not None:
-                        start_ms, end_ms = self.period.start_ms, self.period.end_ms
-                        debited.slices = add_to_slice(
-                            debited.slices, start_ms, end_ms, entry.ts_ms, entry.amount
-                        )
             case Kind.METER if "range" in data:  # a reading too small to debit yet
                 if (metered := self._by_account.get(data["device"])) is not None:
                     start, end = data["range"]
@@ -198,11 +201,14 @@ class Books:
                 self._metered(data)
             case Kind.PERIOD_CLOSE:
                 self.closed_at = entry.ts_ms
-                self.history.note({d.settings.account: d.slices for d in self.devices.values()})
+                self.history.note(
+                    {d.settings.account: d.course.debited for d in self.devices.values()}
+                )
             case Kind.PURCHASE:
                 self.cost_micro += entry.amount * data["price_micro"] // MILLI
             case Kind.SALE:
                 self.sales_micro += entry.amount * data["price_micro"] // MILLI
+                self.sold_milli += entry.amount
             case Kind.ALLOCATE:  # from the pool: the device's allowance
                 if (allocated := self._by_account.get(entry.to_account or "")) is not None:
                     allocated.allowance_milli += entry.amount
@@ -257,14 +263,14 @@ class Books:
 
     def _save(self) -> _Saved:
         books = {key: (replace(d), d.tracker.state()) for key, d in self.devices.items()}
-        money = self.period_settings, self.cost_micro, self.sales_micro
+        money = self.period_settings, self.cost_micro, self.sales_micro, self.sold_milli
         spikes = dict(self.held), set(self.resolved), dict(self.labels), self.history.copy()
         return self.period, self.closed_at, *money, dict(self.devices), books, *spikes
 
     def _load(self, saved: _Saved) -> None:
-        self.period, self.closed_at, self.period_settings, *money, devices, books = saved[:7]
-        self.cost_micro, self.sales_micro = money
-        self.held, self.resolved, self.labels, self.history = saved[7:11]
+        self.period, self.closed_at, self.period_settings, *money, devices, books = saved[:8]
+        self.cost_micro, self.sales_micro, self.sold_milli = money
+        self.held, self.resolved, self.labels, self.history = saved[8:12]
         self.devices = devices
         self._by_account = {d.settings.account: d for d in devices.values()}
         for key, (figures, tracker) in books.items():

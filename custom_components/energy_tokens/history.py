@@ -6,12 +6,17 @@ over the whole period), and what it consumed in the last closed periods *from th
 the period to its end* (so an idle dishwasher that runs every evening keeps, during the day,
 what it needed in the evenings before, instead of lending it and being cut when it starts).
 
-A period is cut into ``SLICES`` equal slices; each device's consumption is counted per slice.
+A period is cut into ``SLICES`` equal slices; each device's consumption is counted per slice,
+and so are the tokens that moved in and out of it (its course: what its burn-down chart draws).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .ledger import Entry, Kind
+from .policies import ALLOWANCE_LOWERED
 
 HISTORY = 3  # closed periods a device's past consumption is taken from
 SLICES = 24  # a daily period's hours; a monthly period's slices are 30 hours or so
@@ -27,12 +32,38 @@ def add_to_slice(
     slices: tuple[int, ...], start_ms: int, end_ms: int, at_ms: int, milli: int
 ) -> tuple[int, ...]:
     """Slices with ``milli`` counted in the one ``at_ms`` falls in (a new tuple)."""
-    index = _slice(start_ms, end_ms, at_ms)
+    index = slice_of(start_ms, end_ms, at_ms)
     return (*slices[:index], slices[index] + milli, *slices[index + 1 :])
 
 
-def _slice(start_ms: int, end_ms: int, at_ms: int) -> int:
+def slice_of(start_ms: int, end_ms: int, at_ms: int) -> int:
+    """The slice of the period a moment falls in (the first or last one outside the period)."""
     return min(max((at_ms - start_ms) * SLICES // max(end_ms - start_ms, 1), 0), SLICES - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    """A device's running period per slice, in milli-tokens: debited, net moved in, borrowed."""
+
+    debited: tuple[int, ...] = EMPTY  # its consumption: what History keeps of a closed period
+    net: tuple[int, ...] = EMPTY  # movements in (+) and out (-) but allowance changes
+    borrowed: tuple[int, ...] = EMPTY  # what it borrowed from the devices that could spare it
+
+    def moved(self, start_ms: int, end_ms: int, entry: Entry, *, into: bool) -> Course:
+        """The course after an entry that moved tokens into (or out of) the device."""
+        if entry.kind is Kind.ALLOCATE or entry.data.get("reason") == ALLOWANCE_LOWERED:
+            return self  # the allowance is the chart's baseline, drawn from the period's start
+        signed = entry.amount if into else -entry.amount
+        debited, borrowed = self.debited, self.borrowed
+        if entry.kind is Kind.DEBIT and not into:
+            debited = add_to_slice(debited, start_ms, end_ms, entry.ts_ms, entry.amount)
+        elif entry.kind is Kind.BORROW and into:
+            borrowed = add_to_slice(borrowed, start_ms, end_ms, entry.ts_ms, entry.amount)
+        net = add_to_slice(self.net, start_ms, end_ms, entry.ts_ms, signed)
+        return Course(debited, net, borrowed)
+
+
+COURSE = Course()  # a period's, before anything moved
 
 
 class History:

@@ -7,6 +7,7 @@ their own pace (view.live_view) and are told only what changed.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
@@ -34,12 +35,12 @@ class Publisher:
     view: HouseholdView
     verification: VerifyResult | None
 
-    def current_view(self) -> HouseholdView:
+    def current_view(self, now: datetime | None = None) -> HouseholdView:
         """Every figure as it is now, for a reader (an action, voice, the card), not published.
 
         Entities keep their own pace (view.live_view), so reading never rewrites them.
         """
-        return household_view(self.economy, dt_util.now(), self.view.ledger)
+        return household_view(self.economy, now or dt_util.now(), self.view.ledger)
 
     @callback
     def refresh(self, *, everything: bool = False) -> HouseholdView:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import enum
 
 from .books import Books, Device
-from .history import metered_ms
+from .history import metered_ms, slice_of
 from .periods import Period
 from .policies import Status, run_out_ms
 from .settings import MICRO, MILLI
@@ -86,6 +86,8 @@ class HouseholdView:
     consumed_milli: int
     cost_micro: int
     sales_micro: int
+    cap_milli: int  # the tokens bought each period
+    sold_milli: int  # tokens sold this period
     top_consumer: str | None  # None before anyone consumed
     devices: dict[str, DeviceView]  # by subentry id
     ledger: LedgerView
@@ -143,6 +145,40 @@ def run_out(
     return moment.replace(second=0, microsecond=0)  # to the minute: no churn
 
 
+@dataclass(frozen=True, slots=True)
+class BurnDown:
+    """A device's tokens over the running period so far, and where its pace takes them.
+
+    ``left_milli[0]`` is the balance at the period's start (its allowance, and what it carried
+    in), then one per slice already over; the live balance is the last point. Borrowed tokens
+    are counted per slice up to the current one.
+    """
+
+    left_milli: tuple[int, ...]
+    borrowed_milli: tuple[int, ...]
+    projected_milli: int  # at the period's end at this period's pace; below zero: runs out first
+
+
+def burn_down(books: Books, device: Device, balance: int, consumed: int, now_ms: int) -> BurnDown:
+    """A device's burn-down, from its course: the ledger's balance, less what moved in since.
+
+    ``balance`` and ``consumed`` are the live figures (with consumption not yet debited).
+    """
+    assert books.period is not None
+    start_ms, end_ms = books.period.start_ms, books.period.end_ms
+    current = slice_of(start_ms, end_ms, now_ms)
+    course = device.course
+    left = [books.ledger.balance(device.settings.account)]  # what the course's entries left
+    for moved in reversed(course.net[: current + 1]):  # back to the start, slice by slice
+        left.append(left[-1] - moved)
+    left.reverse()
+    elapsed = metered_ms(device.metered_since, now_ms)
+    remaining = max(end_ms - now_ms, 0)
+    # The pace of run_out(): consumed over the time metered, on to the period's end.
+    spent = consumed * remaining // elapsed if elapsed > 0 else 0
+    return BurnDown(tuple(left[:-1]), course.borrowed[: current + 1], balance - spent)
+
+
 def household_view(books: Books, now: datetime, ledger: LedgerView) -> HouseholdView:
     """Every figure, as it is now."""
     figures = {
@@ -178,6 +214,8 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
         consumed_milli=total,
         cost_micro=books.cost_micro,
         sales_micro=books.sales_micro,
+        cap_milli=books.period_settings.cap_milli,
+        sold_milli=books.sold_milli,
         top_consumer=top,
         devices=devices,
         ledger=ledger,

@@ -12,6 +12,7 @@ from homeassistant.components.websocket_api.messages import event_message
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import DOMAIN
@@ -23,6 +24,7 @@ from .runtime import HouseholdRuntime
 from .services import balances_response
 from .settings import MILLI
 from .signals import signal_view
+from .view import burn_down, tokens
 
 COMMAND_HOUSEHOLD = f"{DOMAIN}/household"
 COMMAND_SUBSCRIBE = f"{DOMAIN}/subscribe_household"
@@ -97,7 +99,8 @@ def websocket_household(
 
 def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     """What the card shows: get_balances' figures, the period and the latest movements."""
-    view = runtime.current_view()
+    now = dt_util.now()
+    view = runtime.current_view(now)
     period = view.period
     # Accounts by name: devices (removed ones by the name the ledger recorded for them) and other
     # households; system accounts (pool, market) keep ids, which the card names.
@@ -108,9 +111,29 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     for other in runtime.hass.config_entries.async_entries(DOMAIN):
         names[household_account(other.entry_id)] = other.title
         names[escrow_account(other.entry_id)] = other.title  # tokens on their way there
-    return balances_response(runtime, view) | {
+    response = balances_response(runtime, view)
+    if period is not None:  # each device's burn-down chart, at the same moment as its figures
+        now_ms = round(now.timestamp() * 1000)
+        for shown, (key, device) in zip(response["devices"], view.devices.items(), strict=True):
+            chart = burn_down(
+                runtime.economy,
+                runtime.economy.devices[key],
+                device.balance_milli,
+                device.consumed_milli,
+                now_ms,
+            )
+            shown["chart"] = {
+                "left": [tokens(milli) for milli in chart.left_milli],
+                "borrowed": [tokens(milli) for milli in chart.borrowed_milli],
+                "projected": tokens(chart.projected_milli),
+            }
+    return response | {
         "entry_id": runtime.entry.entry_id,
         "period_start": None if period is None else period.start.isoformat(),
+        "now": now.isoformat(),
+        "cap": tokens(view.cap_milli),
+        "sold": tokens(view.sold_milli),
+        "consumed": view.consumed,
         "token_kwh": view.token_wh / 1000,
         "ledger": {"entries": view.ledger.durable_entries, "head": view.ledger.head},
         "recent": [

@@ -69,8 +69,35 @@ async function readDevices() {
 }
 
 async function ledgerEntries() {
-  const summary = await page.locator("energy-tokens-card .ledger-summary").textContent();
-  return Number(summary.match(/^([\d,.\s]+) entries/)[1].replace(/[^\d]/g, ""));
+  return Number(await page.locator("energy-tokens-card .ledger-summary").getAttribute("data-entries"));
+}
+
+/** The household's view, as the card is sent it. */
+async function householdView() {
+  return page.evaluate(() => document.querySelector("home-assistant").hass.callWS({ type: "energy_tokens/household" }));
+}
+
+/** How many pixels of a PNG (a Playwright screenshot) are within ``tolerance`` of a CSS colour. */
+async function pixelsOf(png, colour, tolerance = 40) {
+  return page.evaluate(
+    async ({ data, colour, tolerance }) => {
+      const image = new Image();
+      image.src = `data:image/png;base64,${data}`;
+      await image.decode();
+      const canvas = document.createElement("canvas");
+      [canvas.width, canvas.height] = [image.width, image.height];
+      const context = canvas.getContext("2d");
+      context.drawImage(image, 0, 0);
+      const [r, g, b] = colour.match(/\d+/g).map(Number);
+      const { data: pixels } = context.getImageData(0, 0, image.width, image.height);
+      let count = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        if (Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) <= tolerance) count++;
+      }
+      return count;
+    },
+    { data: png.toString("base64"), colour, tolerance }
+  );
 }
 
 test("log in with the printed owner account", async () => {
@@ -93,11 +120,12 @@ test("the card shows every demo device's balance against its allowance", async (
     if (device.exhausted) {
       assert.equal(device.runOut, "Out of tokens", `${device.name} is out of tokens`);
     }
-    await assertVisible(`energy-tokens-card .device[data-device="${device.name}"] .bar`);
+    await assertVisible(`energy-tokens-card .device[data-device="${device.name}"] svg.chart`);
   }
   await assertVisible("energy-tokens-card .figure.pool");
   await assertVisible("energy-tokens-card .figure.period");
   await page.screenshot({ path: join(SCREENSHOTS, "01-dashboard.png"), fullPage: true });
+  await page.locator("energy-tokens-card ha-card").screenshot({ path: join(SCREENSHOTS, "00-card.png") });
 });
 
 test("a transfer through the card moves tokens and lands in the ledger", async () => {
@@ -180,6 +208,94 @@ test("the card follows the theme: dark mode changes its colours", async () => {
   assert.notEqual(dark.background, light.background);
   assert.notEqual(dark.text, light.text);
   await page.screenshot({ path: join(SCREENSHOTS, "05-dark-theme.png"), fullPage: true });
+});
+
+test("each device's burn-down chart draws its course, projection, allowance and borrowing", async () => {
+  // The demo's appliances run 60 times faster than real time: within a minute one has used some.
+  let view;
+  await until(async () => (view = await householdView()).devices.some((device) => device.consumed >= 1));
+  for (const device of view.devices) {
+    const row = page.locator(`energy-tokens-card .device[data-device-id="${device.device_id}"]`);
+    const line = row.locator("svg.chart polyline.left");
+    // The start, one point per 24th of the period gone by, and the live balance.
+    assert.ok(device.chart.left.length >= 1, `${device.device} has a course`);
+    await until(async () => Number(await line.getAttribute("data-points")) >= device.chart.left.length + 1);
+    assert.equal(await row.locator("svg.chart line.allowance").count(), 1);
+    assert.equal(await row.locator("svg.chart polyline.projected").count(), 1);
+    const borrowedSlices = device.chart.borrowed.filter((tokens) => tokens > 0).length;
+    assert.equal(await row.locator("svg.chart line.borrowed").count(), borrowedSlices, `${device.device} borrowing marks`);
+    const label = await row.locator("svg.chart").getAttribute("aria-label");
+    assert.match(label, new RegExp(`^${device.device}: .* left of .*; at this pace`), label);
+  }
+  // The chart is drawn: its line, in the theme's primary colour, shows in a screenshot.
+  const busiest = [...view.devices].sort((a, b) => b.consumed - a.consumed)[0];
+  const chart = page.locator(`energy-tokens-card .device[data-device-id="${busiest.device_id}"] svg.chart`);
+  const stroke = await chart.locator("polyline.left").evaluate((line) => getComputedStyle(line).stroke);
+  const png = await chart.screenshot({ path: join(SCREENSHOTS, "06-burn-down.png") });
+  assert.ok((await pixelsOf(png, stroke)) > 40, `the line (${stroke}) is drawn`);
+  // The README's picture of the card (docs/card.png is copied from it): light, all of it in view.
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 2400 });
+  try {
+    await page.locator("energy-tokens-card ha-card").screenshot({ path: join(SCREENSHOTS, "card.png") });
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 1000 });
+  }
+});
+
+test("the household's bar shows where the period's tokens went", async () => {
+  const view = await householdView();
+  const bar = page.locator("energy-tokens-card .breakdown svg");
+  await bar.waitFor();
+  const parts = await bar.locator("rect").evaluateAll((rects) =>
+    rects.map((rect) => ({ part: rect.dataset.part, tokens: Number(rect.dataset.tokens), width: Number(rect.getAttribute("width")) }))
+  );
+  const used = view.devices.reduce((sum, device) => sum + device.consumed, 0);
+  const left = view.devices.reduce((sum, device) => sum + Math.max(device.balance, 0), 0);
+  const total = used + left + view.pool + view.sold;
+  const sum = (key) => parts.filter((part) => part.part.startsWith(key)).reduce((s, part) => s + part.tokens, 0);
+  // Read a moment apart (meters keep running): within a token.
+  assert.ok(Math.abs(sum("used") - used) < 1, `used ${sum("used")} vs ${used}`);
+  assert.ok(Math.abs(sum("pool") - view.pool) < 1, `pool ${sum("pool")} vs ${view.pool}`);
+  assert.ok(Math.abs(parts.reduce((s, part) => s + part.width, 0) - 1000) < 0.1, "the bar is full");
+  assert.ok(total > 0);
+  const png = await page.locator("energy-tokens-card .breakdown").screenshot({ path: join(SCREENSHOTS, "07-breakdown.png") });
+  assert.ok(png.length > 1000);
+});
+
+test("on a phone (390 px wide) the card, its charts and its form fit", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    const card = page.locator("energy-tokens-card ha-card");
+    await until(async () => (await card.boundingBox()).width <= 390);
+    const overflow = await card.evaluate((element) => element.scrollWidth - element.clientWidth);
+    assert.ok(overflow <= 0, `the card overflows by ${overflow} px`);
+    for (const box of await page.locator("energy-tokens-card svg.chart").evaluateAll((charts) =>
+      charts.map((chart) => chart.getBoundingClientRect().toJSON())
+    )) {
+      assert.ok(box.width >= 250 && box.right <= 390, `a chart ${box.width} px wide, to ${box.right}`);
+    }
+    await card.screenshot({ path: join(SCREENSHOTS, "08-phone.png") });
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 1000 });
+  }
+});
+
+test("the card follows the user's language (German, the second translation)", async () => {
+  await page.evaluate(() => localStorage.setItem("selectedLanguage", JSON.stringify("de")));
+  await page.reload();
+  try {
+    await page.locator("energy-tokens-card .figure.pool").filter({ hasText: "Vorrat" }).waitFor();
+    await page.locator("energy-tokens-card h3").filter({ hasText: "Token übertragen" }).waitFor();
+    const label = await page.locator("energy-tokens-card svg.chart").first().getAttribute("aria-label");
+    assert.match(label, /übrig von .*; bei diesem Tempo/);
+    assert.match(await page.locator("energy-tokens-card button[name=transfer]").textContent(), /Übertragen/);
+    await page.locator("energy-tokens-card ha-card").screenshot({ path: join(SCREENSHOTS, "09-german.png") });
+  } finally {
+    await page.evaluate(() => localStorage.removeItem("selectedLanguage"));
+    await page.reload();
+    await page.locator("energy-tokens-card .figure.pool").filter({ hasText: "Pool" }).waitFor();
+  }
 });
 
 /** Polls ``check`` until it holds (Playwright's waits cannot count through shadow roots). */

@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from custom_components.energy_tokens.economy import Economy
+from custom_components.energy_tokens.ledger import Cause, CauseKind
 from custom_components.energy_tokens.policies import Status
 from custom_components.energy_tokens.view import (
     LIVE_STEP_MILLI,
     Aspect,
     DeviceView,
+    burn_down,
     changed_aspects,
     household_view,
     ledger_view,
@@ -18,6 +20,8 @@ from custom_components.energy_tokens.view import (
 )
 
 from .conftest import HOUR, Clock, Open, device
+
+USER = Cause(CauseKind.USER, "user-1")
 
 
 def _now(clock: Clock) -> datetime:
@@ -84,3 +88,35 @@ def test_changed_aspects_name_what_entities_must_show_anew() -> None:
     assert changed_aspects(shown, replace(shown, balance_milli=1)) == [Aspect.BALANCE]
     assert changed_aspects(shown, replace(shown, status=Status.LOW)) == [Aspect.STATUS]
     assert changed_aspects(shown, replace(shown, rank=2, enforced=False)) == [Aspect.FIGURES]
+
+
+def test_the_burn_down_follows_the_balance_slice_by_slice(open_books: Open, clock: Clock) -> None:
+    # A daily period from local midnight: 13:00 in Amsterdam starts its 14th hourly slice.
+    home = open_books([device("Heater", 2.0), device("Dryer", 20.0)], period="daily")
+    heater, dryer = home.devices["heater"], home.devices["dryer"]
+    home.observe(heater, 0.0, clock.now)
+    home.observe(heater, 1_500.0, clock.advance(HOUR // 2))
+    home.flush_all()  # 1.5 debited at 13:30
+    home.transfer(dryer, heater, 3_000, USER, "for the evening")  # 3 in at 13:30
+    home.observe(heater, 5_000.0, clock.advance(HOUR))  # 3.5 more at 14:30: 2 to borrow
+    home.flush_all()
+    home.observe(heater, 5_500.0, clock.advance(HOUR // 4))  # 0.5 not yet debited, 14:45
+    balance, consumed = home.balance_milli(heater), home.consumed_milli(heater)
+    chart = burn_down(home, heater, balance, consumed, clock.now)
+    assert len(chart.left_milli) == 15  # the start, then the 14 slices over: 00:00 to 14:00
+    assert chart.left_milli[:14] == (2_000,) * 14  # its allowance, untouched until 13:00
+    assert chart.left_milli[14] == 2_000 - 1_500 + 3_000  # at 14:00
+    # At 14:30 the 3.5 used left it empty: it borrowed in the current slice (and only then).
+    assert chart.borrowed_milli == (0,) * 14 + (1_000,)
+    assert balance == 3_500 - 3_500 + 1_000 - 500  # the live line ends at the balance
+    # 5.5 tokens in the 1.75 hours since it was first metered; 9.25 hours to go.
+    assert chart.projected_milli == 500 - 5_500 * 37 // 7
+    # A transfer is no borrowing, and neither is the allowance a movement: it is the baseline.
+    assert home.devices["dryer"].course.borrowed == (0,) * 24
+    assert burn_down(home, dryer, 17_000, 0, clock.now).left_milli == (20_000,) * 14 + (17_000,)
+    # The course is a fold over the period's entries: a restart draws the same chart.
+    home.ledger.close()
+    again = open_books([device("Heater", 2.0), device("Dryer", 20.0)], period="daily")
+    reopened = again.devices["heater"]
+    assert reopened.course == heater.course
+    assert burn_down(again, reopened, balance, consumed, clock.now) == chart

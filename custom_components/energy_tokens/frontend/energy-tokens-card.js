@@ -1,5 +1,7 @@
-// Energy Tokens dashboard card: balances against allowances, status, projected run-out, the
-// household pool and period, transfers between devices, and the ledger's latest movements.
+// Energy Tokens dashboard card: balances against allowances, status, projected run-out, each
+// device's burn-down chart, where the household's tokens went, transfers between devices, and
+// the ledger's latest movements. Its texts are the integration's translations (the "card"
+// category, loaded through Home Assistant's translation machinery in the user's language).
 // Plain JavaScript served as is by the integration (no build step); data comes from the
 // `energy_tokens/subscribe_household` WebSocket subscription (pushed on every change, never
 // polled), transfers go through the `energy_tokens.transfer`
@@ -10,24 +12,10 @@ const CARD_TYPE = "energy-tokens-card";
 const RETRY_MS = 10000; // a household not loaded yet is asked for again after this
 const CLOCK_MS = 30000; // re-render "time left" twice a minute
 
-const SYSTEM_ACCOUNTS = {
-  pool: "Household pool",
-  provider: "Provider",
-  market: "Market",
-  consumed: "Consumed",
-};
-const STATUS_LABELS = { ok: "OK", low: "Low", borrowing: "Borrowing", exhausted: "Exhausted" };
-const KIND_LABELS = {
-  purchase: "Purchase",
-  allocate: "Allowance",
-  debit: "Used",
-  transfer: "Transfer",
-  borrow: "Borrowed",
-  sale: "Sold",
-  rollover: "Rolled over",
-  forfeit: "Forfeited",
-  adjust: "Adjustment",
-};
+const SVG = "http://www.w3.org/2000/svg";
+const SLICES = 24; // the view's burn-down points: one per 24th of the period (history.py)
+const CHART = { width: 300, height: 72, pad: 6 }; // viewBox units; stretched to the card's width
+const SYSTEM_ACCOUNTS = ["pool", "provider", "market", "consumed"]; // named by the translations
 
 const STYLE = `
   :host { display: block; }
@@ -55,6 +43,25 @@ const STYLE = `
   .fill.exhausted { background: var(--error-color, #db4437); }
   .details { display: flex; justify-content: space-between; gap: 8px; font-size: 13px;
     color: var(--secondary-text-color); }
+  .chart { display: block; width: 100%; height: 72px; margin: 4px 0 2px; overflow: visible; }
+  .chart .axis { stroke: var(--divider-color); stroke-width: 1; }
+  .chart .allowance { stroke: var(--secondary-text-color); stroke-width: 1; stroke-dasharray: 4 3; }
+  .chart .left { fill: none; stroke: var(--primary-color); stroke-width: 2; stroke-linejoin: round; }
+  .chart .left.low { stroke: var(--warning-color, #ffa600); }
+  .chart .left.exhausted { stroke: var(--error-color, #db4437); }
+  .chart .projected { fill: none; stroke: var(--primary-color); stroke-width: 1.5; stroke-dasharray: 2 3;
+    opacity: 0.8; }
+  .chart .borrowed { stroke: var(--info-color, #039be5); stroke-width: 2; }
+  .chart * { vector-effect: non-scaling-stroke; }
+  .legend { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: 12px; color: var(--secondary-text-color); }
+  .legend .key { display: inline-block; width: 14px; height: 0; margin-right: 4px; vertical-align: middle;
+    border-top: 2px solid var(--primary-color); }
+  .legend .key.allowance { border-top: 1px dashed var(--secondary-text-color); }
+  .legend .key.projected { border-top: 2px dotted var(--primary-color); }
+  .legend .key.borrowed { width: 2px; height: 10px; border: none; background: var(--info-color, #039be5); }
+  .legend .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px;
+    vertical-align: middle; }
+  .breakdown svg { display: block; width: 100%; height: 16px; border-radius: 4px; margin: 4px 0 6px; }
   h3 { font-size: 15px; font-weight: 500; margin: 16px 0 8px; }
   form { display: grid; grid-template-columns: repeat(auto-fit, minmax(110px, 1fr)); gap: 8px;
     align-items: end; }
@@ -79,7 +86,15 @@ const STYLE = `
 
 /** Builds an element: attributes (on* become listeners), then children (strings become text). */
 function h(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
+  return fill(document.createElement(tag), attributes, children);
+}
+
+/** Builds an SVG element, the same way. */
+function svg(tag, attributes = {}, ...children) {
+  return fill(document.createElementNS(SVG, tag), attributes, children);
+}
+
+function fill(element, attributes, children) {
   for (const [key, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
@@ -87,6 +102,11 @@ function h(tag, attributes = {}, ...children) {
   }
   element.append(...children.flat().filter((child) => child !== null && child !== undefined));
   return element;
+}
+
+/** The points of a polyline, rounded to a hundredth of a unit. */
+function polyline(points) {
+  return points.map(([x, y]) => `${x.toFixed(2)},${y.toFixed(2)}`).join(" ");
 }
 
 class EnergyTokensCard extends HTMLElement {
@@ -101,6 +121,8 @@ class EnergyTokensCard extends HTMLElement {
     this._retry = null;
     this._clock = null;
     this._busy = false;
+    this._language = null; // the language whose texts are loaded (or loading)
+    this._localizeTexts = null; // what loading them returned
     this.attachShadow({ mode: "open" });
   }
 
@@ -110,7 +132,7 @@ class EnergyTokensCard extends HTMLElement {
     if (config.household !== undefined && typeof config.household !== "string") {
       throw new Error("household must be the config entry id of an Energy Tokens household");
     }
-    this._config = { show_ledger: true, ...config };
+    this._config = { show_charts: true, show_ledger: true, ...config };
     this._data = null;
     this._build();
     this._unsubscribeView(); // another household, maybe: subscribe again
@@ -119,6 +141,7 @@ class EnergyTokensCard extends HTMLElement {
 
   set hass(hass) {
     this._hass = hass;
+    this._loadTexts(); // once per language
     this._subscribeView(); // once: the integration pushes every change after that
   }
 
@@ -139,7 +162,8 @@ class EnergyTokensCard extends HTMLElement {
   }
 
   getCardSize() {
-    return 3 + (this._data ? this._data.devices.length : 3) + (this._config.show_ledger ? 4 : 0);
+    const devices = this._data ? this._data.devices.length : 3;
+    return 4 + devices * (this._config.show_charts ? 3 : 1) + (this._config.show_ledger ? 4 : 0);
   }
 
   getGridOptions() {
@@ -155,15 +179,41 @@ class EnergyTokensCard extends HTMLElement {
       schema: [
         { name: "household", selector: { config_entry: { integration: DOMAIN } } },
         { name: "title", selector: { text: {} } },
+        { name: "show_charts", default: true, selector: { boolean: {} } },
         { name: "show_ledger", default: true, selector: { boolean: {} } },
       ],
-      computeLabel: (schema) =>
-        ({
-          household: "Household (optional when there is only one)",
-          title: "Title",
-          show_ledger: "Show the latest ledger movements",
-        })[schema.name],
+      // The editor passes Home Assistant's localize: the card's texts once a card has loaded them.
+      computeLabel: (schema, localize) =>
+        (localize && localize(`component.${DOMAIN}.card.editor.${schema.name}`)) || schema.name,
     };
+  }
+
+  // ----- texts
+
+  /** Load the card's texts (the integration's "card" translations) in the user's language. */
+  async _loadTexts() {
+    const hass = this._hass;
+    if (!hass || this._language === hass.language || !hass.loadBackendTranslation) return;
+    const language = (this._language = hass.language);
+    try {
+      const localize = await hass.loadBackendTranslation("card", DOMAIN);
+      if (this._language === language) this._localizeTexts = localize;
+    } catch (err) {
+      this._language = null; // asked again on the next update
+      return;
+    }
+    this._render();
+  }
+
+  /** A text of the card, its placeholders filled (ICU messages, as Home Assistant's own). */
+  _t(key, values) {
+    const full = `component.${DOMAIN}.card.${key}`;
+    const text = (this._hass && this._hass.localize(full, values)) || "";
+    return text || (this._localizeTexts && this._localizeTexts(full, values)) || "";
+  }
+
+  get _textsLoaded() {
+    return this._t("pool") !== "";
   }
 
   // ----- data
@@ -207,7 +257,7 @@ class EnergyTokensCard extends HTMLElement {
     const to = form.elements.to.value;
     const amount = Number(form.elements.amount.value);
     if (!from || !to || !(amount > 0)) {
-      this._showMessage("error", "Choose two devices and an amount above zero.");
+      this._showMessage("error", this._t("transfer_invalid"));
       return;
     }
     this._busy = true;
@@ -221,10 +271,13 @@ class EnergyTokensCard extends HTMLElement {
         service_data: { from_device: from, to_device: to, amount },
       });
       const names = this._deviceNames();
-      this._showMessage("ok", `Moved ${this._tokens(amount)} from ${names[from]} to ${names[to]}.`);
+      this._showMessage(
+        "ok",
+        this._t("transfer_done", { tokens: this._tokens(amount), source: names[from], target: names[to] })
+      );
       form.elements.amount.value = "";
     } catch (err) {
-      this._showMessage("error", (err && err.message) || String(err));
+      this._showMessage("error", (err && err.message) || String(err)); // translated by the action
     } finally {
       this._busy = false;
       this._renderForm(); // the new balances and the movement are pushed by the subscription
@@ -233,16 +286,8 @@ class EnergyTokensCard extends HTMLElement {
 
   // ----- formatting
 
-  _localize(key, fallback) {
-    const text = this._hass && this._hass.localize ? this._hass.localize(key) : "";
-    return text || fallback;
-  }
-
   _statusLabel(status) {
-    return this._localize(
-      `component.${DOMAIN}.entity.sensor.status.state.${status}`,
-      STATUS_LABELS[status] || status
-    );
+    return this._hass.localize(`component.${DOMAIN}.entity.sensor.status.state.${status}`) || status;
   }
 
   _number(value, digits = 1) {
@@ -252,7 +297,7 @@ class EnergyTokensCard extends HTMLElement {
 
   // Exact: the ledger counts thousandths, so 24.817 is shown as it is (never "-0" for -0.001).
   _tokens(value) {
-    return `${this._number(value, 3)} ${Math.abs(value) === 1 ? "token" : "tokens"}`;
+    return this._t("tokens", { count: Math.round(value * 1000) / 1000 });
   }
 
   _time(iso, withDay = false) {
@@ -265,14 +310,19 @@ class EnergyTokensCard extends HTMLElement {
     return new Intl.DateTimeFormat(locale, options).format(new Date(iso));
   }
 
+  /** A moment, with its day when it is not within the next 24 hours. */
+  _moment(iso) {
+    return this._time(iso, Date.parse(iso) - Date.now() > 86400000);
+  }
+
   _duration(ms) {
-    if (ms <= 0) return "ending now";
+    if (ms <= 0) return this._t("ending_now");
     const minutes = Math.floor(ms / 60000);
     const days = Math.floor(minutes / 1440);
     const hours = Math.floor((minutes % 1440) / 60);
-    if (days > 0) return `${days} d ${hours} h`;
-    if (hours > 0) return `${hours} h ${minutes % 60} min`;
-    return `${minutes} min`;
+    if (days > 0) return this._t("days_hours", { days, hours });
+    if (hours > 0) return this._t("hours_minutes", { hours, minutes: minutes % 60 });
+    return this._t("minutes", { minutes });
   }
 
   _deviceNames() {
@@ -289,7 +339,7 @@ class EnergyTokensCard extends HTMLElement {
   }
 
   _accountName(name) {
-    return SYSTEM_ACCOUNTS[name] || name || "";
+    return SYSTEM_ACCOUNTS.includes(name) ? this._t(`account.${name}`) : name || "";
   }
 
   // ----- rendering
@@ -299,14 +349,17 @@ class EnergyTokensCard extends HTMLElement {
     root.replaceChildren();
     this._card = h("ha-card");
     this._header = h("div", { class: "header" });
+    this._breakdown = h("div", { class: "breakdown" });
     this._devices = h("div", { class: "devices" });
+    this._transferTitle = h("h3");
     this._form = h("form", { onsubmit: (event) => this._transfer(event) });
     this._messageBox = h("div", { class: "message", role: "status" });
     this._ledger = h("div", { class: "ledger" });
     this._card.append(
       this._header,
+      this._breakdown,
       this._devices,
-      h("h3", {}, "Transfer tokens"),
+      this._transferTitle,
       this._form,
       this._messageBox,
       this._ledger
@@ -322,8 +375,8 @@ class EnergyTokensCard extends HTMLElement {
       return;
     }
     const data = this._data;
-    if (!data) {
-      this._header.replaceChildren(h("div", { class: "title" }, this._config.title || "Energy Tokens"));
+    if (!data || !this._hass || !this._textsLoaded) {
+      this._header.replaceChildren(h("div", { class: "title" }, this._config.title || (data && data.household) || ""));
       return;
     }
     const left = data.period_end ? Date.parse(data.period_end) - Date.now() : null;
@@ -332,60 +385,133 @@ class EnergyTokensCard extends HTMLElement {
       h(
         "div",
         { class: "household-figures" },
-        h("span", { class: "figure pool" }, "Pool ", h("strong", {}, this._tokens(data.pool))),
+        h("span", { class: "figure pool" }, this._t("pool"), " ", h("strong", {}, this._tokens(data.pool))),
         left === null
           ? null
           : h(
               "span",
-              { class: "figure period", title: `Period ends ${this._time(data.period_end, true)}` },
-              "Period ",
-              h("strong", {}, this._duration(left)),
-              " left"
+              { class: "figure period", title: this._t("period_ends", { time: this._time(data.period_end, true) }) },
+              this._t("period_left", { duration: this._duration(left) })
             )
       )
     );
+    this._renderBreakdown();
     this._devices.replaceChildren(...data.devices.map((device) => this._renderDevice(device)));
+    this._transferTitle.textContent = this._t("transfer_title");
     this._renderForm();
     this._renderLedger();
   }
 
+  /** Where the period's tokens went: used by each device, left on devices, in the pool, sold. */
+  _renderBreakdown() {
+    const data = this._data;
+    if (!this._config.show_charts) {
+      this._breakdown.replaceChildren();
+      return;
+    }
+    const parts = data.devices
+      .map((device, index) => ({
+        key: `used-${index}`,
+        label: this._t("breakdown_used", { device: this._displayName(device) }),
+        tokens: Math.max(device.consumed, 0),
+        color: `var(--graph-color-${(index % 15) + 1}, hsl(${(index * 137) % 360} 55% 50%))`,
+      }))
+      .concat([
+        {
+          key: "left",
+          label: this._t("breakdown_left"),
+          tokens: data.devices.reduce((sum, device) => sum + Math.max(device.balance, 0), 0),
+          color: "var(--secondary-background-color, #e0e0e0)",
+        },
+        { key: "pool", label: this._t("breakdown_pool"), tokens: Math.max(data.pool, 0), color: "var(--disabled-color, #bdbdbd)" },
+        { key: "sold", label: this._t("breakdown_sold"), tokens: Math.max(data.sold, 0), color: "var(--success-color, #43a047)" },
+      ])
+      .filter((part) => part.tokens > 0);
+    const total = parts.reduce((sum, part) => sum + part.tokens, 0);
+    if (total <= 0) {
+      this._breakdown.replaceChildren();
+      return;
+    }
+    let x = 0;
+    const segments = parts.map((part) => {
+      const width = (part.tokens / total) * 1000;
+      const segment = svg(
+        "rect",
+        { x: x.toFixed(2), y: 0, width: width.toFixed(2), height: 16, fill: part.color, "data-part": part.key, "data-tokens": part.tokens },
+        svg("title", {}, `${part.label}: ${this._tokens(part.tokens)}`)
+      );
+      x += width;
+      return segment;
+    });
+    const summary = parts.map((part) => `${part.label} ${this._tokens(part.tokens)}`).join(", ");
+    this._breakdown.replaceChildren(
+      h("h3", {}, this._t("breakdown_title")),
+      svg(
+        "svg",
+        {
+          viewBox: "0 0 1000 16",
+          preserveAspectRatio: "none",
+          role: "img",
+          "aria-label": this._t("breakdown_label", { total: this._tokens(total), parts: summary }),
+          "data-total": total,
+        },
+        segments
+      ),
+      h(
+        "div",
+        { class: "legend" },
+        parts.map((part) =>
+          h(
+            "span",
+            { "data-part": part.key },
+            h("span", { class: "swatch", style: `background: ${part.color}` }),
+            `${part.label} ${this._tokens(part.tokens)}`
+          )
+        )
+      )
+    );
+  }
+
   _renderDevice(device) {
     const share = device.allowance > 0 ? Math.max(0, Math.min(1, device.balance / device.allowance)) : 0;
+    const name = this._displayName(device);
     // An exhausted device has run out already: it never "lasts the period".
     const runOut =
       device.status === "exhausted"
-        ? "Out of tokens"
+        ? this._t("out_of_tokens")
         : device.run_out
-          ? `Runs out ${this._time(device.run_out, Date.parse(device.run_out) - Date.now() > 86400000)}`
-          : "Lasts the period";
+          ? this._t("runs_out", { time: this._moment(device.run_out) })
+          : this._t("lasts_the_period");
     return h(
       "div",
-      { class: "device", "data-device": this._displayName(device), "data-device-id": device.device_id },
+      { class: "device", "data-device": name, "data-device-id": device.device_id },
       h(
         "div",
         { class: "row" },
-        h("span", { class: "name" }, this._displayName(device)),
+        h("span", { class: "name" }, name),
         h("span", { class: `status ${device.status}` }, this._statusLabel(device.status))
       ),
-      h(
-        "div",
-        {
-          class: "bar",
-          role: "progressbar",
-          "aria-label": `${this._displayName(device)} balance`,
-          "aria-valuemin": 0,
-          "aria-valuemax": device.allowance,
-          "aria-valuenow": device.balance,
-        },
-        h("div", { class: `fill ${device.status}`, style: `width: ${(share * 100).toFixed(1)}%` })
-      ),
+      this._config.show_charts && device.chart
+        ? this._renderChart(device, name)
+        : h(
+            "div",
+            {
+              class: "bar",
+              role: "progressbar",
+              "aria-label": this._t("balance_label", { device: name }),
+              "aria-valuemin": 0,
+              "aria-valuemax": device.allowance,
+              "aria-valuenow": device.balance,
+            },
+            h("div", { class: `fill ${device.status}`, style: `width: ${(share * 100).toFixed(1)}%` })
+          ),
       h(
         "div",
         { class: "details" },
         h(
           "span",
           { class: "balance", "data-balance": device.balance },
-          `${this._tokens(device.balance)} of ${this._number(device.allowance)}`
+          this._t("balance_of_allowance", { balance: this._tokens(device.balance), allowance: this._number(device.allowance, 3) })
         ),
         h("span", { class: "run-out" }, runOut)
       ),
@@ -395,15 +521,97 @@ class EnergyTokensCard extends HTMLElement {
         : h(
             "div",
             { class: "details next-allowance", "data-next-allowance": device.next_period_allowance },
-            `From the next period: ${this._number(device.next_period_allowance)} tokens`
+            this._t("next_allowance", { tokens: this._tokens(device.next_period_allowance) })
           )
+    );
+  }
+
+  /**
+   * A device's burn-down: tokens left at the start and at the end of each 24th of the period so
+   * far, the live balance now, the line its pace projects to the period's end (or to zero, at its
+   * run-out), its allowance (dashed) and the slices in which it borrowed.
+   */
+  _renderChart(device, name) {
+    const data = this._data;
+    const chart = device.chart;
+    const start = Date.parse(data.period_start);
+    const end = Date.parse(data.period_end);
+    const now = Math.min(Math.max(Date.parse(data.now), start), end);
+    const slice = (end - start) / SLICES;
+    const line = chart.left.map((left, index) => [start + index * slice, left]).concat([[now, device.balance]]);
+    // The projection stops at zero: where it crosses it is the run-out.
+    let projected = [end, chart.projected];
+    if (chart.projected < 0 && device.balance > 0) {
+      projected = [now + ((end - now) * device.balance) / (device.balance - chart.projected), 0];
+    }
+    const values = line.map(([, value]) => value).concat([device.allowance, 0, projected[1]]);
+    const top = Math.max(...values);
+    const bottom = Math.min(...values);
+    const { width, height, pad } = CHART;
+    const x = (time) => ((time - start) / (end - start || 1)) * width;
+    const y = (value) => pad + ((top - value) / (top - bottom || 1)) * (height - 2 * pad);
+    const toPoints = (points) => polyline(points.map(([time, value]) => [x(time), y(value)]));
+    const borrowed = chart.borrowed.reduce((sum, tokens) => sum + tokens, 0);
+    const projection =
+      projected[1] === 0 && chart.projected < 0
+        ? this._t("chart_projection_run_out", { time: this._moment(new Date(projected[0]).toISOString()) })
+        : this._t("chart_projection_end", { tokens: this._tokens(chart.projected) });
+    return h(
+      "div",
+      { class: "burn-down" },
+      svg(
+        "svg",
+        {
+          class: "chart",
+          viewBox: `0 0 ${width} ${height}`,
+          preserveAspectRatio: "none",
+          role: "img",
+          "aria-label": this._t("chart_label", {
+            device: name,
+            balance: this._tokens(device.balance),
+            allowance: this._tokens(device.allowance),
+            projection,
+          }),
+        },
+        svg("line", { class: "axis", x1: 0, x2: width, y1: y(0), y2: y(0) }),
+        svg("line", { class: "allowance", x1: 0, x2: width, y1: y(device.allowance), y2: y(device.allowance) }),
+        chart.borrowed.map((tokens, index) =>
+          tokens > 0
+            ? svg(
+                "line",
+                {
+                  class: "borrowed",
+                  x1: x(Math.min(start + (index + 0.5) * slice, now)),
+                  x2: x(Math.min(start + (index + 0.5) * slice, now)),
+                  y1: pad,
+                  y2: height - pad,
+                  "data-tokens": tokens,
+                },
+                svg("title", {}, this._t("chart_borrowed", { tokens: this._tokens(tokens) }))
+              )
+            : null
+        ),
+        svg("polyline", { class: `left ${device.status}`, points: toPoints(line), "data-points": line.length }),
+        svg("polyline", { class: "projected", points: toPoints([[now, device.balance], projected]), "data-projected": chart.projected })
+      ),
+      h(
+        "div",
+        { class: "legend" },
+        h("span", {}, h("span", { class: "key allowance" }), this._t("chart_allowance")),
+        h("span", {}, h("span", { class: "key projected" }), this._t("chart_projected")),
+        borrowed > 0
+          ? h("span", {}, h("span", { class: "key borrowed" }), this._t("chart_borrowed", { tokens: this._tokens(borrowed) }))
+          : null
+      )
     );
   }
 
   _renderForm() {
     if (!this._data) return;
     const devices = this._data.devices.filter((device) => device.device_id);
-    const key = devices.map((device) => `${device.device_id}:${this._displayName(device)}`).join("|");
+    const key = [this._hass.language]
+      .concat(devices.map((device) => `${device.device_id}:${this._displayName(device)}`))
+      .join("|");
     if (key !== this._formDevices) {
       const keep = this._form.elements.from ? this._form.elements.from.value : "";
       const keepTo = this._form.elements.to ? this._form.elements.to.value : "";
@@ -414,15 +622,15 @@ class EnergyTokensCard extends HTMLElement {
         );
       const fallbackTo = devices.length > 1 ? devices[1].device_id : "";
       this._form.replaceChildren(
-        h("label", {}, "From", h("select", { name: "from" }, options(keep || (devices[0] || {}).device_id))),
-        h("label", {}, "To", h("select", { name: "to" }, options(keepTo || fallbackTo))),
+        h("label", {}, this._t("transfer_from"), h("select", { name: "from" }, options(keep || (devices[0] || {}).device_id))),
+        h("label", {}, this._t("transfer_to"), h("select", { name: "to" }, options(keepTo || fallbackTo))),
         h(
           "label",
           {},
-          "Tokens",
+          this._t("transfer_amount"),
           h("input", { name: "amount", type: "number", min: "0.001", step: "any", inputmode: "decimal", value: keepAmount })
         ),
-        h("button", { type: "submit", name: "transfer" }, "Transfer")
+        h("button", { type: "submit", name: "transfer" }, this._t("transfer_button"))
       );
       this._formDevices = key;
     }
@@ -441,11 +649,11 @@ class EnergyTokensCard extends HTMLElement {
       return;
     }
     this._ledger.replaceChildren(
-      h("h3", {}, "Ledger"),
+      h("h3", {}, this._t("ledger_title")),
       h(
         "div",
-        { class: "ledger-summary" },
-        `${this._number(data.ledger.entries, 0)} entries · head `,
+        { class: "ledger-summary", "data-entries": data.ledger.entries },
+        `${this._t("ledger_summary", { entries: data.ledger.entries })} `,
         h("code", { class: "head", title: data.ledger.head }, data.ledger.head.slice(0, 12))
       ),
       h(
@@ -459,7 +667,12 @@ class EnergyTokensCard extends HTMLElement {
             h(
               "span",
               { class: "what" },
-              `${KIND_LABELS[entry.kind] || entry.kind}: ${this._accountName(entry.from)} → ${this._accountName(entry.to)}, ${this._tokens(entry.amount)}`
+              this._t("movement", {
+                kind: this._t(`kind.${entry.kind}`) || entry.kind,
+                source: this._accountName(entry.from),
+                target: this._accountName(entry.to),
+                tokens: this._tokens(entry.amount),
+              })
             ),
             h("span", { class: "time" }, this._time(entry.time))
           )
@@ -475,7 +688,7 @@ if (!customElements.get(CARD_TYPE)) {
   window.customCards.push({
     type: CARD_TYPE,
     name: "Energy Tokens",
-    description: "Token balances, run-out, transfers and the latest ledger movements of a household.",
+    description: "Token balances, burn-down charts, transfers and the latest ledger movements of a household.",
     documentationURL: "https://github.com/energy-tokens/energy_tokens#dashboard-card",
   });
 }
