@@ -27,7 +27,7 @@ from custom_components.energy_tokens.runtime import storage_directory
 from .conftest import device_subentry
 from .helpers import entries, state_of, subentry_id, tick
 
-# Every entity enabled, whatever its default: these tests read them.
+# Diagnostic entities are disabled by default (test_entities_default.py); these tests read them.
 pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 
 DRYER = "sensor.dryer_energy"
@@ -95,7 +95,9 @@ async def test_metering_debits_live_and_in_batches(
     set_meter(DRYER, 1201.5)
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.dryer_balance") == "28.5"  # live, not yet in the ledger
-    assert state_of(hass, "sensor.dryer_consumed_this_period") == "0.0"  # refreshed per interval
+    # Consumption moves with the balance it explains, debited or not.
+    assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
+    assert state_of(hass, "sensor.home_top_consumer") == "Dryer"
     assert await entries(loaded_entry, Kind.DEBIT) == []
     await tick(hass, freezer, timedelta(minutes=5))  # the debit interval
     assert state_of(hass, "sensor.dryer_consumed_this_period") == "1.5"
@@ -580,15 +582,47 @@ async def test_a_reading_rewrites_only_the_live_balance(
 
     hass.bus.async_listen(EVENT_STATE_CHANGED, record)
     hass.bus.async_listen(EVENT_STATE_REPORTED, record, event_filter=every_entity)
-    set_meter(DRYER, 100.5)
+    await tick(hass, freezer, timedelta(seconds=30))
+    written.clear()
+    set_meter(DRYER, 100.05)  # under a tenth of a token: nothing of ours is written
     await hass.async_block_till_done()
-    assert sorted(written) == sorted([DRYER, "sensor.dryer_balance"])
+    assert written == [DRYER]
+    await tick(hass, freezer, timedelta(seconds=30))
+    written.clear()
+    set_meter(DRYER, 100.15)  # the balance, and the figures that must agree with it
+    await hass.async_block_till_done()
+    # The first consumption: shares appear, and a top consumer.
+    assert sorted(written) == sorted(
+        [
+            DRYER,
+            "sensor.dryer_balance",
+            "sensor.dryer_consumed_this_period",
+            "sensor.dryer_share_of_consumption",
+            "sensor.heater_share_of_consumption",
+            "sensor.home_consumed_this_period",
+            "sensor.home_top_consumer",
+        ]
+    )
+    await tick(hass, freezer, timedelta(seconds=30))
+    written.clear()
+    set_meter(DRYER, 100.3)  # the next step: only what it changed (its pace now has an end)
+    await hass.async_block_till_done()
+    assert sorted(written) == sorted(
+        [
+            DRYER,
+            "sensor.dryer_balance",
+            "sensor.dryer_consumed_this_period",
+            "sensor.dryer_projected_run_out",
+            "sensor.home_consumed_this_period",
+        ]
+    )
     await tick(hass, freezer, timedelta(hours=2))
     written.clear()
     set_meter(DRYER, 126.0)  # crosses into low: the status entities follow too
     await hass.async_block_till_done()
     assert {"sensor.dryer_budget_status", "binary_sensor.dryer_budget_low"} <= set(written)
-    assert not [w for w in written if w.startswith(("sensor.heater", "sensor.home"))]
+    assert "sensor.home_consumed_this_period" in written  # the household's total agrees
+    assert not [w for w in written if w.startswith("sensor.heater")]  # idle, share still 0 %
 
 
 async def test_readings_are_timed_by_their_state_not_the_wall_clock(
@@ -634,6 +668,54 @@ async def test_live_balance_moves_in_tenths_and_is_exact_each_interval(
         assert state_of(hass, "sensor.dryer_balance") == shown
     await tick(hass, freezer, timedelta(minutes=5))  # the interval shows the exact balance
     assert state_of(hass, "sensor.dryer_balance") == "29.85"
+
+
+async def test_every_figure_agrees_with_the_live_balance_at_any_moment(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    set_meter: Callable[..., None],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A device page never shows "Balance 2.28, Consumed 0.00": they move together."""
+    set_meter(DRYER, 100.0)
+    set_meter(HEATER, 10.0)
+    await tick(hass, freezer, timedelta(minutes=5))
+    dryer, heater = 100.0, 10.0
+    for step in range(40):
+        await tick(hass, freezer, timedelta(seconds=20))
+        if step % 3:
+            dryer += 0.037
+            set_meter(DRYER, round(dryer, 3))
+        else:
+            heater += 0.061
+            set_meter(HEATER, round(heater, 3))
+        await hass.async_block_till_done()
+        figures = {
+            name: (
+                float(state_of(hass, f"sensor.{name}_balance")),
+                float(state_of(hass, f"sensor.{name}_consumed_this_period")),
+                _number(state_of(hass, f"sensor.{name}_share_of_consumption")),
+                int(state_of(hass, f"sensor.{name}_consumption_rank")),
+            )
+            for name in ("dryer", "heater")
+        }
+        (dryer_left, dryer_used, dryer_share, dryer_rank) = figures["dryer"]
+        (heater_left, heater_used, heater_share, heater_rank) = figures["heater"]
+        assert dryer_left + dryer_used == pytest.approx(30.0), step
+        assert heater_left + heater_used == pytest.approx(50.0), step
+        total = float(state_of(hass, "sensor.home_consumed_this_period"))
+        assert total == pytest.approx(dryer_used + heater_used), step
+        if total:
+            assert dryer_share == pytest.approx(round(dryer_used * 100 / total, 1)), step
+            assert heater_share == pytest.approx(round(heater_used * 100 / total, 1)), step
+            top = "Dryer" if dryer_used >= heater_used else "Heater"
+            assert state_of(hass, "sensor.home_top_consumer") == top, step
+            assert (dryer_rank, heater_rank) == ((1, 2) if top == "Dryer" else (2, 1)), step
+
+
+def _number(state: str | None) -> float:
+    """A state as a number; "unknown" (a share before anyone consumed) as 0."""
+    return 0.0 if state in (None, "unknown") else float(state)
 
 
 def _start_adding_device(

@@ -25,7 +25,7 @@ from custom_components.energy_tokens.sensor import HOUSEHOLD_SENSORS
 
 from .helpers import state_of
 
-# Every entity enabled, whatever its default: these tests read them.
+# Diagnostic entities are disabled by default (test_entities_default.py); these tests read them.
 pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 
 

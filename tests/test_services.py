@@ -18,7 +18,7 @@ from custom_components.energy_tokens.ledger import Kind
 from .conftest import device_subentry
 from .helpers import consume, device_id, entries, state_of
 
-# Every entity enabled, whatever its default: these tests read them.
+# Diagnostic entities are disabled by default (test_entities_default.py); these tests read them.
 pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 
 DRYER = "sensor.dryer_energy"

@@ -157,9 +157,9 @@ class HouseholdRuntime(Publisher, Storage):
     def apply(self, result: Result, *, reading: str | None = None) -> Result:
         """Follow up an operation of the economy: commit soon, events, repairs, the view.
 
-        After a ``reading`` of a device's meter only the lenders it borrowed from are shown
-        anew (the runtime shows the reading's device itself); after anything else the whole
-        view is, and cut loads with tokens again come back.
+        After a ``reading`` of a device's meter the runtime shows it at its own pace, unless the
+        device borrowed (the lenders are shown at once); after anything else the whole view is
+        shown anew, and cut loads with tokens again come back.
         """
         if result.entries:
             self.async_schedule_commit()
@@ -173,19 +173,8 @@ class HouseholdRuntime(Publisher, Storage):
         if reading is None:
             self.refresh()
             self.loads.async_check_restores()
-            return result
-        economy = self.economy
-        lenders = {
-            device
-            for entry in result.entries
-            if entry.kind is Kind.BORROW
-            and (device := economy.device_by_account(entry.from_account or ""))
-        }
-        for lender in lenders:  # shown exactly
-            balance = economy.balance_milli(lender)
-            self._show_live(
-                lender.settings.subentry_id, balance, economy.status_of(lender, balance), force=True
-            )
+        elif any(entry.kind is Kind.BORROW for entry in result.entries):
+            self.refresh()
         return result
 
     @callback

@@ -67,6 +67,7 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
     ),
     DeviceSensorDescription(
         key="allowance",
+        entity_registry_enabled_default=False,
         translation_key="allowance",
         native_unit_of_measurement=TOKENS,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -78,17 +79,23 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
     ),
     DeviceSensorDescription(
         key="share",
+        entity_registry_enabled_default=False,
         translation_key="share",
         native_unit_of_measurement=PERCENTAGE,
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
+        aspect=Aspect.STANDING,
         value_fn=lambda device: device.share_percent,
     ),
     DeviceSensorDescription(
         key="rank",
+        entity_registry_enabled_default=False,
         translation_key="rank",
         entity_category=EntityCategory.DIAGNOSTIC,
+        # A number: the logbook leaves it out (it changes whenever devices overtake each other).
+        state_class=SensorStateClass.MEASUREMENT,
+        aspect=Aspect.STANDING,
         value_fn=lambda device: device.rank,
     ),
     DeviceSensorDescription(
@@ -158,6 +165,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
     ),
     HouseholdSensorDescription(
         key="ledger_entries",
+        entity_registry_enabled_default=False,
         translation_key="ledger_entries",
         entity_category=EntityCategory.DIAGNOSTIC,
         state_class=SensorStateClass.TOTAL_INCREASING,
@@ -165,6 +173,7 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
     ),
     HouseholdSensorDescription(
         key="last_checkpoint",
+        entity_registry_enabled_default=False,
         translation_key="last_checkpoint",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,

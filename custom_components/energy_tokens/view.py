@@ -20,6 +20,14 @@ from .settings import MICRO, MILLI
 # changed): a state write costs more than everything else a reading does, and every write grows
 # the recorder's database. Each full view shows the exact balance.
 LIVE_STEP_MILLI = 100
+MINUTE_MS = 60_000
+# A run-out less than this far ahead (None: any further) is rounded down to this many ms.
+RUN_OUT_GRAINS: tuple[tuple[int | None, int], ...] = (
+    (15 * MINUTE_MS, MINUTE_MS),
+    (60 * MINUTE_MS, 5 * MINUTE_MS),
+    (360 * MINUTE_MS, 15 * MINUTE_MS),
+    (None, 60 * MINUTE_MS),
+)
 
 
 def tokens(milli: int) -> float:
@@ -141,8 +149,27 @@ def run_out(
     moment_ms = run_out_ms(balance, consumed, elapsed, now_ms)
     if moment_ms is None or moment_ms >= books.period.end_ms:
         return None
-    moment = datetime.fromtimestamp(moment_ms / 1000, UTC).astimezone(now.tzinfo)
-    return moment.replace(second=0, microsecond=0)  # to the minute: no churn
+    # A projection is no more precise than the pace it extrapolates: rounded down to a grain
+    # that grows with how far ahead it is, so that it is not rewritten (and logged) at every step.
+    moment_ms -= moment_ms % run_out_grain(moment_ms - now_ms)
+    return datetime.fromtimestamp(moment_ms / 1000, UTC).astimezone(now.tzinfo)
+
+
+def run_out_grain(ahead_ms: int) -> int:
+    """How precisely a run-out this far ahead is shown (RUN_OUT_GRAINS)."""
+    return next(grain for until, grain in RUN_OUT_GRAINS if until is None or ahead_ms < until)
+
+
+def steadied(before: datetime | None, after: datetime | None, now: datetime) -> datetime | None:
+    """A run-out as shown: the one shown before while the new one is within a grain of it.
+
+    Readings come in steps and the pace is judged at any moment between them, so a projection
+    swings around a grain's boundary; shown steadily, it changes when it has really moved.
+    """
+    if before is None or after is None:
+        return after
+    grain_ms = run_out_grain(round((before - now).total_seconds() * 1000))
+    return before if abs((after - before).total_seconds() * 1000) <= grain_ms else after
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,18 +206,54 @@ def burn_down(books: Books, device: Device, balance: int, consumed: int, now_ms:
     return BurnDown(tuple(left[:-1]), course.borrowed[: current + 1], balance - spent)
 
 
-def household_view(books: Books, now: datetime, ledger: LedgerView) -> HouseholdView:
-    """Every figure, as it is now."""
-    figures = {
-        key: (books.balance_milli(device), books.consumed_milli(device))
-        for key, device in books.devices.items()
-    }
-    total = sum(consumed for _, consumed in figures.values())
+def household_view(
+    books: Books,
+    now: datetime,
+    ledger: LedgerView,
+    *,
+    shown: HouseholdView | None = None,
+    fresh: str | None = None,
+) -> HouseholdView:
+    """Every figure, as it is now.
+
+    Or, after a reading of the ``fresh`` device: its figures as they are now, every other
+    device's as ``shown``, and the totals, shares and ranks computed from those, so that what
+    is shown always adds up (and a reading rewrites only what it changed). With ``shown``,
+    run-outs are ``steadied`` against the ones shown.
+    """
+    kept: dict[str, DeviceView] = {}  # devices shown as they were
+    figures: dict[str, tuple[int, int, Status, datetime | None]] = {}
+    for key, device in books.devices.items():
+        stepped = shown is not None and fresh is not None and key != fresh
+        before = shown.devices.get(key) if stepped and shown is not None else None
+        if before is not None:
+            kept[key] = before
+            figures[key] = (
+                before.balance_milli,
+                before.consumed_milli,
+                before.status,
+                before.run_out,
+            )
+            continue
+        balance, consumed = books.balance_milli(device), books.consumed_milli(device)
+        status = books.status_of(device, balance)
+        moment = run_out(books, device, balance, consumed, now)
+        if shown is not None and (prior := shown.devices.get(key)) is not None:
+            moment = steadied(prior.run_out, moment, now)
+        figures[key] = balance, consumed, status, moment
+    total = sum(figure[1] for figure in figures.values())
     ranking = sorted(books.devices, key=lambda k: (-figures[k][1], books.devices[k].settings.name))
     devices = {}
     for rank, key in enumerate(ranking, 1):
+        balance, consumed, status, moment = figures[key]
+        share = None if total == 0 else round(consumed * 100 / total, 1)
+        if (before := kept.get(key)) is not None:
+            # Most devices' figures stand after another device's reading: the same object, so
+            # publishing sees at once that nothing of theirs changed.
+            same = before.share_percent == share and before.rank == rank
+            devices[key] = before if same else replace(before, share_percent=share, rank=rank)
+            continue
         device = books.devices[key]
-        balance, consumed = figures[key]
         devices[key] = DeviceView(
             subentry_id=key,
             name=device.settings.name,
@@ -198,10 +261,10 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
             consumed_milli=consumed,
             allowance_milli=device.allowance_milli,
             next_allowance_milli=device.next_milli,
-            status=books.status_of(device, balance),
-            share_percent=None if total == 0 else round(consumed * 100 / total, 1),
+            status=status,
+            share_percent=share,
             rank=rank,
-            run_out=run_out(books, device, balance, consumed, now),
+            run_out=moment,
             enforced=device.settings.enforce,
         )
     top = books.devices[ranking[0]].settings.name if ranking and total > 0 else None
@@ -222,21 +285,13 @@ def household_view(books: Books, now: datetime, ledger: LedgerView) -> Household
     )
 
 
-def live_view(
-    shown: DeviceView, balance_milli: int, status: Status, *, force: bool = False
-) -> DeviceView | None:
-    """A device's view after a reading, when it is worth showing (or ``force``d); else None.
+def worth_showing(shown: DeviceView, balance_milli: int, status: Status) -> bool:
+    """Whether a reading is worth showing: its status changed, or its balance moved a step.
 
-    Worth showing: the status changed, or the balance moved by ``LIVE_STEP_MILLI``. The other
-    figures follow the next full view.
+    The step is ``LIVE_STEP_MILLI``; what is shown then is every figure anew (consumption,
+    shares, ranks, run-outs, totals), so that no figure lags another.
     """
-    if (
-        not force
-        and status is shown.status
-        and abs(balance_milli - shown.balance_milli) < LIVE_STEP_MILLI
-    ):
-        return None
-    return replace(shown, balance_milli=balance_milli, status=status)
+    return status is not shown.status or abs(balance_milli - shown.balance_milli) >= LIVE_STEP_MILLI
 
 
 class Aspect(enum.StrEnum):
@@ -244,18 +299,23 @@ class Aspect(enum.StrEnum):
 
     BALANCE = "balance"
     STATUS = "status"
-    FIGURES = "figures"  # everything else: consumption, allowance, share, rank, run-out
+    STANDING = "standing"  # among the household's devices: share and rank
+    FIGURES = "figures"  # everything else: consumption, allowance, run-out
 
 
 def changed_aspects(before: DeviceView | None, after: DeviceView) -> list[Aspect]:
     """What differs between two views of a device (everything, when there was none before)."""
     if before is None:
         return list(Aspect)
+    if before is after:  # a device another device's reading left as it was
+        return []
     changed = []
     if before.balance_milli != after.balance_milli:
         changed.append(Aspect.BALANCE)
     if before.status is not after.status:
         changed.append(Aspect.STATUS)
+    if (before.share_percent, before.rank) != (after.share_percent, after.rank):
+        changed.append(Aspect.STANDING)
     if _figures(before) != _figures(after):
         changed.append(Aspect.FIGURES)
     return changed
@@ -267,8 +327,6 @@ def _figures(view: DeviceView) -> tuple[object, ...]:
         view.consumed_milli,
         view.allowance_milli,
         view.next_allowance_milli,
-        view.share_percent,
-        view.rank,
         view.run_out,
         view.enforced,
     )

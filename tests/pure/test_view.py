@@ -16,7 +16,9 @@ from custom_components.energy_tokens.view import (
     changed_aspects,
     household_view,
     ledger_view,
-    live_view,
+    run_out_grain,
+    steadied,
+    worth_showing,
 )
 
 from .conftest import HOUR, Clock, Open, device
@@ -69,16 +71,10 @@ def _shown(balance: int = 10_000, status: Status = Status.OK) -> DeviceView:
 
 def test_a_reading_is_shown_after_a_tenth_of_a_token_or_a_new_status() -> None:
     shown = _shown()
-    assert live_view(shown, 10_000 - LIVE_STEP_MILLI + 1, Status.OK) is None
-    moved = live_view(shown, 10_000 - LIVE_STEP_MILLI, Status.OK)
-    assert moved is not None
-    assert moved.balance_milli == 10_000 - LIVE_STEP_MILLI
-    low = live_view(shown, 9_990, Status.LOW)
-    assert low is not None
-    assert low.status is Status.LOW
-    forced = live_view(shown, 9_999, Status.OK, force=True)
-    assert forced is not None
-    assert forced.balance_milli == 9_999
+    assert not worth_showing(shown, 10_000 - LIVE_STEP_MILLI + 1, Status.OK)
+    assert worth_showing(shown, 10_000 - LIVE_STEP_MILLI, Status.OK)
+    assert worth_showing(shown, 10_000 + LIVE_STEP_MILLI, Status.OK)  # a transfer in, say
+    assert worth_showing(shown, 9_990, Status.LOW)
 
 
 def test_changed_aspects_name_what_entities_must_show_anew() -> None:
@@ -87,7 +83,11 @@ def test_changed_aspects_name_what_entities_must_show_anew() -> None:
     assert changed_aspects(shown, shown) == []
     assert changed_aspects(shown, replace(shown, balance_milli=1)) == [Aspect.BALANCE]
     assert changed_aspects(shown, replace(shown, status=Status.LOW)) == [Aspect.STATUS]
-    assert changed_aspects(shown, replace(shown, rank=2, enforced=False)) == [Aspect.FIGURES]
+    assert changed_aspects(shown, replace(shown, consumed_milli=1, enforced=False)) == [
+        Aspect.FIGURES
+    ]
+    assert changed_aspects(shown, replace(shown, rank=2)) == [Aspect.STANDING]
+    assert changed_aspects(shown, replace(shown, share_percent=50.0)) == [Aspect.STANDING]
 
 
 def test_the_burn_down_follows_the_balance_slice_by_slice(open_books: Open, clock: Clock) -> None:
@@ -120,3 +120,51 @@ def test_the_burn_down_follows_the_balance_slice_by_slice(open_books: Open, cloc
     reopened = again.devices["heater"]
     assert reopened.course == heater.course
     assert burn_down(again, reopened, balance, consumed, clock.now) == chart
+
+
+def test_after_a_reading_only_its_device_is_new_and_every_total_adds_up(
+    home: Economy, clock: Clock
+) -> None:
+    shown = household_view(home, _now(clock), ledger_view(home, None))
+    dryer, heater = home.devices["dryer"], home.devices["heater"]
+    home.observe(heater, 2_000.0, clock.advance(HOUR))  # the heater's reading not shown yet
+    home.observe(dryer, 4_000.0, clock.now)
+    stepped = household_view(home, _now(clock), shown.ledger, shown=shown, fresh="dryer")
+    before, kept = shown.devices["heater"], stepped.devices["heater"]
+    # As shown, not as it is now (its share follows the new total).
+    assert (kept.balance_milli, kept.consumed_milli, kept.status, kept.run_out) == (
+        before.balance_milli,
+        before.consumed_milli,
+        before.status,
+        before.run_out,
+    )
+    assert home.consumed_milli(heater) == 2_000 != stepped.devices["heater"].consumed_milli
+    after = stepped.devices["dryer"]
+    assert (after.balance_milli, after.consumed_milli) == (26_000, 4_000)
+    assert after.run_out is not None
+    assert after.run_out != shown.devices["dryer"].run_out
+    # The totals are those of what is shown: the household's consumption is their sum, and
+    # the shares of it add up to the whole.
+    assert stepped.consumed_milli == 4_000 + 1_000
+    assert (after.share_percent, stepped.devices["heater"].share_percent) == (80.0, 20.0)
+    assert stepped.top_consumer == "Dryer"
+    # Without a fresh device, every figure is as it is now.
+    exact = household_view(home, _now(clock), shown.ledger)
+    assert exact.devices["heater"].consumed_milli == 2_000
+    assert exact.consumed_milli == 6_000
+
+
+def test_a_run_out_is_shown_to_a_grain_that_grows_with_how_far_ahead_it_is() -> None:
+    minute = 60_000
+    assert run_out_grain(10 * minute) == minute
+    assert run_out_grain(30 * minute) == 5 * minute
+    assert run_out_grain(5 * 60 * minute) == 15 * minute
+    assert run_out_grain(3 * 24 * 60 * minute) == 60 * minute
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    shown = now + timedelta(hours=2)  # shown to the quarter hour
+    # A swing within a grain keeps what is shown; a real move, or none any more, does not.
+    assert steadied(shown, shown + timedelta(minutes=15), now) == shown
+    assert steadied(shown, shown - timedelta(minutes=15), now) == shown
+    assert steadied(shown, shown + timedelta(minutes=30), now) == shown + timedelta(minutes=30)
+    assert steadied(shown, None, now) is None
+    assert steadied(None, shown, now) == shown
