@@ -373,3 +373,11 @@ async def test_the_card_texts_come_through_home_assistants_translations(
     assert resources[f"{prefix}transfer_button"] == transfer
     assert resources[f"{prefix}kind.transfer"] in ("Transfer", "Übertragung")
     assert {key.removeprefix(prefix) for key in resources} == set(_card_texts(language))
+
+
+def test_the_readme_shows_the_card_with_its_chart() -> None:
+    """The picture is taken by the end-to-end test (build/e2e/screenshots/card.png)."""
+    root = CARD_FILE.parents[3]
+    picture = root / "docs" / "card.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](docs/card.png)" in (root / "README.md").read_text(encoding="utf-8")

@@ -236,6 +236,8 @@ test("each device's burn-down chart draws its course, projection, allowance and 
   // The README's picture of the card (docs/card.png is copied from it): light, all of it in view.
   await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize({ width: 1280, height: 2400 });
+  await page.locator("energy-tokens-card input[name=amount]").fill(""); // the refused transfer's
+  await page.locator("energy-tokens-card .message").evaluate((box) => (box.textContent = ""));
   try {
     await page.locator("energy-tokens-card ha-card").screenshot({ path: join(SCREENSHOTS, "card.png") });
   } finally {
