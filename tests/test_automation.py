@@ -203,3 +203,22 @@ def test_every_event_in_the_table_has_a_logbook_line_and_its_trigger_a_name() ->
     assert set(described) == {event.event_type for event in BudgetEvent}
     assert set(trigger_names) == {event.value for event in DEVICE_TRIGGERS}
     assert BudgetEvent.PERIOD_CLOSED not in DEVICE_TRIGGERS  # a household's event
+
+
+async def test_a_logbook_line_of_a_removed_device_has_no_entity_to_link(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    described: dict[str, Any] = {}
+    logbook.async_describe_events(
+        hass, lambda _domain, kind, describe: described.setdefault(kind, describe)
+    )
+    describe = described["energy_tokens_low_balance"]
+    data = {"device": "Dryer", "balance": 1.0, "allowance": 10.0}
+    gone = describe(Event("energy_tokens_low_balance", data | {"device_id": "gone"}))
+    assert gone == {"name": "Dryer", "message": "is low on tokens: 1 of 10 left"}
+    dryer = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, next(iter(loaded_entry.subentries))), loaded_entry.entry_id
+    )
+    assert dryer is not None
+    here = describe(Event("energy_tokens_low_balance", data | {"device_id": dryer.id}))
+    assert here["entity_id"].endswith("_balance")

@@ -86,3 +86,28 @@ def test_develop_refuses_a_port_that_is_no_port() -> None:
     refused = _develop("--port", "eighty")
     assert refused.returncode == 1
     assert "--port takes a port number" in refused.stderr
+
+
+def test_automations_made_in_the_ui_are_kept_and_loaded(tmp_path: Path) -> None:
+    """The demo includes automations.yaml, which the UI's automation editor writes."""
+    prepare(tmp_path, 8124)
+    assert (tmp_path / "automations.yaml").read_text() == "[]\n"
+    (tmp_path / "automations.yaml").write_text("- id: mine\n")
+    prepare(tmp_path, 8124)  # a later start keeps what the user made
+    assert (tmp_path / "automations.yaml").read_text() == "- id: mine\n"
+    configuration = (Path(__file__).parents[1] / "config" / "configuration.yaml").read_text()
+    assert "\nautomation: !include automations.yaml\n" in configuration
+
+
+def test_the_demo_has_the_projects_blueprints_and_sentences(tmp_path: Path) -> None:
+    """A newcomer creates an automation from a blueprint and asks by voice, nothing to copy."""
+    prepare(tmp_path, 8124)
+    root = Path(__file__).parents[1]
+    for source, target in (
+        (root / "blueprints/automation/energy_tokens", "blueprints/automation/energy_tokens"),
+        (root / "custom_sentences/en", "custom_sentences/en"),
+    ):
+        files = sorted(source.glob("*.yaml"))
+        assert files
+        for file in files:
+            assert (tmp_path / target / file.name).read_bytes() == file.read_bytes()

@@ -24,6 +24,10 @@ import urllib.request
 
 import yaml
 
+REPO = Path(__file__).resolve().parents[2]
+BLUEPRINTS = REPO / "blueprints" / "automation" / "energy_tokens"
+SENTENCES = REPO / "custom_sentences" / "en"
+
 DOMAIN = "energy_tokens"
 LOGIN_FILE = ".dev-login.json"
 USERNAME = "dev"
@@ -138,12 +142,28 @@ class Api:
 
 
 def prepare(config: Path, port: int = 8123) -> None:
-    """Before the first start: have the server listen on 127.0.0.1 (and ``port``) only.
+    """Before a start: automations file, blueprints, sentences, and the server's address.
 
+    The project's blueprints and voice sentences are installed as a user would; the server
+    listens on 127.0.0.1:``port`` only.
     Home Assistant keeps its HTTP settings in storage (YAML for them is deprecated and would
     stage a trial that must be confirmed in the UI). A new instance gets them as settings
     confirmed already, in the format of this Home Assistant version's ``http`` store.
     """
+    # Automations made in the UI (from the blueprints, say) are written here and loaded from
+    # here (configuration.yaml includes it), as in a fresh Home Assistant configuration.
+    automations = config / "automations.yaml"
+    if not automations.exists():
+        automations.write_text("[]\n")
+    # The project's blueprints and sentences, as a user installs them (README: Blueprints,
+    # Voice), copied anew at every start so the demo has the checkout's current ones.
+    for source, target in (
+        (BLUEPRINTS, config / "blueprints" / "automation" / "energy_tokens"),
+        (SENTENCES, config / "custom_sentences" / "en"),
+    ):
+        target.mkdir(parents=True, exist_ok=True)
+        for file in sorted(source.glob("*.yaml")):
+            (target / file.name).write_bytes(file.read_bytes())
     http_store = config / ".storage" / "http"
     if http_store.exists():  # started before: only the port may change (scripts/develop --port)
         stored = json.loads(http_store.read_text())

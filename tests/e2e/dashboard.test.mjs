@@ -300,6 +300,40 @@ test("the card follows the user's language (German, the second translation)", as
   }
 });
 
+test("a newcomer makes an automation from a blueprint, as the README says", async () => {
+  const blueprints = await page.evaluate(() =>
+    document.querySelector("home-assistant").hass.callWS({ type: "blueprint/list", domain: "automation" })
+  );
+  const path = "energy_tokens/notify_low_balance.yaml";
+  assert.ok(path in blueprints, `blueprints: ${Object.keys(blueprints)}`);
+  const [device] = await readDevices();
+  // What the automation editor saves for "Create automation" from the blueprint.
+  await page.evaluate(
+    ({ path, device }) =>
+      document.querySelector("home-assistant").hass.callApi("POST", "config/automation/config/newcomer_low", {
+        alias: "Newcomer: budget low",
+        use_blueprint: { path, input: { device } },
+      }),
+    { path, device: device.id }
+  );
+  await until(() =>
+    page.evaluate(() => {
+      const state = document.querySelector("home-assistant").hass.states["automation.newcomer_budget_low"];
+      return state !== undefined && state.state === "on";
+    })
+  );
+});
+
+test("a newcomer asks by voice, as the README says", async () => {
+  const answer = await page.evaluate(() =>
+    document
+      .querySelector("home-assistant")
+      .hass.callWS({ type: "conversation/process", text: "energy token status", language: "en" })
+  );
+  assert.equal(answer.response.response_type, "action_done", JSON.stringify(answer));
+  assert.match(answer.response.speech.plain.speech, /tokens unallocated/);
+});
+
 /** Polls ``check`` until it holds (Playwright's waits cannot count through shadow roots). */
 async function until(check) {
   for (let waited = 0; waited < TIMEOUT; waited += 250) {
