@@ -20,6 +20,7 @@ import pytest
 
 from custom_components.energy_tokens.ledger.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     MerkleTree,
     ProofError,
     leaf_hash,
@@ -150,6 +151,10 @@ def test_any_altered_proof_fails() -> None:
     for cut in (consistency[:-1], consistency[1:], [*consistency, consistency[0]], []):
         with pytest.raises(ProofError):
             verify_consistency(11, 37, tree.root(11), tree.root(), cut)
+    with pytest.raises(ProofError, match="two different roots"):
+        verify_consistency(11, 11, tree.root(11), tree.root(12), [])
+    verify_consistency(11, 11, tree.root(11), tree.root(11), [])  # a tree extends itself
+    verify_consistency(0, 37, EMPTY_ROOT, tree.root(), [])  # and the empty tree, any
 
 
 @pytest.mark.parametrize(
@@ -167,3 +172,27 @@ def test_impossible_requests_are_refused(call: Any, message: str) -> None:
         call(tree)
     with pytest.raises(ValueError, match="32 bytes"):
         tree.append(b"short")
+
+
+def test_a_compact_range_extends_roots_and_proves_consistency_without_older_leaves() -> None:
+    rng = random.Random(9162)
+    leaves = [leaf_hash(rng.randbytes(12)) for _ in range(70)]
+    tree = MerkleTree(leaves)
+    ranges = [CompactRange()]
+    for leaf in leaves:
+        grown = ranges[-1].copy()
+        grown.append(leaf)
+        ranges.append(grown)
+    for old, at_old in enumerate(ranges):
+        assert at_old.size == old
+        assert len(at_old.nodes) == old.bit_count()  # what a checkpoint carries
+        assert at_old.root() == tree.root(old)
+        for new in range(old, len(leaves) + 1):
+            # Only the range at ``old`` and the leaves since: the proof the tree would give.
+            proof = at_old.consistency_proof_from(leaves[old:new])
+            assert proof == tree.consistency_proof(old, new)
+    restored = CompactRange(ranges[45].size, ranges[45].nodes)
+    restored.append(leaves[45])
+    assert restored.root() == tree.root(46)
+    with pytest.raises(ProofError, match="3 subtrees"):
+        CompactRange(7, ranges[6].nodes)

@@ -15,7 +15,7 @@ Pure: hashlib only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 import hashlib
 
 HASH_SIZE = 32
@@ -36,6 +36,9 @@ def leaf_hash(data: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 interior node hash: SHA-256(0x01 || left || right)."""
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+_Subtree = Callable[[int, int], bytes]  # MTH(D[start:end])
 
 
 def _split(size: int) -> int:
@@ -100,27 +103,7 @@ class MerkleTree:
         """RFC 6962 PROOF(old_size, D[new_size]): the first tree is a prefix of the second."""
         new_size = self.size if new_size is None else new_size
         self._check_size(new_size)
-        if not 0 <= old_size <= new_size:
-            raise ProofError(f"no consistency proof from {old_size} to {new_size}")
-        if old_size in (0, new_size):
-            return []
-        proof: list[bytes] = []
-        start, end, whole = 0, new_size, True
-        m = old_size
-        while m != end - start:  # RFC 6962 SUBPROOF, walked down from the root
-            k = _split(end - start)
-            if m <= k:
-                proof.append(self._subtree(start + k, end))
-                end = start + k
-            else:
-                proof.append(self._subtree(start, start + k))
-                start += k
-                m -= k
-                whole = False
-        if not whole:
-            proof.append(self._subtree(start, end))
-        proof.reverse()
-        return proof
+        return _consistency(old_size, new_size, self._subtree)
 
     def _check_size(self, size: int) -> None:
         if not 0 <= size <= self.size:
@@ -137,6 +120,100 @@ class MerkleTree:
         return node_hash(self._subtree(start, start + k), self._subtree(start + k, end))
 
 
+def _consistency(old_size: int, new_size: int, subtree: _Subtree) -> list[bytes]:
+    """RFC 6962 SUBPROOF(old_size, D[new_size], true), walked down from the root."""
+    if not 0 <= old_size <= new_size:
+        raise ProofError(f"no consistency proof from {old_size} to {new_size}")
+    if old_size in (0, new_size):
+        return []
+    proof: list[bytes] = []
+    start, end, whole = 0, new_size, True
+    m = old_size
+    while m != end - start:
+        k = _split(end - start)
+        if m <= k:
+            proof.append(subtree(start + k, end))
+            end = start + k
+        else:
+            proof.append(subtree(start, start + k))
+            start += k
+            m -= k
+            whole = False
+    if not whole:
+        proof.append(subtree(start, end))
+    proof.reverse()  # the innermost first, as RFC 6962 lists them
+    return proof
+
+
+class CompactRange:
+    """The perfect subtrees that cover a tree's leaves, largest (leftmost) first.
+
+    At most one per bit of the size, so a checkpoint can carry it: from it the tree is
+    extended, its root computed, and a consistency proof to any later tree built from the leaves
+    appended since (``consistency_proof_from``), without the leaves before.
+    """
+
+    def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
+        """A range of ``size`` leaves with these subtree hashes (none for an empty tree)."""
+        if size < 0 or len(nodes) != size.bit_count():
+            raise ProofError(f"a range of {size} leaves has {size.bit_count()} subtrees")
+        _check_hashes(*nodes)
+        self.size = size
+        self.nodes = list(nodes)
+
+    def append(self, leaf: bytes) -> None:
+        """Add a leaf hash, merging the subtrees it completes."""
+        nodes = self.nodes
+        nodes.append(leaf)
+        size = self.size
+        while size & 1:
+            right = nodes.pop()
+            nodes[-1] = node_hash(nodes[-1], right)
+            size >>= 1
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The tree's root hash (RFC 6962 MTH of every leaf so far)."""
+        if not self.nodes:
+            return EMPTY_ROOT
+        root = self.nodes[-1]
+        for node in reversed(self.nodes[:-1]):
+            root = node_hash(node, root)
+        return root
+
+    def copy(self) -> CompactRange:
+        """An independent copy."""
+        return CompactRange(self.size, self.nodes)
+
+    def consistency_proof_from(self, leaves: Sequence[bytes]) -> list[bytes]:
+        """PROOF(size, D[size + len(leaves)]): the tree grown by ``leaves`` extends this one."""
+        old = self.size
+        known: dict[tuple[int, int], bytes] = {}
+        start = 0
+        for node in self.nodes:  # the subtrees' places: the size's bits, highest first
+            width = 1 << ((old - start).bit_length() - 1)
+            known[start, start + width] = node
+            start += width
+
+        def subtree(begin: int, end: int) -> bytes:
+            if (begin, end) in known:
+                return known[begin, end]
+            # RFC 6962 asks, left of ``old``, only for this range's own subtrees: the rest are
+            # made of the leaves since.
+            assert begin >= old, f"no subtree [{begin}, {end}) in a range of {old}"
+            return _root_of(leaves[begin - old : end - old])
+
+        return _consistency(old, old + len(leaves), subtree)
+
+
+def _root_of(leaves: Sequence[bytes]) -> bytes:
+    """MTH of leaf hashes, recursively (RFC 6962 §2.1)."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return node_hash(_root_of(leaves[:k]), _root_of(leaves[k:]))
+
+
 def verify_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
@@ -144,8 +221,6 @@ def verify_inclusion(
 
     Raises ProofError when it is not.
     """
-    if not 0 <= index < size:
-        raise ProofError(f"leaf {index} is not in a tree of {size}")
     if root_from_inclusion(leaf, index, size, proof) != root:
         raise ProofError("the inclusion proof leads to another root")
 
