@@ -342,6 +342,7 @@ def test_checkpoint_signature_lines_are_checked() -> None:
         sign_checkpoint,
     )
     from custom_components.energy_tokens.ledger.keys import public_key_bytes
+    from custom_components.energy_tokens.ledger.merkle import CompactRange
 
     key = Ed25519PrivateKey.generate()
     public = public_key_bytes(key.public_key())
@@ -350,6 +351,7 @@ def test_checkpoint_signature_lines_are_checked() -> None:
         origin="energy-tokens/h",
         size=3,
         head=bytes(32),
+        tree=CompactRange(3, [bytes(32), bytes(range(32))]),
         ts_ms=5,
         snapshot={"accounts": [], "balances": []},
         segment="x.seg",

@@ -483,6 +483,7 @@ def test_checkpoint_signed_by_another_key_is_refused(
         encode_checkpoint_record,
         sign_checkpoint,
     )
+    from custom_components.energy_tokens.ledger.merkle import CompactRange
 
     ledger = make_ledger(checkpoint_every=3)
     fill_small_ledger(ledger, periods=1)
@@ -492,6 +493,7 @@ def test_checkpoint_signed_by_another_key_is_refused(
         origin=ledger.origin,
         size=ledger.seq,
         head=ledger.head,
+        tree=CompactRange(ledger.seq, [bytes(32)] * ledger.seq.bit_count()),
         ts_ms=0,
         snapshot={"accounts": ["x"], "balances": [0]},
         segment=ledger.segment,

@@ -196,11 +196,13 @@ def test_checkpoint_resigned_with_another_key(small_ledger: Ledger, ledger_dir: 
     frames = frames_of(path)
     public = small_ledger.public_key
     original = decode_checkpoint_record(frames[1][2], public)
+    assert original.tree is not None
     forged = sign_checkpoint(
         Ed25519PrivateKey.generate(),
         origin=original.origin,
         size=original.size,
         head=original.head,
+        tree=original.tree,
         ts_ms=original.ts_ms,
         snapshot=original.snapshot,
         segment=original.segment,

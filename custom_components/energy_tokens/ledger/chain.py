@@ -1,7 +1,9 @@
 """The chain's rules as a fold: apply entry payloads one by one, refusing any that breaks a rule.
 
 The writer folds every entry it appends and the verifier folds every entry it reads through the
-same ``ChainState.apply``, so what is written and what is accepted cannot drift apart.
+same ``ChainState.apply``, so what is written and what is accepted cannot drift apart. The fold
+includes the RFC 6962 Merkle tree over the entries (its compact range: merkle.py), whose root
+checkpoints sign.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .entries import (
     CauseKind,
     Kind,
 )
+from .merkle import CompactRange, leaf_hash
 
 # Plain ints and bound functions: apply runs once per entry on every verification.
 _CAUSE_KINDS = frozenset(int(kind) for kind in CauseKind)
@@ -59,10 +62,14 @@ class ChainState:
         "last_ts",
         "public_key",
         "seq",
+        "tree",
     )
 
     def __init__(self) -> None:
         """Start before the genesis entry."""
+        # None while resumed from a checkpoint signed before ledgers had a tree: the writer
+        # rebuilds it (store.py) before signing again.
+        self.tree: CompactRange | None = CompactRange()
         self.seq = 0
         self.head = ZERO_HASH
         self.last_ts = 0
@@ -81,9 +88,11 @@ class ChainState:
         snapshot: dict[str, Any],
         household_id: str,
         public_key: bytes,
+        tree: CompactRange | None,
     ) -> ChainState:
         """Resume at a checkpoint (whose signature the caller has verified)."""
         state = cls()
+        state.tree = tree
         state.seq = seq
         state.head = head
         state.last_ts = snapshot["last_ts"]
@@ -98,6 +107,7 @@ class ChainState:
         """An independent copy (a unit being written may have to be taken back)."""
         state = ChainState()
         state.seq, state.head, state.last_ts = self.seq, self.head, self.last_ts
+        state.tree = None if self.tree is None else self.tree.copy()
         state.accounts = list(self.accounts)
         state.account_ids = dict(self.account_ids)
         state.balances = list(self.balances)
@@ -177,6 +187,8 @@ class ChainState:
         self.seq = seq
         self.head = _sha256(payload).digest()
         self.last_ts = ts_ms
+        if self.tree is not None:
+            self.tree.append(leaf_hash(payload))
 
     def _data(self, seq: int, payload: bytes | memoryview, data_len: int) -> dict[str, Any]:
         try:

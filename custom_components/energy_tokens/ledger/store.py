@@ -65,6 +65,7 @@ from .framing import (
 )
 from .keys import public_key_bytes, verifier_key
 from .layout import CHECKPOINTS_FILE, VERIFIER_KEY_FILE, list_segments, segment_name
+from .merkle import CompactRange, leaf_hash
 from .reader import iter_entries, read_checkpoints, read_genesis
 
 DEFAULT_CHECKPOINT_EVERY = 4096
@@ -250,7 +251,10 @@ class Ledger:
                 snapshot=last.snapshot,
                 household_id=genesis.household_id,
                 public_key=public_key,
+                tree=last.tree,
             )
+            if state.tree is None:  # signed before ledgers had a tree: grown from the entries
+                state.tree = _tree_of(segments, last.size)
             names = [path.name for path in segments]
             if last.segment not in names:
                 raise CorruptLedgerError(last.size, "the checkpoint's segment is missing")
@@ -276,6 +280,8 @@ class Ledger:
         if checkpoints:
             ledger._checkpoint_size = checkpoints[-1].size
             ledger.last_checkpoint_ms = checkpoints[-1].ts_ms
+            # Signed before ledgers had a tree: the next commit with an entry signs its root.
+            ledger._checkpoint_requested = checkpoints[-1].tree is None
         ledger._replay(segments, start_index, start_offset)
         ledger._durable_seq = state.seq
         return ledger
@@ -619,12 +625,15 @@ class Ledger:
                         or self._clock() - self._checkpoint_ms >= self._checkpoint_interval_ms
                     )
                 )
-                checkpoint: tuple[int, bytes, dict[str, Any], str, int] | None = None
+                checkpoint: tuple[int, bytes, CompactRange, dict[str, Any], str, int] | None
+                checkpoint = None
                 if due:
                     self._checkpoint_requested = False
+                    assert self._state.tree is not None  # grown at open when it was missing
                     checkpoint = (
                         last_seq,
                         self._state.head,
+                        self._state.tree.copy(),
                         self._state.snapshot(),
                         self._segment,
                         self._segment_end,
@@ -659,7 +668,13 @@ class Ledger:
         return self._fd
 
     def _write_checkpoint(
-        self, size: int, head: bytes, snapshot: dict[str, Any], segment: str, offset: int
+        self,
+        size: int,
+        head: bytes,
+        tree: CompactRange,
+        snapshot: dict[str, Any],
+        segment: str,
+        offset: int,
     ) -> None:
         now = self._clock()
         checkpoint = sign_checkpoint(
@@ -667,6 +682,7 @@ class Ledger:
             origin=self.origin,
             size=size,
             head=head,
+            tree=tree,
             ts_ms=now,
             snapshot=snapshot,
             segment=segment,
@@ -724,6 +740,29 @@ class Ledger:
             if entry.seq > durable:
                 return
             yield entry
+
+
+def _tree_of(segments: list[Path], size: int) -> CompactRange:
+    """The Merkle tree's compact range over the first ``size`` entries, from the segments.
+
+    Once per ledger: the first open after the tree came reads what its last checkpoint covers
+    (the entries are checked by the chain's fold when they are verified, not here).
+    """
+    tree = CompactRange()
+    for path in segments:
+        with path.open("rb") as handle:
+            if not read_magic(handle, SEGMENT_MAGIC):
+                break
+            for item in scan_frames(handle, MAGIC_SIZE):
+                if isinstance(item, BadFrame):
+                    break
+                for payload in unit_entries(item[1]):
+                    if tree.size == size:
+                        return tree
+                    tree.append(leaf_hash(payload))
+    if tree.size != size:
+        raise CorruptLedgerError(tree.size + 1, "the ledger is shorter than its last checkpoint")
+    return tree
 
 
 def set_aside(path: Path, offset: int) -> str:

@@ -2,7 +2,8 @@
 
 Checks every frame's checksum, every entry against the chain's rules (sequence, previous-hash
 link, accounts, amounts, segment starts), every checkpoint's signature, and that each
-checkpoint's head and balances equal what the entries before it fold to.
+checkpoint's head, Merkle root (RFC 6962, over the entries before it) and balances equal what
+the entries before it fold to. Checkpoints signed before ledgers had a tree sign no root.
 """
 
 from __future__ import annotations
@@ -161,7 +162,13 @@ def verify_ledger(
 
 def _check_kept(state: ChainState, kept: SignedCheckpoint, good: int) -> None:
     """A checkpoint kept elsewhere: the ledger must contain it, entry for entry."""
-    if kept.head != state.head or kept.balances_hash != snapshot_hash(state.snapshot()):
+    tree = state.tree
+    root_differs = kept.root is not None and (tree is None or kept.root != tree.root())
+    if (
+        kept.head != state.head
+        or root_differs
+        or kept.balances_hash != snapshot_hash(state.snapshot())
+    ):
         raise ChainError(
             good + 1,
             f"entries {good + 1} to {kept.size} differ from the checkpoint of entry {kept.size} "
@@ -172,6 +179,10 @@ def _check_kept(state: ChainState, kept: SignedCheckpoint, good: int) -> None:
 def _check_against(state: ChainState, checkpoint: Checkpoint, segment: str, offset: int) -> None:
     if checkpoint.head != state.head:
         raise ChainError(state.seq, "the head does not match the signed checkpoint")
+    if checkpoint.tree is not None:
+        assert state.tree is not None  # folded from the genesis entry on
+        if checkpoint.tree.nodes != state.tree.nodes:  # the root follows from them (checked)
+            raise ChainError(state.seq, "the Merkle root does not match the signed checkpoint")
     if checkpoint.snapshot != state.snapshot():
         raise ChainError(state.seq, "the balances do not match the signed checkpoint")
     if checkpoint.segment != segment or checkpoint.offset != offset:
