@@ -12,10 +12,18 @@ import itertools
 import json
 from pathlib import Path
 import shutil
+from typing import Any
 
 import pytest
 
 from custom_components.energy_tokens.ledger import Kind, Ledger, verify_ledger
+from custom_components.energy_tokens.ledger.checkpoints import (
+    CheckpointError,
+    decode_checkpoint_record,
+    encode_checkpoint_record,
+    open_checkpoint_note,
+    sign_checkpoint,
+)
 from custom_components.energy_tokens.ledger.entries import canonical_json, unit_entries
 from custom_components.energy_tokens.ledger.errors import CorruptLedgerError
 from custom_components.energy_tokens.ledger.framing import (
@@ -27,11 +35,13 @@ from custom_components.energy_tokens.ledger.framing import (
 )
 from custom_components.energy_tokens.ledger.layout import CHECKPOINTS_FILE, list_segments
 from custom_components.energy_tokens.ledger.merkle import (
+    CompactRange,
     MerkleTree,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
 )
+from custom_components.energy_tokens.ledger.note import sign_note
 from custom_components.energy_tokens.ledger.reader import read_checkpoints, read_genesis
 
 from .vector_ledger import LEDGER, RFC8032_TEST1_PUBLIC_KEY, VECTORS, auditor_outputs, vector_key
@@ -133,4 +143,86 @@ def test_a_forged_tree_beside_a_good_signature_is_refused(tmp_path: Path) -> Non
     assert not result.valid
     assert "does not lead to its signed root" in str(result.reason)
     with pytest.raises(CorruptLedgerError, match="does not lead to its signed root"):
+        Ledger.open(folder, vector_key())
+
+
+def _records(path: Path) -> list[bytes]:
+    with path.open("rb") as handle:
+        return [bytes(item[1]) for item in scan_frames(handle, MAGIC_SIZE)]  # type: ignore[index]
+
+
+def test_a_root_signed_by_the_household_but_not_of_its_entries_is_caught(tmp_path: Path) -> None:
+    """The household's own key signing a root its entries do not have: verification says so."""
+    folder = tmp_path / "ledger"
+    shutil.copytree(LEDGER, folder)
+    path = folder / CHECKPOINTS_FILE
+    records = _records(path)
+    last = decode_checkpoint_record(records[-1], RFC8032_TEST1_PUBLIC_KEY)
+    assert last.tree is not None
+    other = CompactRange(last.size, [leaf_hash(node) for node in last.tree.nodes])
+    forged = sign_checkpoint(
+        vector_key(),
+        origin=last.origin,
+        size=last.size,
+        head=last.head,
+        tree=other,
+        ts_ms=last.ts_ms,
+        snapshot=last.snapshot,
+        segment=last.segment,
+        offset=last.offset,
+    )
+    records[-1] = encode_checkpoint_record(forged)
+    path.write_bytes(CHECKPOINT_MAGIC + b"".join(frame(record) for record in records))
+    result = verify_ledger(folder, RFC8032_TEST1_PUBLIC_KEY)
+    assert not result.valid
+    assert result.reason == "the Merkle root does not match the signed checkpoint"
+    assert result.first_bad_seq == last.size
+    with pytest.raises(ValueError, match="a tree of 42 entries for a checkpoint of 43"):
+        sign_checkpoint(
+            vector_key(),
+            origin=last.origin,
+            size=last.size,
+            head=last.head,
+            tree=CompactRange(42, [bytes(32)] * 3),
+            ts_ms=0,
+            snapshot=last.snapshot,
+            segment=last.segment,
+            offset=last.offset,
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda record: record.pop("tree"), "malformed checkpoint tree: no tree"),
+        (lambda record: record.update(tree=["!!"]), "malformed checkpoint tree"),
+        (lambda record: record.update(tree=record["tree"][:-1]), "malformed checkpoint tree"),
+    ],
+)
+def test_a_checkpoint_tree_that_is_no_tree_is_refused(change: Any, message: str) -> None:
+    record = json.loads(_records(LEDGER / CHECKPOINTS_FILE)[-1])
+    change(record)
+    with pytest.raises(CheckpointError, match=message):
+        decode_checkpoint_record(canonical_json(record), RFC8032_TEST1_PUBLIC_KEY)
+
+
+def test_checkpoint_versions_cannot_be_mixed() -> None:
+    old = json.loads(_records(LEDGER_V1 / CHECKPOINTS_FILE)[-1])
+    old["tree"] = []
+    with pytest.raises(CheckpointError, match="a version-1 checkpoint with a tree"):
+        decode_checkpoint_record(canonical_json(old), RFC8032_TEST1_PUBLIC_KEY)
+    # Seven lines whose fourth is not the head: neither version.
+    body = "energy-tokens/vectors\n3\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    body += "time 5\nhead x\nbalances x\nposition x 1\n"
+    note = sign_note(body, "energy-tokens/vectors", vector_key())
+    with pytest.raises(CheckpointError, match="unexpected checkpoint lines"):
+        open_checkpoint_note(note, RFC8032_TEST1_PUBLIC_KEY)
+
+
+def test_a_ledger_from_before_the_tree_cut_short_is_refused_not_grown(tmp_path: Path) -> None:
+    folder = tmp_path / "ledger"
+    shutil.copytree(LEDGER_V1, folder)
+    last = list_segments(folder)[-1]
+    last.write_bytes(last.read_bytes()[:-40])  # the end of what the last checkpoint vouches for
+    with pytest.raises(CorruptLedgerError, match="shorter than its last"):
         Ledger.open(folder, vector_key())
