@@ -17,6 +17,7 @@ from pathlib import Path
 import sys
 from typing import TextIO
 
+from .cosignature import WitnessKey, check_witnesses, parse_witness_key
 from .entries import Entry
 from .errors import LedgerError
 from .keys import parse_public_key
@@ -56,6 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="checkpoints kept elsewhere (signed notes, as `checkpoint` prints them): the "
         "ledger must contain and extend each",
+    )
+    verify.add_argument(
+        "--witness",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY",
+        help="a witness's cosignature/v1 verifier key (name+id+base64), or a file holding one",
+    )
+    verify.add_argument(
+        "--quorum",
+        type=int,
+        metavar="N",
+        help="cosignatures the latest checkpoint needs from those witnesses (default: all)",
+    )
+    verify.add_argument(
+        "--every-checkpoint",
+        action="store_true",
+        help="every checkpoint, not only the latest, needs the quorum",
     )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     checkpoint = commands.add_parser(
@@ -98,7 +118,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if args.pubkey is not None:
             public_key = parse_public_key(args.pubkey.read_text(encoding="utf-8"))
         kept = [path.read_text(encoding="utf-8") for path in getattr(args, "checkpoint", [])]
+        witnesses = [_witness(text) for text in getattr(args, "witness", [])]
         result = verify_ledger(directory, public_key, kept)
+        witnessed = None
+        if witnesses and result.valid:
+            quorum = len(witnesses) if args.quorum is None else args.quorum
+            witnessed = check_witnesses(directory, witnesses, quorum, args.every_checkpoint)
     except BrokenPipeError:
         return EXIT_OK  # the reader (e.g. `head`) stopped listening
     except (OSError, ValueError, LedgerError) as err:
@@ -111,13 +136,29 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             print(f"ledger: cannot read {directory}: {err}", file=sys.stderr)
             return EXIT_USAGE
         return _balances(result, names, out, as_json=args.json)
+    problem = None if witnessed is None else witnessed.problem
     if args.json:
-        print(json.dumps(result.as_dict()), file=out)
-    elif result.valid:
-        print(f"OK {result.entries} entries, head {result.head}", file=out)
-    else:
+        document = result.as_dict()
+        if witnessed is not None:
+            document["witnessed"] = witnessed.as_dict()
+        print(json.dumps(document), file=out)
+    elif not result.valid:
         print(f"TAMPERED at entry {result.first_bad_seq}: {result.reason}", file=out)
-    return EXIT_OK if result.valid else EXIT_TAMPERED
+    elif problem is not None:
+        print(f"NOT WITNESSED: {problem}", file=out)
+    else:
+        print(f"OK {result.entries} entries, head {result.head}", file=out)
+        if witnessed is not None:
+            print(witnessed.summary, file=out)
+    return EXIT_OK if result.valid and problem is None else EXIT_TAMPERED
+
+
+def _witness(text: str) -> WitnessKey:
+    """A witness key given as its vkey text, or as a file holding it."""
+    path = Path(text)
+    if "+" not in text and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    return parse_witness_key(text)
 
 
 def _checkpoint(directory: Path, out: TextIO) -> int:
