@@ -106,8 +106,8 @@ async def test_household_view_has_balances_period_and_latest_movements(
     assert view["period_start"] == "2026-11-01T00:00:00-07:00"  # the test instance is in US/Pacific
     assert view["period_end"] == "2026-12-01T00:00:00-08:00"
     assert view["token_kwh"] == 1.0
-    # The household's stacked bar: the period's cap, what was sold and consumed, at "now".
-    assert (view["cap"], view["sold"], view["consumed"]) == (300.0, 0.0, 0.0)
+    # The household's bar: what was sold and consumed, at "now".
+    assert (view["sold"], view["consumed"]) == (0.0, 0.0)
     assert view["period_start"] < view["now"] < view["period_end"]
     # Each device's burn-down: its allowance from the start to the slice before this one (the
     # transfer happened in this one), then the live balance; flat with no consumption yet.
@@ -315,6 +315,10 @@ def test_every_text_the_card_asks_for_is_translated() -> None:
     english = _card_texts("en")
     source = CARD_FILE.read_text(encoding="utf-8")
     asked = set(re.findall(r'_t\(\s*"([a-z_.]+)"', source))
+    # Plural texts: a key per form; English and German need "one" and "other" (CLDR).
+    plurals = set(re.findall(r'_plural\(\s*"([a-z_]+)"', source))
+    assert plurals == {"tokens", "ledger_summary"}
+    asked |= {f"{key}_{form}" for key in plurals for form in ("one", "other")}
     assert len(asked) > 30
     assert asked <= set(english), asked - set(english)
     # Keys the card builds: every movement kind and system account it may show, and the editor.
@@ -350,6 +354,7 @@ async def test_the_card_texts_come_through_home_assistants_translations(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     hass_ws_client: WebSocketGenerator,
+    caplog: pytest.LogCaptureFixture,
     language: str,
     pool: str,
     transfer: str,
@@ -373,6 +378,8 @@ async def test_the_card_texts_come_through_home_assistants_translations(
     assert resources[f"{prefix}transfer_button"] == transfer
     assert resources[f"{prefix}kind.transfer"] in ("Transfer", "Übertragung")
     assert {key.removeprefix(prefix) for key in resources} == set(_card_texts(language))
+    # Home Assistant checks each translation's placeholders against English: all parse, all agree.
+    assert "localized" not in caplog.text
 
 
 def test_the_readme_shows_the_card_with_its_chart() -> None:

@@ -47,7 +47,8 @@ class Publisher:
 
         Entities keep their own pace (view.worth_showing), so reading never rewrites them.
         """
-        return household_view(self.economy, now or dt_util.now(), self.view.ledger)
+        # Run-outs steadied against the ones the entities show: the card says what they say.
+        return household_view(self.economy, now or dt_util.now(), self.view.ledger, shown=self.view)
 
     @callback
     def refresh(self, *, everything: bool = False, fresh: str | None = None) -> HouseholdView:

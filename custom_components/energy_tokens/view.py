@@ -94,7 +94,6 @@ class HouseholdView:
     consumed_milli: int
     cost_micro: int
     sales_micro: int
-    cap_milli: int  # the tokens bought each period
     sold_milli: int  # tokens sold this period
     top_consumer: str | None  # None before anyone consumed
     devices: dict[str, DeviceView]  # by subentry id
@@ -151,7 +150,10 @@ def run_out(
         return None
     # A projection is no more precise than the pace it extrapolates: rounded down to a grain
     # that grows with how far ahead it is, so that it is not rewritten (and logged) at every step.
-    moment_ms -= moment_ms % run_out_grain(moment_ms - now_ms)
+    grain = run_out_grain(moment_ms - now_ms)
+    offset = now.utcoffset()  # grains fall on the local clock's hours and quarters
+    local_ms = moment_ms + (0 if offset is None else round(offset.total_seconds() * 1000))
+    moment_ms -= local_ms % grain
     return datetime.fromtimestamp(moment_ms / 1000, UTC).astimezone(now.tzinfo)
 
 
@@ -277,7 +279,6 @@ def household_view(
         consumed_milli=total,
         cost_micro=books.cost_micro,
         sales_micro=books.sales_micro,
-        cap_milli=books.period_settings.cap_milli,
         sold_milli=books.sold_milli,
         top_consumer=top,
         devices=devices,

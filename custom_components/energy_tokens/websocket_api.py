@@ -131,7 +131,6 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
         "entry_id": runtime.entry.entry_id,
         "period_start": None if period is None else period.start.isoformat(),
         "now": now.isoformat(),
-        "cap": tokens(view.cap_milli),
         "sold": tokens(view.sold_milli),
         "consumed": view.consumed,
         "token_kwh": view.token_wh / 1000,

@@ -168,3 +168,15 @@ def test_a_run_out_is_shown_to_a_grain_that_grows_with_how_far_ahead_it_is() -> 
     assert steadied(shown, shown + timedelta(minutes=30), now) == shown + timedelta(minutes=30)
     assert steadied(shown, None, now) is None
     assert steadied(None, shown, now) == shown
+
+
+def test_run_out_grains_fall_on_the_local_clock(home: Economy, clock: Clock) -> None:
+    """In India (UTC+05:30) an hour's grain is a local hour, not a UTC one (a half past)."""
+    from zoneinfo import ZoneInfo
+
+    now = _now(clock).astimezone(ZoneInfo("Asia/Kolkata"))  # 18:30 there
+    dryer = household_view(home, now, ledger_view(home, None)).devices["dryer"]
+    # 27 tokens at 3 an hour: 9 hours, 03:30 local; more than six hours ahead, so to the hour.
+    assert dryer.run_out is not None
+    assert (dryer.run_out.hour, dryer.run_out.minute) == (3, 0)
+    assert dryer.run_out.utcoffset() == timedelta(hours=5, minutes=30)

@@ -216,6 +216,7 @@ class EnergyTokensCard extends HTMLElement {
     return this._t("pool") !== "";
   }
 
+
   // ----- data
 
   /** Subscribe to the household's view: sent now, then pushed whenever it changes. */
@@ -295,9 +296,17 @@ class EnergyTokensCard extends HTMLElement {
     return new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(value);
   }
 
+  /** A text in the plural form the user's language takes for ``count`` (``key_one``, ...). */
+  _plural(key, count, values) {
+    const locale = (this._hass && this._hass.locale && this._hass.locale.language) || undefined;
+    const form = new Intl.PluralRules(locale).select(count);
+    return this._t(`${key}_${form}`, values) || this._t(`${key}_other`, values);
+  }
+
   // Exact: the ledger counts thousandths, so 24.817 is shown as it is (never "-0" for -0.001).
   _tokens(value) {
-    return this._t("tokens", { count: Math.round(value * 1000) / 1000 });
+    const exact = Math.round(value * 1000) / 1000 || 0;
+    return this._plural("tokens", exact, { count: this._number(exact, 3) });
   }
 
   _time(iso, withDay = false) {
@@ -552,10 +561,10 @@ class EnergyTokensCard extends HTMLElement {
     const y = (value) => pad + ((top - value) / (top - bottom || 1)) * (height - 2 * pad);
     const toPoints = (points) => polyline(points.map(([time, value]) => [x(time), y(value)]));
     const borrowed = chart.borrowed.reduce((sum, tokens) => sum + tokens, 0);
-    const projection =
-      projected[1] === 0 && chart.projected < 0
-        ? this._t("chart_projection_run_out", { time: this._moment(new Date(projected[0]).toISOString()) })
-        : this._t("chart_projection_end", { tokens: this._tokens(chart.projected) });
+    // In words, as the entities say it: the run-out (to its grain), or what is left at the end.
+    const projection = device.run_out
+      ? this._t("chart_projection_run_out", { time: this._moment(device.run_out) })
+      : this._t("chart_projection_end", { tokens: this._tokens(chart.projected) });
     return h(
       "div",
       { class: "burn-down" },
@@ -653,7 +662,7 @@ class EnergyTokensCard extends HTMLElement {
       h(
         "div",
         { class: "ledger-summary", "data-entries": data.ledger.entries },
-        `${this._t("ledger_summary", { entries: data.ledger.entries })} `,
+        `${this._plural("ledger_summary", data.ledger.entries, { entries: this._number(data.ledger.entries, 0) })} `,
         h("code", { class: "head", title: data.ledger.head }, data.ledger.head.slice(0, 12))
       ),
       h(
