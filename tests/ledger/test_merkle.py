@@ -196,3 +196,20 @@ def test_a_compact_range_extends_roots_and_proves_consistency_without_older_leav
     assert restored.root() == tree.root(46)
     with pytest.raises(ProofError, match="3 subtrees"):
         CompactRange(7, ranges[6].nodes)
+
+
+def test_a_compact_range_proves_any_later_leaf_without_older_leaves() -> None:
+    rng = random.Random(6962_2)
+    leaves = [leaf_hash(rng.randbytes(9)) for _ in range(45)]
+    tree = MerkleTree(leaves)
+    for old in range(0, 45, 4):
+        at_old = CompactRange()
+        for leaf in leaves[:old]:
+            at_old.append(leaf)
+        for new in range(old + 1, 46):
+            for index in range(old, new):
+                proof = at_old.inclusion_proof_from(leaves[old:new], index)
+                assert proof == tree.inclusion_proof(index, new)
+                verify_inclusion(leaves[index], index, new, proof, tree.root(new))
+    with pytest.raises(ProofError, match="not among the leaves after 4"):
+        CompactRange(4, [tree.root(4)]).inclusion_proof_from(leaves[4:9], 3)

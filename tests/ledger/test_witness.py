@@ -227,3 +227,33 @@ def test_proofs_read_only_from_the_older_checkpoint_on(tmp_path: Path) -> None:
     last.write_bytes(b"XXXXXXXX" + last.read_bytes()[8:])
     with pytest.raises(LedgerError, match="the ledger holds"):
         consistency_proof(folder, sizes[-3], tree.size)
+
+
+def test_one_entry_is_proved_to_someone_who_sees_nothing_else(community: list[Household]) -> None:
+    """A transfer, say: the entry, its place, and a path to a checkpoint's signed root."""
+    from custom_components.energy_tokens.ledger.merkle import leaf_hash, verify_inclusion
+    from custom_components.energy_tokens.ledger.proofs import inclusion_proof
+
+    from .test_tree import payloads
+
+    one = community[0]
+    one.grow(12)
+    one.grow(30)
+    checkpoint = one.latest()
+    assert checkpoint.root is not None
+    entries = payloads(one.folder)
+    for seq in range(1, checkpoint.size + 1):  # every entry, the genesis too
+        proof = inclusion_proof(one.folder, seq, checkpoint.size)
+        assert len(proof) <= (checkpoint.size - 1).bit_length()
+        verify_inclusion(
+            leaf_hash(entries[seq - 1]), seq - 1, checkpoint.size, proof, checkpoint.root
+        )
+    for seq, size, message in [
+        (0, 5, "not among the first 5"),
+        (4, 3, "not among the first 3"),
+        (5, checkpoint.size + 9, "the ledger holds"),
+    ]:
+        with pytest.raises(LedgerError, match=message):
+            inclusion_proof(one.folder, seq, size)
+    with pytest.raises(LedgerError, match="holds no ledger"):
+        inclusion_proof(one.folder.parent, 1, 1)

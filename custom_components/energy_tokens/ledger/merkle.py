@@ -83,20 +83,7 @@ class MerkleTree:
         """The audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
         size = self.size if size is None else size
         self._check_size(size)
-        if not 0 <= index < size:
-            raise ProofError(f"leaf {index} is not in a tree of {size}")
-        proof: list[bytes] = []
-        start, end = 0, size
-        while end - start > 1:  # RFC 6962 PATH, walked down from the root
-            k = _split(end - start)
-            if index < start + k:
-                proof.append(self._subtree(start + k, end))
-                end = start + k
-            else:
-                proof.append(self._subtree(start, start + k))
-                start += k
-        proof.reverse()  # leaf to root
-        return proof
+        return _inclusion(index, size, self._subtree)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 6962 PROOF(old_size, D[new_size]): the first tree is a prefix of the second."""
@@ -117,6 +104,24 @@ class MerkleTree:
             return bytes(self._levels[level][at : at + HASH_SIZE])
         k = _split(count)
         return node_hash(self._subtree(start, start + k), self._subtree(start + k, end))
+
+
+def _inclusion(index: int, size: int, subtree: _Subtree) -> list[bytes]:
+    """RFC 6962 PATH(index, D[size]), walked down from the root."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of {size}")
+    proof: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            proof.append(subtree(start + k, end))
+            end = start + k
+        else:
+            proof.append(subtree(start, start + k))
+            start += k
+    proof.reverse()  # leaf to root
+    return proof
 
 
 def _consistency(old_size: int, new_size: int, subtree: _Subtree) -> list[bytes]:
@@ -186,23 +191,43 @@ class CompactRange:
 
     def consistency_proof_from(self, leaves: Sequence[bytes]) -> list[bytes]:
         """PROOF(size, D[size + len(leaves)]): the tree grown by ``leaves`` extends this one."""
+        # RFC 6962 asks, left of this size, only for this range's own subtrees.
+        return _consistency(self.size, self.size + len(leaves), self._subtrees(leaves, self))
+
+    def inclusion_proof_from(self, leaves: Sequence[bytes], index: int) -> list[bytes]:
+        """PATH(index, D[size + len(leaves)]) for a leaf appended since (index >= size).
+
+        The path's left siblings are the subtrees of the range grown to ``index``; the rest
+        are made of the leaves after it. What one entry (a transfer, say) needs to be shown to
+        someone who sees nothing else, against a checkpoint's root.
+        """
+        if not self.size <= index < self.size + len(leaves):
+            raise ProofError(f"leaf {index} is not among the leaves after {self.size}")
+        grown = self.copy()
+        for leaf in leaves[: index - self.size]:
+            grown.append(leaf)
+        return _inclusion(index, self.size + len(leaves), self._subtrees(leaves, grown))
+
+    def _subtrees(self, leaves: Sequence[bytes], known_range: CompactRange) -> _Subtree:
+        """MTH(D[begin:end]): a subtree of ``known_range``, or made of ``leaves`` alone.
+
+        ``leaves`` are the ones after this range's size.
+        """
         old = self.size
         known: dict[tuple[int, int], bytes] = {}
         start = 0
-        for node in self.nodes:  # the subtrees' places: the size's bits, highest first
-            width = 1 << ((old - start).bit_length() - 1)
+        for node in known_range.nodes:  # the subtrees' places: the size's bits, highest first
+            width = 1 << ((known_range.size - start).bit_length() - 1)
             known[start, start + width] = node
             start += width
 
         def subtree(begin: int, end: int) -> bytes:
             if (begin, end) in known:
                 return known[begin, end]
-            # RFC 6962 asks, left of ``old``, only for this range's own subtrees: the rest are
-            # made of the leaves since.
-            assert begin >= old, f"no subtree [{begin}, {end}) in a range of {old}"
+            assert begin >= known_range.size, f"no subtree [{begin}, {end}) from here"
             return _root_of(leaves[begin - old : end - old])
 
-        return _consistency(old, old + len(leaves), subtree)
+        return subtree
 
 
 def _root_of(leaves: Sequence[bytes]) -> bytes:

@@ -2,7 +2,8 @@
 
 A consistency proof between two checkpoints is built from the earlier checkpoint's compact range
 (kept in its record) and the entries written since, read from where that checkpoint says they
-start: never by rehashing the ledger from its beginning.
+start: never by rehashing the ledger from its beginning. An inclusion proof of one entry starts
+likewise from the last checkpoint before it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .entries import unit_entries
 from .errors import LedgerError
 from .framing import MAGIC_SIZE, SEGMENT_MAGIC, BadFrame, read_magic, scan_frames
 from .layout import list_segments
-from .merkle import leaf_hash
+from .merkle import CompactRange, leaf_hash
 from .reader import read_checkpoints, read_genesis
 
 
@@ -41,14 +42,40 @@ def consistency_proof(directory: Path, old_size: int, new_size: int) -> list[byt
     )
     if old is None or old.tree is None:
         raise LedgerError(f"no checkpoint of {old_size} entries with a Merkle tree")
+    leaves = _leaves(directory, old.segment, old.offset, old_size, new_size)
+    return old.tree.consistency_proof_from(leaves)
+
+
+def inclusion_proof(directory: Path, seq: int, size: int) -> list[bytes]:
+    """RFC 6962 PATH for entry ``seq`` (1-based; leaf ``seq - 1``) in the tree of ``size``.
+
+    Read from the last checkpoint with a tree before the entry on (from the first entry when
+    there is none); LedgerError when the entry is not among the first ``size``, or those are not
+    on disk.
+    """
+    if not 1 <= seq <= size:
+        raise LedgerError(f"entry {seq} is not among the first {size}")
+    segments = list_segments(directory)
+    if not segments:
+        raise LedgerError(f"{directory} holds no ledger")
+    tree, segment, offset = CompactRange(), segments[0].name, MAGIC_SIZE
+    for checkpoint in signed_checkpoints(directory):
+        if checkpoint.tree is not None and checkpoint.size < seq:
+            tree, segment, offset = checkpoint.tree, checkpoint.segment, checkpoint.offset
+    leaves = _leaves(directory, segment, offset, tree.size, size)
+    return tree.inclusion_proof_from(leaves, seq - 1)
+
+
+def _leaves(directory: Path, segment: str, offset: int, start: int, size: int) -> list[bytes]:
+    """The leaf hashes of entries ``start + 1`` to ``size``, read from where they begin."""
     leaves: list[bytes] = []
-    for payload in _payloads_from(directory, old.segment, old.offset):
-        if len(leaves) == new_size - old_size:
+    for payload in _payloads_from(directory, segment, offset):
+        if len(leaves) == size - start:
             break
         leaves.append(leaf_hash(payload))
-    if len(leaves) != new_size - old_size:
-        raise LedgerError(f"the ledger holds {old_size + len(leaves)} entries, not {new_size}")
-    return old.tree.consistency_proof_from(leaves)
+    if len(leaves) != size - start:
+        raise LedgerError(f"the ledger holds {start + len(leaves)} entries, not {size}")
+    return leaves
 
 
 def _payloads_from(directory: Path, segment: str, offset: int) -> Iterator[memoryview]:
