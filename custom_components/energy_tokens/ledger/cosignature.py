@@ -16,7 +16,6 @@ import base64
 import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from .framing import write_all
-from .keys import public_key_bytes, valid_key_name
+from .keys import key_id, public_key_bytes, read_vkey, valid_key_name, verifier_key
 from .note import SIGNATURE_PREFIX
 from .reader import read_checkpoints, read_genesis
 
@@ -45,7 +44,7 @@ class CosignatureError(ValueError):
 
 def cosigner_key_id(name: str, public_key: bytes) -> bytes:
     """SHA-256(name || 0x0A || 0x04 || key)[:4]: the key id of a cosignature/v1 key."""
-    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_ALG + public_key).digest()[:4]
+    return key_id(name, public_key, COSIGNATURE_ALG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +61,15 @@ class WitnessKey:
 
     def __str__(self) -> str:
         """The vkey text: ``name+hexid+base64(0x04 || key)``."""
-        encoded = base64.b64encode(COSIGNATURE_ALG + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return verifier_key(self.name, self.public_key, COSIGNATURE_ALG)
 
 
 def parse_witness_key(text: str) -> WitnessKey:
     """Read a witness vkey ``name+hexid+base64(0x04 || key)``; CosignatureError if it is not."""
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3 or len(parts[1]) != 8:
-        raise CosignatureError("expected a witness key: name+id+key")
-    name, hex_id, encoded = parts
-    if not valid_key_name(name):
-        raise CosignatureError("the witness key's name is empty or holds a space")
     try:
-        raw = base64.b64decode(encoded, validate=True)
-    except binascii.Error as err:
-        raise CosignatureError(f"the witness key is not valid base64: {err}") from err
-    if len(raw) != 33 or raw[:1] != COSIGNATURE_ALG:
-        raise CosignatureError("the witness key is not an Ed25519 cosignature/v1 key")
-    key = WitnessKey(name, raw[1:])
-    if key.key_id.hex() != hex_id:
-        raise CosignatureError("the witness key's id does not match its key")
-    return key
+        return WitnessKey(*read_vkey(text, COSIGNATURE_ALG, "witness key"))
+    except ValueError as err:
+        raise CosignatureError(str(err)) from None
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:

@@ -58,15 +58,15 @@ def public_key_bytes(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    """C2SP signed-note key hash: SHA-256(name || 0x0A || 0x01 || key)[:4]."""
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, algorithm: bytes = ED25519_ALG) -> bytes:
+    """C2SP signed-note key hash: SHA-256(name || 0x0A || algorithm || key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + algorithm + public_key).digest()[:4]
 
 
-def verifier_key(name: str, public_key: bytes) -> str:
-    """The signed-note verifier key text: ``name+hexid+base64(0x01 || key)``."""
-    encoded = base64.b64encode(ED25519_ALG + public_key).decode()
-    return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
+def verifier_key(name: str, public_key: bytes, algorithm: bytes = ED25519_ALG) -> str:
+    """The signed-note verifier key text: ``name+hexid+base64(algorithm || key)``."""
+    encoded = base64.b64encode(algorithm + public_key).decode()
+    return f"{name}+{key_id(name, public_key, algorithm).hex()}+{encoded}"
 
 
 def valid_key_name(name: str) -> bool:
@@ -94,23 +94,31 @@ class VerifierKey:
 
 def parse_verifier_key(text: str) -> VerifierKey:
     """Read a signed-note verifier key ``name+hexid+base64(0x01 || key)``; ValueError if bad."""
+    name, public_key = read_vkey(text, ED25519_ALG, "verifier key")
+    return VerifierKey(name, key_id(name, public_key), public_key)
+
+
+def read_vkey(text: str, algorithm: bytes, what: str) -> tuple[str, bytes]:
+    """Name and Ed25519 key of a vkey ``name+hexid+base64(algorithm || key)``; ValueError if bad.
+
+    ``what`` names the kind of key in the messages (a verifier key, a witness key).
+    """
     parts = text.strip().split("+", 2)
     if len(parts) != 3 or len(parts[1]) != 8:
-        raise ValueError("expected a verifier key: name+id+key")
+        raise ValueError(f"expected a {what}: name+id+key")
     name, hex_id, encoded = parts
     if not valid_key_name(name):
-        raise ValueError("the verifier key's name is empty or holds a space")
+        raise ValueError(f"the {what}'s name is empty or holds a space")
     try:
         raw = base64.b64decode(encoded, validate=True)
     except binascii.Error as err:
-        raise ValueError(f"the verifier key is not valid base64: {err}") from err
-    if len(raw) != 33 or raw[:1] != ED25519_ALG:
-        raise ValueError("the verifier key is not an Ed25519 key")
+        raise ValueError(f"the {what} is not valid base64: {err}") from err
+    if len(raw) != 33 or raw[:1] != algorithm:
+        raise ValueError(f"the {what} is not an Ed25519 key of its kind (0x{algorithm.hex()})")
     public_key = raw[1:]
-    expected_id = key_id(name, public_key)
-    if expected_id.hex() != hex_id:
-        raise ValueError("the verifier key's id does not match its key")
-    return VerifierKey(name, expected_id, public_key)
+    if key_id(name, public_key, algorithm).hex() != hex_id:
+        raise ValueError(f"the {what}'s id does not match its key")
+    return name, public_key
 
 
 def parse_public_key(text: str) -> bytes:
