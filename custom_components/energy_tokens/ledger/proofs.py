@@ -8,16 +8,14 @@ likewise from the last checkpoint before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from .checkpoints import Checkpoint
-from .entries import unit_entries
 from .errors import LedgerError
-from .framing import MAGIC_SIZE, SEGMENT_MAGIC, BadFrame, read_magic, scan_frames
+from .framing import MAGIC_SIZE
 from .layout import list_segments
 from .merkle import CompactRange, leaf_hash
-from .reader import read_checkpoints, read_genesis
+from .reader import iter_payloads, read_checkpoints, read_genesis
 
 
 def signed_checkpoints(directory: Path) -> list[Checkpoint]:
@@ -55,10 +53,9 @@ def inclusion_proof(directory: Path, seq: int, size: int) -> list[bytes]:
     """
     if not 1 <= seq <= size:
         raise LedgerError(f"entry {seq} is not among the first {size}")
-    segments = list_segments(directory)
-    if not segments:
+    if not list_segments(directory):
         raise LedgerError(f"{directory} holds no ledger")
-    tree, segment, offset = CompactRange(), segments[0].name, MAGIC_SIZE
+    tree, segment, offset = CompactRange(), None, MAGIC_SIZE
     for checkpoint in signed_checkpoints(directory):
         if checkpoint.tree is not None and checkpoint.size < seq:
             tree, segment, offset = checkpoint.tree, checkpoint.segment, checkpoint.offset
@@ -66,30 +63,15 @@ def inclusion_proof(directory: Path, seq: int, size: int) -> list[bytes]:
     return tree.inclusion_proof_from(leaves, seq - 1)
 
 
-def _leaves(directory: Path, segment: str, offset: int, start: int, size: int) -> list[bytes]:
+def _leaves(
+    directory: Path, segment: str | None, offset: int, start: int, size: int
+) -> list[bytes]:
     """The leaf hashes of entries ``start + 1`` to ``size``, read from where they begin."""
     leaves: list[bytes] = []
-    for payload in _payloads_from(directory, segment, offset):
+    for payload in iter_payloads(directory, segment, offset):
         if len(leaves) == size - start:
             break
         leaves.append(leaf_hash(payload))
     if len(leaves) != size - start:
         raise LedgerError(f"the ledger holds {start + len(leaves)} entries, not {size}")
     return leaves
-
-
-def _payloads_from(directory: Path, segment: str, offset: int) -> Iterator[memoryview]:
-    """Every entry's payload from a position on (a cut-short end is where reading stops)."""
-    started = False
-    for path in list_segments(directory):
-        if not started and path.name != segment:
-            continue
-        start = offset if not started else MAGIC_SIZE
-        started = True
-        with path.open("rb") as handle:
-            if not read_magic(handle, SEGMENT_MAGIC):
-                return
-            for item in scan_frames(handle, start):
-                if isinstance(item, BadFrame):
-                    return
-                yield from unit_entries(item[1])

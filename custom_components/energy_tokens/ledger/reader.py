@@ -75,6 +75,29 @@ def iter_entries(
                     )
 
 
+def iter_payloads(
+    directory: Path, segment: str | None = None, offset: int = MAGIC_SIZE
+) -> Iterator[memoryview]:
+    """Every entry's payload in order, from ``segment`` at ``offset`` (the first entry's, else).
+
+    Unchecked (``verify_ledger`` checks): reading stops where a segment's header or a frame is
+    damaged, as at the end of a write a crash cut short.
+    """
+    started = segment is None
+    for path in list_segments(directory):
+        if not started and path.name != segment:
+            continue
+        start = MAGIC_SIZE if started else offset
+        started = True
+        with path.open("rb") as handle:
+            if not read_magic(handle, SEGMENT_MAGIC):
+                return
+            for item in scan_frames(handle, start):
+                if isinstance(item, BadFrame):
+                    return
+                yield from unit_entries(item[1])
+
+
 def read_checkpoints(
     directory: Path, public_key: bytes
 ) -> tuple[list[Checkpoint], BadFrame | CheckpointError | None, int]:

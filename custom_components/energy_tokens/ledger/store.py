@@ -66,7 +66,7 @@ from .framing import (
 from .keys import public_key_bytes, verifier_key
 from .layout import CHECKPOINTS_FILE, VERIFIER_KEY_FILE, list_segments, segment_name
 from .merkle import CompactRange, leaf_hash
-from .reader import iter_entries, read_checkpoints, read_genesis
+from .reader import iter_entries, iter_payloads, read_checkpoints, read_genesis
 
 DEFAULT_CHECKPOINT_EVERY = 4096
 DEFAULT_CHECKPOINT_INTERVAL_MS = 3_600_000
@@ -254,7 +254,7 @@ class Ledger:
                 tree=last.tree,
             )
             if state.tree is None:  # signed before ledgers had a tree: grown from the entries
-                state.tree = _tree_of(segments, last.size)
+                state.tree = _tree_of(directory, last.size)
             names = [path.name for path in segments]
             if last.segment not in names:
                 raise CorruptLedgerError(last.size, "the checkpoint's segment is missing")
@@ -742,24 +742,17 @@ class Ledger:
             yield entry
 
 
-def _tree_of(segments: list[Path], size: int) -> CompactRange:
+def _tree_of(directory: Path, size: int) -> CompactRange:
     """The Merkle tree's compact range over the first ``size`` entries, from the segments.
 
     Once per ledger: the first open after the tree came reads what its last checkpoint covers
     (the entries are checked by the chain's fold when they are verified, not here).
     """
     tree = CompactRange()
-    for path in segments:
-        with path.open("rb") as handle:
-            if not read_magic(handle, SEGMENT_MAGIC):
-                break
-            for item in scan_frames(handle, MAGIC_SIZE):
-                if isinstance(item, BadFrame):
-                    break
-                for payload in unit_entries(item[1]):
-                    if tree.size == size:
-                        return tree
-                    tree.append(leaf_hash(payload))
+    for payload in iter_payloads(directory):
+        if tree.size == size:
+            break
+        tree.append(leaf_hash(payload))
     if tree.size != size:
         raise CorruptLedgerError(tree.size + 1, "the ledger is shorter than its last checkpoint")
     return tree
