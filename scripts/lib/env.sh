@@ -108,6 +108,28 @@ et_run() {
   esac
 }
 
+# The MQTT broker the community tests start (Debian's mosquitto), installed where missing: into
+# the provisioned root, or on this machine with apt-get when run as root.
+et_has_mosquitto() {
+  et_run sh -c 'command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]' 2>/dev/null
+}
+
+et_ensure_mosquitto() {
+  et_has_mosquitto && return 0
+  et_say "installing the MQTT broker (Debian's mosquitto) for the community tests"
+  local apt='apt-get -qq -o Acquire::Check-Valid-Until=false'
+  local install="$apt update && DEBIAN_FRONTEND=noninteractive $apt install -y --no-install-recommends mosquitto >/dev/null"
+  case "$(et_mode)" in
+    root) et_run sh -c "$install" ;;
+    *)
+      [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+        || et_die "no mosquitto on this machine: install it (e.g. 'sudo apt-get install mosquitto') and re-run"
+      sh -c "$install"
+      ;;
+  esac
+  et_has_mosquitto || et_die "installing mosquitto failed (see apt-get's message above)"
+}
+
 # Set up when the environment is missing or its pins changed; reinstall the ledger package when
 # its sources changed.
 et_ensure_env() {
@@ -115,4 +137,5 @@ et_ensure_env() {
     "$ET_REPO/scripts/setup"
   fi
   et_ensure_ledger
+  et_ensure_mosquitto
 }

@@ -27,21 +27,22 @@ def signed_checkpoints(directory: Path) -> list[Checkpoint]:
 def consistency_proof(directory: Path, old_size: int, new_size: int) -> list[bytes]:
     """RFC 6962 PROOF(old_size, new_size) over the ledger in ``directory``.
 
-    ``old_size`` must be the size of a checkpoint that carries the tree (or 0); the entries up to
-    ``new_size`` must be on disk. Raises LedgerError otherwise.
+    Built from the last checkpoint with a tree at or before ``old_size`` (the first entry when
+    there is none), grown to ``old_size`` by the entries between. A witness asks from the size
+    it cosigned, which an honest ledger signed; one that was rewritten since answers all the
+    same, with a proof that fails. LedgerError when the entries up to ``new_size`` are not on
+    disk.
     """
     if not 0 <= old_size <= new_size:
         raise LedgerError(f"no consistency proof from {old_size} to {new_size} entries")
     if old_size in (0, new_size):
         return []
-    old = next(
-        (c for c in signed_checkpoints(directory) if c.size == old_size and c.tree is not None),
-        None,
-    )
-    if old is None or old.tree is None:
-        raise LedgerError(f"no checkpoint of {old_size} entries with a Merkle tree")
-    leaves = _leaves(directory, old.segment, old.offset, old_size, new_size)
-    return old.tree.consistency_proof_from(leaves)
+    tree, segment, offset = _range_before(directory, old_size + 1)
+    leaves = _leaves(directory, segment, offset, tree.size, new_size)
+    grown = tree.copy()
+    for leaf in leaves[: old_size - tree.size]:
+        grown.append(leaf)
+    return grown.consistency_proof_from(leaves[old_size - tree.size :])
 
 
 def inclusion_proof(directory: Path, seq: int, size: int) -> list[bytes]:
@@ -53,14 +54,21 @@ def inclusion_proof(directory: Path, seq: int, size: int) -> list[bytes]:
     """
     if not 1 <= seq <= size:
         raise LedgerError(f"entry {seq} is not among the first {size}")
+    tree, segment, offset = _range_before(directory, seq)
+    leaves = _leaves(directory, segment, offset, tree.size, size)
+    return tree.inclusion_proof_from(leaves, seq - 1)
+
+
+def _range_before(directory: Path, seq: int) -> tuple[CompactRange, str | None, int]:
+    """The compact range of the last checkpoint with a tree before entry ``seq``, and where
+    the entries after it start (the first entry, with an empty range, when there is none)."""
     if not list_segments(directory):
         raise LedgerError(f"{directory} holds no ledger")
     tree, segment, offset = CompactRange(), None, MAGIC_SIZE
     for checkpoint in signed_checkpoints(directory):
         if checkpoint.tree is not None and checkpoint.size < seq:
             tree, segment, offset = checkpoint.tree, checkpoint.segment, checkpoint.offset
-    leaves = _leaves(directory, segment, offset, tree.size, size)
-    return tree.inclusion_proof_from(leaves, seq - 1)
+    return tree, segment, offset
 
 
 def _leaves(
