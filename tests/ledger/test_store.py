@@ -8,6 +8,8 @@ import stat
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
+from custom_components.energy_tokens.ledger.proofs import signed_checkpoints
+
 from custom_components.energy_tokens.ledger import (
     Cause,
     CauseKind,
@@ -211,6 +213,7 @@ def test_checkpoints_by_count_time_request_and_close(
     ledger.commit()
     assert ledger.checkpoint_size == 0  # 2 entries, under both limits
     assert ledger.last_checkpoint_ms is None
+    assert ledger.latest_note is None
     for _ in range(3):
         ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     ledger.commit()
@@ -222,6 +225,7 @@ def test_checkpoints_by_count_time_request_and_close(
     assert ledger.commit() == ledger.seq  # nothing pending, but the interval passed
     assert ledger.checkpoint_size == ledger.seq
     assert ledger.last_checkpoint_ms == clock.now
+    assert ledger.latest_note == signed_checkpoints(ledger.directory)[-1].note
     ledger.commit()
     ledger.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     ledger.request_checkpoint()
@@ -248,6 +252,7 @@ def test_reopen_restores_state_and_continues(
     reopened = Ledger.open(ledger_dir, key, clock=clock)
     assert (reopened.seq, reopened.head, reopened.balances(), reopened.segment) == expected
     assert reopened.last_checkpoint_ms == ledger.last_checkpoint_ms
+    assert reopened.latest_note == ledger.latest_note is not None
     assert reopened.torn_tail is None
     reopened.append(Kind.PURCHASE, from_account="provider", to_account="pool", amount=1)
     reopened.close()

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from .framing import write_all
 from .keys import key_id, public_key_bytes, read_vkey, valid_key_name, verifier_key
-from .note import SIGNATURE_PREFIX
+from .note import SIGNATURE_PREFIX, note_text
 from .reader import read_checkpoints, read_genesis
 
 COSIGNATURE_ALG = b"\x04"  # signed-note algorithm byte of an Ed25519 cosignature/v1 key
@@ -230,7 +230,7 @@ def check_witnesses(
     cosigned: dict[int, list[str]] = {}
     problem = None
     for checkpoint in checkpoints if every_checkpoint else checkpoints[-1:]:
-        body = checkpoint.note[: checkpoint.note.rfind("\n\n") + 1]
+        body = note_text(checkpoint.note)
         try:
             found = count_witnesses(body, kept.get(checkpoint.size, []), witnesses)
         except CosignatureError as err:

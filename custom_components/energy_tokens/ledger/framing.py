@@ -110,6 +110,20 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def replace_durably(path: Path, data: bytes) -> None:
+    """Write ``path`` whole (0600) through a synced temporary file: the old or the new, never
+    a mix, after a crash."""
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temp.replace(path)
+    fsync_directory(path.parent)
+
+
 def create_file(path: Path, magic: bytes) -> int:
     """Create a 0600 file holding only its magic, durably; return an append descriptor."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)

@@ -10,7 +10,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from .framing import fsync_directory
+from .framing import replace_durably
 
 ED25519_ALG = b"\x01"  # signed-note algorithm byte for Ed25519
 
@@ -41,15 +40,7 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
         serialization.NoEncryption(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    temp.replace(path)
-    fsync_directory(path.parent)
+    replace_durably(path, pem)
     return key
 
 

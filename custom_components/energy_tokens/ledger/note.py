@@ -43,6 +43,11 @@ def sign_note(text: str, name: str, key: Ed25519PrivateKey) -> str:
     return f"{text}\n{SIGNATURE_PREFIX}{name} {encoded}\n"
 
 
+def note_text(note: str) -> str:
+    """The signed text of a note, without its signature lines (what a cosignature signs too)."""
+    return note[: note.rfind("\n\n") + 1]  # the text may hold blank lines: the last one ends it
+
+
 def open_note(note: str | bytes, verifier: VerifierKey) -> str:
     """The text of ``note`` once a signature by ``verifier`` checks; NoteError otherwise.
 

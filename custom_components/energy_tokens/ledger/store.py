@@ -143,6 +143,7 @@ class Ledger:
         self._checkpoint_size = 0
         self._checkpoint_ms = clock()  # the interval counts from opening when none is signed
         self.last_checkpoint_ms: int | None = None
+        self.latest_note: str | None = None  # the last checkpoint signing a root: a witness's
         self._checkpoint_requested = False
         self._failure: BaseException | None = None
         self._closed = False
@@ -280,6 +281,8 @@ class Ledger:
         if checkpoints:
             ledger._checkpoint_size = checkpoints[-1].size
             ledger.last_checkpoint_ms = checkpoints[-1].ts_ms
+            if checkpoints[-1].tree is not None:
+                ledger.latest_note = checkpoints[-1].note
             # Signed before ledgers had a tree: the next commit with an entry signs its root.
             ledger._checkpoint_requested = checkpoints[-1].tree is None
         ledger._replay(segments, start_index, start_offset)
@@ -697,6 +700,7 @@ class Ledger:
         self._checkpoint_size = size
         self._checkpoint_ms = now
         self.last_checkpoint_ms = now
+        self.latest_note = checkpoint.note
 
     def close(self) -> None:
         """Commit what is pending, sign a final checkpoint and release the files."""

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from .checkpoints import CheckpointError, open_checkpoint_note
 from .cosignature import cosign
 from .merkle import EMPTY_ROOT, ProofError, verify_consistency
+from .note import note_text
 
 
 class Refusal(enum.StrEnum):
@@ -111,8 +112,7 @@ class Witness:
                 origin,
                 note,
             ) from None
-        body = note[: note.rfind("\n\n") + 1]
-        line = cosign(body, self.name, self._key, now_s)
+        line = cosign(note_text(note), self.name, self._key, now_s)
         self.cosigned[origin] = Cosigned(signed.size, signed.root, note)
         return line
 
