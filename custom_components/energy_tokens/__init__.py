@@ -14,6 +14,7 @@ from homeassistant.util import dt as dt_util
 
 from . import issues
 from .card import async_setup_card
+from .community_setup import async_open_community
 from .const import DOMAIN
 from .entity import household_device_info
 from .ledger import CorruptLedgerError, LedgerError
@@ -78,6 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **household_device_info(entry.entry_id, entry.title)
     )
+    await async_open_community(hass, runtime)  # before the platforms: they add its entities
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(lambda: async_leave_exchange(hass, runtime))  # also if setup fails
     await async_join_exchange(hass, runtime)  # offers a crash left in escrow, to or from it

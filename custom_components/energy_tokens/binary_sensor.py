@@ -13,8 +13,9 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
-from .entity import DeviceEntity, HouseholdEntity, add_device_entities
+from .entity import DeviceEntity, HouseholdEntity, WitnessEntity, add_device_entities
 from .policies import Status
 from .runtime import EnergyTokensConfigEntry
 from .view import Aspect, DeviceView, HouseholdView
@@ -50,6 +51,14 @@ HOUSEHOLD_BINARY_SENSORS: tuple[HouseholdBinarySensorDescription, ...] = (
     ),
 )
 
+# On when a checkpoint of the household waited BEHIND_AFTER for any member's cosignature
+# (MQTT down, members offline or not admitted): nobody else holds a copy of it yet.
+WITNESSING_BEHIND = BinarySensorEntityDescription(
+    key="witnessing_behind",
+    translation_key="witnessing_behind",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
 DEVICE_BINARY_SENSORS: tuple[DeviceBinarySensorDescription, ...] = (
     DeviceBinarySensorDescription(
         key="low",
@@ -74,6 +83,8 @@ async def async_setup_entry(
     async_add_entities(
         HouseholdBinarySensor(runtime, description) for description in HOUSEHOLD_BINARY_SENSORS
     )
+    if runtime.community is not None:
+        async_add_entities([WitnessingBehindBinarySensor(runtime, WITNESSING_BEHIND)])
     add_device_entities(
         entry,
         async_add_entities,
@@ -89,6 +100,15 @@ class HouseholdBinarySensor(HouseholdEntity, BinarySensorEntity):
     def refresh(self) -> object:
         """On, off or unknown."""
         self._attr_is_on = self.entity_description.is_on_fn(self.runtime.view)
+        return self._attr_is_on
+
+
+class WitnessingBehindBinarySensor(WitnessEntity, BinarySensorEntity):
+    """On when the household's checkpoints are not being cosigned (it stays available)."""
+
+    def refresh(self) -> object:
+        """On or off, as of now."""
+        self._attr_is_on = self.status.behind(dt_util.utcnow())
         return self._attr_is_on
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 import enum
 import json
 import re
@@ -41,6 +42,7 @@ MAX_PAYLOAD = 16_384  # bytes: a member or checkpoint message is far smaller; mo
 MAX_PROOFS = 64  # proofs in one checkpoint message (one per distinct witness size)
 MAX_PROOF_HASHES = 128  # a proof of a ledger of 2**64 entries has fewer
 MAX_NAME = 64
+BEHIND_AFTER = timedelta(minutes=30)  # a checkpoint nobody cosigned for this long: behind
 _HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREFIX = re.compile(r"^[^#+\s]+(/[^#+\s/]+)*$")  # MQTT topic levels, no wildcards, no blanks
 
@@ -69,7 +71,11 @@ def topic(prefix: str, kind: Topic, household: str, witness: str | None = None) 
 
 def subscriptions(prefix: str) -> list[str]:
     """The topic filters a member subscribes to."""
-    return [f"{prefix}/{Topic.MEMBER}/+", f"{prefix}/{Topic.CHECKPOINT}/+", f"{prefix}/{Topic.COSIGNED}/+/+"]
+    return [
+        f"{prefix}/{Topic.MEMBER}/+",
+        f"{prefix}/{Topic.CHECKPOINT}/+",
+        f"{prefix}/{Topic.COSIGNED}/+/+",
+    ]
 
 
 def parse_topic(prefix: str, name: str) -> tuple[Topic, str, str | None] | None:
@@ -226,3 +232,34 @@ def proof_sizes(own_size: int, witness_sizes: Sequence[int]) -> list[int]:
     """
     sizes = sorted({size for size in witness_sizes if 0 < size < own_size}, reverse=True)
     return sorted(sizes[:MAX_PROOFS])
+
+
+@dataclass(slots=True)
+class WitnessingStatus:
+    """What the household's witnessing entities show."""
+
+    connected: bool = False
+    checkpoint_size: int = 0  # the household's latest checkpoint with a root
+    witnessed: dict[str, tuple[int, int]] = field(default_factory=dict)  # witness: size, time
+    unwitnessed_since: datetime | None = None  # since when a checkpoint waits for anyone
+
+    @property
+    def witnessed_size(self) -> int:
+        """The largest checkpoint any admitted member cosigned."""
+        return max((size for size, _ in self.witnessed.values()), default=0)
+
+    @property
+    def cosignatures(self) -> int:
+        """Admitted members whose cosignature of the latest checkpoint was received."""
+        return sum(size == self.checkpoint_size for size, _ in self.witnessed.values())
+
+    @property
+    def last_witnessed(self) -> datetime | None:
+        """When the latest cosignature received was made."""
+        latest = max((time for _, time in self.witnessed.values()), default=None)
+        return None if latest is None else datetime.fromtimestamp(latest, UTC)
+
+    def behind(self, now: datetime) -> bool:
+        """Whether witnessing falls behind: a checkpoint nobody cosigned for BEHIND_AFTER."""
+        since = self.unwitnessed_since
+        return since is not None and now - since >= BEHIND_AFTER

@@ -35,6 +35,7 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
+from .community_flow import COMMUNITY_FLOWS
 from .const import (
     CONF_ALLOWANCE,
     CONF_APPLY_NOW,
@@ -128,8 +129,8 @@ class EnergyTokensConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """A household's devices are its subentries."""
-        return {SUBENTRY_DEVICE: DeviceSubentryFlow}
+        """A household's devices, its community and the members it admitted: subentries."""
+        return {SUBENTRY_DEVICE: DeviceSubentryFlow} | COMMUNITY_FLOWS
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Name the household and set its economy up."""

@@ -9,6 +9,10 @@ DOMAIN: Final = "energy_tokens"
 COMMIT_DELAY_SECONDS: Final = 1.0
 
 SUBENTRY_DEVICE: Final = "device"
+SUBENTRY_COMMUNITY: Final = "community"  # the MQTT community the household joined (one at most)
+SUBENTRY_MEMBER: Final = "member"  # a household of the community this one admitted
+CONF_PREFIX: Final = "prefix"  # the community's MQTT topic prefix
+EVENT_WITNESS_REFUSED: Final = "energy_tokens_witness_refused"
 
 # Household settings (config entry data)
 CONF_TOKEN_KWH: Final = "token_kwh"  # noqa: S105 - energy per token, not a secret

@@ -15,9 +15,10 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .community import WitnessingStatus
 from .const import DOMAIN
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
-from .signals import signal_device, signal_device_added, signal_household
+from .signals import signal_device, signal_device_added, signal_household, signal_witnessing
 from .view import Aspect, DeviceView
 
 
@@ -87,6 +88,20 @@ class HouseholdEntity(EnergyTokensEntity):
     @property
     def _signal(self) -> str:
         return signal_household(self.runtime.entry.entry_id)
+
+
+class WitnessEntity(HouseholdEntity):
+    """An entity of the household's witnessing (added only when it joined a community)."""
+
+    @property
+    def _signal(self) -> str:
+        return signal_witnessing(self.runtime.entry.entry_id)
+
+    @property
+    def status(self) -> WitnessingStatus:
+        """The witnessing figures."""
+        assert self.runtime.community is not None  # added only with a community
+        return self.runtime.community.status
 
 
 class DeviceEntity(EnergyTokensEntity):

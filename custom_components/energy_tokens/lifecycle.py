@@ -11,6 +11,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from . import issues
+from .community_setup import community_of
 from .const import DOMAIN
 from .results import Result
 from .runtime import HouseholdRuntime, devices_of
@@ -22,7 +23,10 @@ from .signals import signal_device_added
 def async_entry_updated(runtime: HouseholdRuntime) -> None:
     """Changed household settings reload the household; devices change in place."""
     hass, entry = runtime.hass, runtime.entry
-    if HouseholdSettings.from_data(entry.data) != runtime.economy.settings:
+    if (
+        HouseholdSettings.from_data(entry.data) != runtime.economy.settings
+        or community_of(entry) != runtime.community_config  # joined, left, admitted, removed
+    ):
         hass.config_entries.async_schedule_reload(entry.entry_id)
     else:
         async_sync_devices(runtime)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import partial
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, Context, Event, HomeAssistant, callback
@@ -29,6 +29,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 
 from . import issues
+from .community_setup import community_of
 from .const import COMMIT_DELAY_SECONDS, DOMAIN, SUBENTRY_DEVICE
 from .economy import SETTINGS, Economy
 from .events import BudgetEvent, DomainEvent
@@ -42,6 +43,9 @@ from .results import Result
 from .settings import DeviceSettings, HouseholdSettings
 from .storage import RETRY_FIRST_SECONDS, Storage
 from .view import household_view, ledger_view
+
+if TYPE_CHECKING:
+    from .witnessing import CommunityLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ class HouseholdRuntime(Publisher, Storage):
         self._cancel_commit: CALLBACK_TYPE | None = None
         self._cancel_boundary: CALLBACK_TYPE | None = None
         self._unsubscribe: list[CALLBACK_TYPE] = []
+        self.community: CommunityLink | None = None  # its part in a community it joined
+        self.community_config = community_of(entry)  # what it was set up with
 
     @classmethod
     async def async_open(

@@ -18,7 +18,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import DeviceEntity, HouseholdEntity, add_device_entities
+from .community import WitnessingStatus
+from .entity import DeviceEntity, HouseholdEntity, WitnessEntity, add_device_entities
 from .policies import Status
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 from .view import Aspect, DeviceView, HouseholdView
@@ -45,6 +46,34 @@ class HouseholdSensorDescription(SensorEntityDescription):
     per_period: bool = False
     in_currency: bool = False
 
+
+@dataclass(frozen=True, kw_only=True)
+class WitnessSensorDescription(SensorEntityDescription):
+    """Describe a sensor of the household's witnessing."""
+
+    value_fn: Callable[[WitnessingStatus], StateType | datetime]
+
+
+WITNESS_SENSORS: tuple[WitnessSensorDescription, ...] = (
+    WitnessSensorDescription(
+        key="witnessed_size",
+        translation_key="witnessed_size",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda status: status.witnessed_size,
+    ),
+    WitnessSensorDescription(
+        key="cosignatures",
+        translation_key="cosignatures",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda status: status.cosignatures,
+    ),
+    WitnessSensorDescription(
+        key="last_witnessed",
+        translation_key="last_witnessed",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda status: status.last_witnessed,
+    ),
+)
 
 DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
     DeviceSensorDescription(
@@ -190,6 +219,8 @@ async def async_setup_entry(
     """Add the household's sensors, then each device's, under its subentry."""
     runtime = entry.runtime_data
     async_add_entities(HouseholdSensor(runtime, description) for description in HOUSEHOLD_SENSORS)
+    if runtime.community is not None:
+        async_add_entities(WitnessSensor(runtime, description) for description in WITNESS_SENSORS)
     add_device_entities(
         entry,
         async_add_entities,
@@ -220,6 +251,22 @@ class HouseholdSensor(HouseholdEntity, SensorEntity):
         self._attr_native_value = description.value_fn(self.runtime.view)
         self._attr_last_reset = _period_start(self.runtime, description.per_period)
         return self._attr_native_value, self._attr_last_reset
+
+
+class WitnessSensor(WitnessEntity, SensorEntity):
+    """A sensor of the household's witnessing; unavailable while MQTT is disconnected."""
+
+    entity_description: WitnessSensorDescription
+
+    @property
+    def available(self) -> bool:
+        """What was received is known; what is missing while disconnected is not."""
+        return super().available and self.status.connected
+
+    def refresh(self) -> object:
+        """The described value."""
+        self._attr_native_value = self.entity_description.value_fn(self.status)
+        return self._attr_native_value
 
 
 class DeviceSensor(DeviceEntity, SensorEntity):

@@ -24,3 +24,8 @@ def signal_device_added(entry_id: str) -> str:
 def signal_view(entry_id: str) -> str:
     """Sent when anything the card shows may have changed (it is pushed to subscribed cards)."""
     return f"{DOMAIN}_{entry_id}_view"
+
+
+def signal_witnessing(entry_id: str) -> str:
+    """Sent when the household's witnessing changed (cosignatures, connection, behind)."""
+    return f"{DOMAIN}_{entry_id}_witnessing"

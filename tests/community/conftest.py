@@ -1,8 +1,191 @@
-"""The community tests run in real time: MQTT's debouncing and acknowledgements need a clock."""
+"""A real Mosquitto broker and several Home Assistant instances on it, each with the real MQTT
+integration and a household that joined the community.
 
+These tests run in real time: MQTT's acknowledgements and the client's debouncing need a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any
+
+from homeassistant import loader
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_test_home_assistant,
+)
+
+from custom_components.energy_tokens.const import (
+    CONF_NAME,
+    CONF_PREFIX,
+    DEFAULTS,
+    DOMAIN,
+    SUBENTRY_COMMUNITY,
+)
+from custom_components.energy_tokens.runtime import HouseholdRuntime
+from custom_components.energy_tokens.witnessing import CommunityLink
+
+PREFIX = "test/community"
 
 
 @pytest.fixture(autouse=True)
 def frozen_start() -> None:
     """Not frozen here (the shared fixture freezes time)."""
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class Broker:
+    """Debian's mosquitto on a loopback port, started and stopped by the tests."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        executable = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.process = subprocess.Popen(
+            [executable, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path, socket_enabled: None) -> Iterator[Broker]:
+    """A running broker (forgets retained messages when restarted: no persistence)."""
+    broker = Broker(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@dataclass
+class Household:
+    """One Home Assistant instance with MQTT and a household in the community."""
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+
+    @property
+    def runtime(self) -> HouseholdRuntime:
+        runtime: HouseholdRuntime = self.entry.runtime_data
+        return runtime
+
+    @property
+    def link(self) -> CommunityLink:
+        assert self.runtime.community is not None
+        return self.runtime.community
+
+    @property
+    def folder(self) -> Path:
+        return self.runtime.economy.ledger.directory
+
+    async def grow(self, amount: float = 5) -> int:
+        """Top the household up (new entries) and sign a checkpoint; return its size."""
+        await self.hass.services.async_call(
+            DOMAIN,
+            "top_up",
+            {"household": self.entry.entry_id, "amount": amount},
+            blocking=True,
+        )
+        self.runtime.economy.ledger.request_checkpoint()
+        await self.runtime.async_commit()
+        return self.runtime.economy.ledger.checkpoint_size
+
+    async def reload(self) -> None:
+        assert await self.hass.config_entries.async_reload(self.entry.entry_id)
+        await self.hass.async_block_till_done()
+
+
+async def start_household(
+    stack: AsyncExitStack, folder: Path, name: str, port: int, hass: HomeAssistant | None = None
+) -> Household:
+    """An instance (``hass``, or a new one) with MQTT on ``port`` and a household that joined."""
+    folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test's own folder
+    (folder / "configuration.yaml").write_text("")
+    if hass is None:
+        hass = await stack.enter_async_context(async_test_home_assistant(config_dir=str(folder)))
+        hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # as enable_custom_integrations
+    stack.push_async_callback(_unload_all, hass)  # before the broker stops, timers cancelled
+    hass.config.config_dir = str(folder)
+    mqtt_entry = MockConfigEntry(domain="mqtt", data={"broker": "127.0.0.1", "port": port})
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=name,
+        data={CONF_NAME: name, **DEFAULTS},
+        subentries_data=[
+            ConfigSubentryData(
+                data={CONF_PREFIX: PREFIX, CONF_NAME: name},
+                subentry_type=SUBENTRY_COMMUNITY,
+                title=PREFIX,
+                unique_id=PREFIX,
+            )
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return Household(hass, entry)
+
+
+async def _unload_all(hass: HomeAssistant) -> None:
+    for entry in hass.config_entries.async_entries(DOMAIN) + hass.config_entries.async_entries(
+        "mqtt"
+    ):
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> None:
+    """Let the instances talk over the broker until ``condition`` holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[AsyncExitStack]:
+    """Instances started by a test stop at its end."""
+    async with AsyncExitStack() as stack:
+        yield stack

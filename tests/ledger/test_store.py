@@ -8,8 +8,6 @@ import stat
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
-from custom_components.energy_tokens.ledger.proofs import signed_checkpoints
-
 from custom_components.energy_tokens.ledger import (
     Cause,
     CauseKind,
@@ -29,6 +27,7 @@ from custom_components.energy_tokens.ledger.layout import (
     VERIFIER_KEY_FILE,
     list_segments,
 )
+from custom_components.energy_tokens.ledger.proofs import signed_checkpoints
 from custom_components.energy_tokens.ledger.store import RECENT_ENTRIES
 
 from .conftest import FakeClock, fill_small_ledger

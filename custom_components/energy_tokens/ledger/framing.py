@@ -111,8 +111,10 @@ def fsync_directory(directory: Path) -> None:
 
 
 def replace_durably(path: Path, data: bytes) -> None:
-    """Write ``path`` whole (0600) through a synced temporary file: the old or the new, never
-    a mix, after a crash."""
+    """Write ``path`` whole (0600) through a synced temporary file.
+
+    After a crash it holds the old bytes or the new ones, never a mix.
+    """
     temp = path.with_name(path.name + ".tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -60,8 +60,10 @@ def inclusion_proof(directory: Path, seq: int, size: int) -> list[bytes]:
 
 
 def _range_before(directory: Path, seq: int) -> tuple[CompactRange, str | None, int]:
-    """The compact range of the last checkpoint with a tree before entry ``seq``, and where
-    the entries after it start (the first entry, with an empty range, when there is none)."""
+    """The last checkpoint's compact range before entry ``seq``, and where its entries end.
+
+    The first entry, with an empty range, when no checkpoint with a tree comes before it.
+    """
     if not list_segments(directory):
         raise LedgerError(f"{directory} holds no ledger")
     tree, segment, offset = CompactRange(), None, MAGIC_SIZE

@@ -1,0 +1,99 @@
+"""The repairs a household's witnessing raises.
+
+A member caught rewriting its ledger, a member's keys changed, the community unreachable because
+MQTT is not set up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .community import Member
+from .const import DOMAIN
+
+WITNESS_REFUSED = "witness_refused"  # a member's checkpoint contradicts one cosigned: evidence
+MEMBER_KEY_CHANGED = "member_key_changed"  # a member now announces other keys than admitted
+COMMUNITY_NO_MQTT = "community_no_mqtt"  # a community is joined but MQTT is not set up
+
+
+@callback
+def async_report_refused(
+    hass: HomeAssistant, entry: ConfigEntry[Any], member: Member, reason: str, evidence: str
+) -> None:
+    """A member's checkpoint proves it rewrote or forked its ledger: persistent, an error.
+
+    Persistent: the evidence stays true after a restart; the user dismisses it once they have
+    looked (and, say, removed the member).
+    """
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{WITNESS_REFUSED}_{entry.entry_id}_{member.household}",
+        is_fixable=False,
+        is_persistent=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=WITNESS_REFUSED,
+        translation_placeholders={
+            "household": entry.title,
+            "member": member.name,
+            "reason": reason,
+            "evidence": evidence,
+        },
+    )
+
+
+@callback
+def async_report_key_changed(hass: HomeAssistant, entry: ConfigEntry[Any], member: Member) -> None:
+    """A member announces keys other than the admitted ones: not witnessed under them."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{MEMBER_KEY_CHANGED}_{entry.entry_id}_{member.household}",
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=MEMBER_KEY_CHANGED,
+        translation_placeholders={
+            "household": entry.title,
+            "member": member.name,
+            "key_ids": member.key_ids,
+        },
+    )
+
+
+@callback
+def async_report_no_mqtt(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    """The household joined a community, but Home Assistant's MQTT integration is not set up."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{COMMUNITY_NO_MQTT}_{entry.entry_id}",
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=COMMUNITY_NO_MQTT,
+        translation_placeholders={"household": entry.title},
+    )
+
+
+@callback
+def async_clear_no_mqtt(hass: HomeAssistant, entry_id: str) -> None:
+    """MQTT is there (again), or the household left the community."""
+    ir.async_delete_issue(hass, DOMAIN, f"{COMMUNITY_NO_MQTT}_{entry_id}")
+
+
+@callback
+def async_clear_member(hass: HomeAssistant, entry_id: str, household: str | None = None) -> None:
+    """A member was removed (or the household left): its issues go."""
+    suffix = f"_{entry_id}_" if household is None else f"_{entry_id}_{household}"
+    for domain, name in list(ir.async_get(hass).issues):
+        if (
+            domain == DOMAIN
+            and name.startswith((WITNESS_REFUSED, MEMBER_KEY_CHANGED))
+            and (suffix in name if household is None else name.endswith(suffix))
+        ):
+            ir.async_delete_issue(hass, DOMAIN, name)

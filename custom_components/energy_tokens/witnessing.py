@@ -1,0 +1,378 @@
+"""A household in its community: publishes its checkpoints, witnesses the members' checkpoints.
+
+Over Home Assistant's own MQTT integration (community.py has the topics and messages). Every
+message is verified before anything is kept: a member's checkpoint by its admitted ledger key
+and a consistency proof from the checkpoint this witness cosigned last (ledger/witness.py), a
+cosignature of the household's own checkpoint by the admitted witness's key. The witness state
+is written durably before a cosignature is published, so that a restart never cosigns a history
+inconsistent with one cosigned before; it lives in the household's folder, and so in backups.
+A refused checkpoint that proves a member rewrote or forked its ledger is kept as evidence and
+raises a repair and an event naming the member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from homeassistant.components import mqtt
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
+
+from . import witness_issues
+from .community import (
+    BEHIND_AFTER,
+    CheckpointMessage,
+    CommunityError,
+    CosignedMessage,
+    Member,
+    Topic,
+    WitnessingStatus,
+    decode,
+    encode,
+    parse_topic,
+    proof_sizes,
+    subscriptions,
+    topic,
+    witness_name,
+)
+from .const import EVENT_WITNESS_REFUSED
+from .ledger.checkpoints import CheckpointError, open_checkpoint_note
+from .ledger.cosignature import (
+    CosignatureError,
+    WitnessKey,
+    keep_cosignature,
+    parse_cosignature,
+)
+from .ledger.keys import VerifierKey, public_key_bytes
+from .ledger.note import note_text
+from .ledger.proofs import consistency_proof
+from .ledger.witness import Witness, WitnessRefusal
+from .signals import signal_household, signal_witnessing
+from .witness_files import keep_evidence, load, own_notes, save_state
+
+if TYPE_CHECKING:
+    from .runtime import HouseholdRuntime
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CommunityLink:
+    """One household's part in its community (started after its ledger is open)."""
+
+    def __init__(
+        self,
+        runtime: HouseholdRuntime,
+        prefix: str,
+        name: str,
+        members: dict[str, Member],
+        witness_key: Ed25519PrivateKey,
+        witness_state: dict[str, Any],
+        kept: set[tuple[int, str]],
+    ) -> None:
+        """Use ``async_open``."""
+        self.hass: HomeAssistant = runtime.hass
+        self.runtime = runtime
+        self.prefix = prefix
+        self.household = runtime.entry.entry_id
+        ledger = runtime.economy.ledger
+        self.folder: Path = ledger.directory
+        self.own = Member(
+            self.household,
+            name,
+            VerifierKey.of(ledger.origin, ledger.public_key),
+            WitnessKey(witness_name(self.household), public_key_bytes(witness_key.public_key())),
+        )
+        self.members = members  # admitted, by household id
+        self.seen: dict[str, Member] = {}  # joined (retained member messages), admitted or not
+        self.status = WitnessingStatus()
+        self.ignored = 0  # messages from households not admitted, or malformed
+        self._state = witness_state  # every origin's, admitted now or not
+        keys = {m.log_key.name: m.log_key.public_key for m in members.values()}
+        admitted = {origin: data for origin, data in witness_state.items() if origin in keys}
+        self.witness = Witness.from_data(self.own.witness_key.name, witness_key, admitted, keys)
+        self._kept = kept  # cosignatures kept beside the checkpoints: (size, line)
+        # The size each witness says it cosigned last: the proofs it needs start there (even
+        # if its cosignature does not verify: a ledger rewritten since must answer all the same).
+        self._asked: dict[str, int] = {}
+        self._published: tuple[str, frozenset[int]] | None = None  # note and its proofs' sizes
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._cancel_behind: CALLBACK_TYPE | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def async_open(
+        cls, runtime: HouseholdRuntime, prefix: str, name: str, members: dict[str, Member]
+    ) -> CommunityLink:
+        """Load the witness key and state and the cosignatures kept (in the executor)."""
+        ledger = runtime.economy.ledger
+        key, state, kept = await runtime.hass.async_add_executor_job(
+            load, ledger.directory.parent, ledger.directory
+        )
+        return cls(runtime, prefix, name, members, key, state, kept)
+
+    # ----- connection
+
+    async def async_start(self) -> None:
+        """Subscribe, and publish who the household is and its latest checkpoint."""
+        self._unsubscribe.append(
+            mqtt.async_subscribe_connection_status(self.hass, self._async_connection)
+        )
+        for topic_filter in subscriptions(self.prefix):
+            self._unsubscribe.append(
+                await mqtt.async_subscribe(self.hass, topic_filter, self._async_message, qos=1)
+            )
+        self._unsubscribe.append(
+            async_dispatcher_connect(
+                self.hass, signal_household(self.household), self._async_ledger_changed
+            )
+        )
+        self.status.connected = mqtt.is_connected(self.hass)
+        await self._async_announce()
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop following the community (the retained messages stay on the broker)."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if self._cancel_behind is not None:
+            self._cancel_behind()
+            self._cancel_behind = None
+
+    @callback
+    def _async_connection(self, connected: bool) -> None:
+        self.status.connected = connected
+        if connected:  # the broker may have lost what was retained: publish it again
+            self._published = None
+            self.hass.async_create_task(self._async_announce(), eager_start=False)
+        self._changed()
+
+    async def _async_announce(self) -> None:
+        """Publish again all the household says (a broker restarted may have lost it)."""
+        await self._async_publish(
+            topic(self.prefix, Topic.MEMBER, self.household), self.own_payload
+        )
+        for member in self.members.values():
+            await self._async_publish_cosigned(member)
+        await self._async_publish_checkpoint()
+
+    @property
+    def own_payload(self) -> str:
+        """The household's member message."""
+        return encode(self.own.as_data())
+
+    async def _async_publish(self, name: str, payload: str) -> None:
+        if not mqtt.is_connected(self.hass):
+            return  # published again on connecting
+        await mqtt.async_publish(self.hass, name, payload, qos=1, retain=True)
+
+    # ----- the household's own checkpoints
+
+    @callback
+    def _async_ledger_changed(self) -> None:
+        note = self.runtime.economy.ledger.latest_note
+        if note is not None and (self._published is None or self._published[0] != note):
+            self.hass.async_create_task(self._async_publish_checkpoint(), eager_start=False)
+
+    async def _async_publish_checkpoint(self) -> None:
+        """Publish the latest checkpoint with a proof from each size its witnesses hold."""
+        note = self.runtime.economy.ledger.latest_note
+        if note is None:
+            return
+        self._mark_unwitnessed(int(note.split("\n", 2)[1]))  # offline too: it waits all the same
+        if not mqtt.is_connected(self.hass):
+            return
+        size = self.status.checkpoint_size
+        sizes = frozenset(proof_sizes(size, list(self._asked.values())))
+        if self._published == (note, sizes):
+            return
+        self._published = (note, sizes)
+        try:
+            proofs = {
+                old: await self.hass.async_add_executor_job(
+                    consistency_proof, self.folder, old, size
+                )
+                for old in sizes
+            }
+        except (OSError, ValueError) as err:  # the ledger's own fault is reported by it
+            _LOGGER.warning("No consistency proofs for the community: %s", err)
+            self._published = None
+            return
+        message = CheckpointMessage(note, proofs)
+        await self._async_publish(
+            topic(self.prefix, Topic.CHECKPOINT, self.household), message.encode()
+        )
+
+    def _mark_unwitnessed(self, size: int) -> None:
+        self.status.checkpoint_size = size
+        if self.status.witnessed_size >= size:
+            self.status.unwitnessed_since = None
+        elif self.status.unwitnessed_since is None:
+            self.status.unwitnessed_since = dt_util.utcnow()
+            if self._cancel_behind is not None:  # set for a wait that ended since
+                self._cancel_behind()
+            self._cancel_behind = async_call_later(self.hass, BEHIND_AFTER, self._behind_due)
+        self._changed()
+
+    @callback
+    def _behind_due(self, _now: datetime) -> None:
+        self._cancel_behind = None
+        self._changed()
+
+    @callback
+    def _changed(self) -> None:
+        async_dispatcher_send(self.hass, signal_witnessing(self.household))
+
+    # ----- messages
+
+    async def _async_message(self, message: mqtt.ReceiveMessage) -> None:
+        parsed = parse_topic(self.prefix, message.topic)
+        if parsed is None:
+            return
+        kind, household, witness = parsed
+        payload = message.payload
+        try:
+            if not isinstance(payload, str):  # subscribed as UTF-8: never bytes
+                raise CommunityError("not text")
+            async with self._lock:  # one message at a time: the witness state is written in turn
+                if kind is Topic.MEMBER:
+                    self._member(household, payload)
+                elif household == self.household:
+                    if kind is Topic.COSIGNED and witness is not None:
+                        await self._async_cosigned(witness, payload)
+                elif household not in self.members:
+                    self.ignored += 1
+                elif kind is Topic.CHECKPOINT:
+                    await self._async_witness(self.members[household], payload)
+        except CommunityError as err:
+            self.ignored += 1
+            _LOGGER.debug("Ignored %s: %s", message.topic, err)
+
+    def _member(self, household: str, payload: str) -> None:
+        if household == self.household:
+            return
+        if not payload:  # a member left: its retained message was cleared
+            self.seen.pop(household, None)
+            return
+        member = Member.from_data(decode(payload), household)
+        self.seen[household] = member
+        admitted = self.members.get(household)
+        if admitted is not None and (admitted.log_key, admitted.witness_key) != (
+            member.log_key,
+            member.witness_key,
+        ):
+            witness_issues.async_report_key_changed(self.hass, self.runtime.entry, admitted)
+
+    async def _async_witness(self, member: Member, payload: str) -> None:
+        """Cosign a member's checkpoint if it extends the one cosigned before."""
+        message = CheckpointMessage.decode(payload)
+        origin = member.log_key.name
+        last = self.witness.cosigned.get(origin)
+        try:
+            size = open_checkpoint_note(message.note, member.log_key.public_key).size
+        except CheckpointError:
+            size = None  # the witness refuses it, with the reason
+        if last is not None and last.note == message.note:
+            return  # cosigned already (a retained message, delivered again)
+        if last is None:
+            proof: list[bytes] | None = []  # the first: nothing to be consistent with yet
+        elif size is not None and size > last.size:
+            # From the size this witness holds; its retained cosignature asks for it.
+            proof = message.proofs.get(last.size)
+        else:
+            proof = []  # smaller or the same size: refused (stale, or a fork) before any proof
+        if proof is None:
+            return
+        try:
+            line = self.witness.witness(
+                message.note, proof, member.log_key.public_key, int(dt_util.utcnow().timestamp())
+            )
+        except WitnessRefusal as refusal:
+            await self._async_refused(member, refusal)
+            return
+        self._state[origin] = self.witness.as_data()[origin] | {"cosignature": line}
+        await self.hass.async_add_executor_job(save_state, self.folder.parent, dict(self._state))
+        await self._async_publish_cosigned(member)
+
+    async def _async_publish_cosigned(self, member: Member) -> None:
+        kept = self._state.get(member.log_key.name)
+        if kept is not None and "cosignature" in kept:
+            await self._async_publish(
+                topic(self.prefix, Topic.COSIGNED, member.household, self.household),
+                CosignedMessage(kept["size"], kept["cosignature"]).encode(),
+            )
+
+    async def _async_refused(self, member: Member, refusal: WitnessRefusal) -> None:
+        if not refusal.reason.is_evidence:
+            _LOGGER.warning(
+                "Did not cosign a checkpoint of %s (%s): %s", member.name, refusal.reason, refusal
+            )
+            return
+        last = self.witness.cosigned.get(member.log_key.name)
+        path = await self.hass.async_add_executor_job(
+            keep_evidence, self.folder.parent, member, refusal, None if last is None else last.note
+        )
+        if path is None:
+            return  # kept and reported before (a retained message, delivered again)
+        _LOGGER.error(
+            "%s published a checkpoint that contradicts one this household cosigned (%s): %s. "
+            "Kept as evidence in %s",
+            member.name,
+            refusal.reason,
+            refusal,
+            path,
+        )
+        witness_issues.async_report_refused(
+            self.hass, self.runtime.entry, member, str(refusal.reason), str(path)
+        )
+        self.hass.bus.async_fire(
+            EVENT_WITNESS_REFUSED,
+            {
+                "entry_id": self.household,
+                "member": member.household,
+                "member_name": member.name,
+                "reason": str(refusal.reason),
+                "evidence": str(path),
+            },
+        )
+
+    async def _async_cosigned(self, witness: str, payload: str) -> None:
+        """Keep a member's cosignature of one of the household's checkpoints."""
+        member = self.members.get(witness)
+        if member is None:
+            self.ignored += 1
+            return
+        message = CosignedMessage.decode(payload)
+        if self._asked.get(witness) != message.size:
+            self._asked[witness] = message.size
+            await self._async_publish_checkpoint()  # with a proof from its size, if behind
+        note = await self._async_own_note(message.size)
+        if note is None:
+            raise CommunityError(f"a cosignature of a checkpoint of {message.size} entries")
+        cosignature = parse_cosignature(message.cosignature)
+        try:
+            cosignature.verify(note_text(note), member.witness_key)
+        except CosignatureError as err:
+            raise CommunityError(str(err)) from None
+        record = (message.size, message.cosignature)
+        if record not in self._kept:
+            await self.hass.async_add_executor_job(
+                keep_cosignature, self.folder, message.size, message.cosignature
+            )
+            self._kept.add(record)
+        self.status.witnessed[witness] = (message.size, cosignature.timestamp)
+        self._mark_unwitnessed(self.status.checkpoint_size)
+
+    async def _async_own_note(self, size: int) -> str | None:
+        ledger = self.runtime.economy.ledger
+        if ledger.latest_note is not None and size == self.status.checkpoint_size:
+            return ledger.latest_note
+        notes: dict[int, str] = await self.hass.async_add_executor_job(own_notes, self.folder)
+        return notes.get(size)

@@ -1,0 +1,124 @@
+"""Three households on three Home Assistant instances witness each other over a real broker."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+import json
+from pathlib import Path
+import shutil
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import Event
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
+
+from custom_components.energy_tokens.const import (
+    CONF_LEDGER_SEEN,
+    DOMAIN,
+    EVENT_WITNESS_REFUSED,
+    SUBENTRY_MEMBER,
+)
+from custom_components.energy_tokens.ledger.cosignature import check_witnesses
+from custom_components.energy_tokens.ledger.proofs import signed_checkpoints
+from custom_components.energy_tokens.restore import LEDGER_FOLDER
+
+from .conftest import Broker, Household, start_household, wait_for
+
+
+async def admit(household: Household, other: Household) -> None:
+    """Admit ``other`` on ``household``'s instance through the subentry flow, as an admin does."""
+    hass = household.hass
+    result = await hass.config_entries.subentries.async_init(
+        (household.entry.entry_id, SUBENTRY_MEMBER), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    # The form shows this household's own key ids, and the other's beside its name.
+    assert result["description_placeholders"] == {"own_key_ids": household.link.own.key_ids}
+    options = result["data_schema"].schema["member"].config["options"]
+    wanted = other.entry.entry_id
+    (label,) = [o["label"] for o in options if o["value"] == wanted]
+    assert label == f"{other.entry.title} — key ids {other.link.own.key_ids}"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"member": wanted}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_three_households_witness_each_other_and_catch_a_rewrite(
+    hass: object, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+) -> None:
+    one = await start_household(stack, tmp_path / "one", "One", broker.port, hass)  # type: ignore[arg-type]
+    two = await start_household(stack, tmp_path / "two", "Two", broker.port)
+    three = await start_household(stack, tmp_path / "three", "Three", broker.port)
+    households = [one, two, three]
+
+    # Joining announces each household; nobody is admitted on its own.
+    await wait_for(lambda: all(len(h.link.seen) == 2 for h in households), "the members to be seen")
+    assert all(not h.link.members for h in households)
+    for household in households:
+        for other in households:
+            if other is not household:
+                # Admitting reloads the household: the members are seen again in a moment.
+                await wait_for(lambda h=household: len(h.link.seen) == 2, "the members seen")
+                await admit(household, other)
+    await wait_for(
+        lambda: all(len(h.link.members) == 2 for h in households), "the members admitted"
+    )
+
+    # Each household's checkpoint is cosigned by the two others, and kept beside its ledger.
+    sizes = [await h.grow() for h in households]
+    await wait_for(
+        lambda: all(h.link.status.cosignatures == 2 for h in households), "two cosignatures each"
+    )
+    for household, size in zip(households, sizes, strict=True):
+        witnesses = [m.witness_key for m in household.link.members.values()]
+        witnessed = check_witnesses(household.folder, witnesses, 2, every_checkpoint=False)
+        assert witnessed.problem is None
+        assert witnessed.cosigned == {size: sorted(w.name for w in witnesses)}
+        state = household.hass.states.get(
+            f"sensor.{household.entry.title.lower()}_witnessed_entries"
+        )
+        assert state is not None
+        assert state.state == str(size)
+
+    # Three starts its ledger over: same key, same household, another history (and the record
+    # Home Assistant keeps of the last checkpoint seen, edited away too).
+    refused: list[Event] = []
+    one.hass.bus.async_listen(EVENT_WITNESS_REFUSED, refused.append)
+    cosigned_before = one.link.witness.cosigned[three.link.own.log_key.name].note
+    hass3 = three.hass
+    assert await hass3.config_entries.async_unload(three.entry.entry_id)
+    old = Path(hass3.config.path(".storage", DOMAIN, three.entry.entry_id, LEDGER_FOLDER))
+    shutil.rmtree(old)
+    data = dict(three.entry.data)
+    data.pop(CONF_LEDGER_SEEN, None)
+    hass3.config_entries.async_update_entry(three.entry, data=data)
+    assert await hass3.config_entries.async_setup(three.entry.entry_id)
+    await hass3.async_block_till_done()
+    while await three.grow(amount=2) <= sizes[2]:
+        pass
+
+    await wait_for(lambda: len(refused) == 1, "the rewrite to be caught by One")
+    assert refused[0].data["member"] == three.entry.entry_id
+    assert refused[0].data["member_name"] == "Three"
+    assert refused[0].data["reason"] in ("inconsistent", "fork")
+    issue = ir.async_get(one.hass).async_get_issue(
+        DOMAIN, f"witness_refused_{one.entry.entry_id}_{three.entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders["member"] == "Three"
+    evidence = json.loads(Path(refused[0].data["evidence"]).read_text())  # noqa: ASYNC240
+    assert evidence["cosigned"] == cosigned_before
+    assert evidence["refused"] in {c.note for c in signed_checkpoints(old)}  # the new history
+    # The witness still holds the history it cosigned, and cosigns nothing of the new one.
+    assert one.link.witness.cosigned[three.link.own.log_key.name].note == cosigned_before
+    await wait_for(
+        lambda: (
+            ir.async_get(two.hass).async_get_issue(
+                DOMAIN, f"witness_refused_{two.entry.entry_id}_{three.entry.entry_id}"
+            )
+            is not None
+        ),
+        "the rewrite to be caught by Two",
+    )
