@@ -141,8 +141,11 @@ async def start_household(
     folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test's own folder
     (folder / "configuration.yaml").write_text("")
     if hass is None:
-        hass = await stack.enter_async_context(async_test_home_assistant(config_dir=str(folder)))
-        hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # as enable_custom_integrations
+        made: HomeAssistant = await stack.enter_async_context(
+            async_test_home_assistant(config_dir=str(folder))
+        )
+        made.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # as enable_custom_integrations
+        hass = made
     stack.push_async_callback(_unload_all, hass)  # before the broker stops, timers cancelled
     hass.config.config_dir = str(folder)
     mqtt_entry = MockConfigEntry(domain="mqtt", data={"broker": "127.0.0.1", "port": port})

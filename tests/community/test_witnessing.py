@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from functools import partial
 import json
 from pathlib import Path
 import shutil
@@ -25,6 +26,10 @@ from custom_components.energy_tokens.restore import LEDGER_FOLDER
 from .conftest import Broker, Household, start_household, wait_for
 
 
+def seen_all(household: Household) -> bool:
+    return len(household.link.seen) == 2
+
+
 async def admit(household: Household, other: Household) -> None:
     """Admit ``other`` on ``household``'s instance through the subentry flow, as an admin does."""
     hass = household.hass
@@ -34,7 +39,9 @@ async def admit(household: Household, other: Household) -> None:
     assert result["type"] is FlowResultType.FORM
     # The form shows this household's own key ids, and the other's beside its name.
     assert result["description_placeholders"] == {"own_key_ids": household.link.own.key_ids}
-    options = result["data_schema"].schema["member"].config["options"]
+    schema = result["data_schema"]
+    assert schema is not None
+    options = schema.schema["member"].config["options"]
     wanted = other.entry.entry_id
     (label,) = [o["label"] for o in options if o["value"] == wanted]
     assert label == f"{other.entry.title} — key ids {other.link.own.key_ids}"
@@ -60,7 +67,7 @@ async def test_three_households_witness_each_other_and_catch_a_rewrite(
         for other in households:
             if other is not household:
                 # Admitting reloads the household: the members are seen again in a moment.
-                await wait_for(lambda h=household: len(h.link.seen) == 2, "the members seen")
+                await wait_for(partial(seen_all, household), "the members seen")
                 await admit(household, other)
     await wait_for(
         lambda: all(len(h.link.members) == 2 for h in households), "the members admitted"
@@ -107,7 +114,12 @@ async def test_three_households_witness_each_other_and_catch_a_rewrite(
         DOMAIN, f"witness_refused_{one.entry.entry_id}_{three.entry.entry_id}"
     )
     assert issue is not None
-    assert issue.translation_placeholders["member"] == "Three"
+    assert issue.translation_placeholders == {
+        "household": "One",
+        "member": "Three",
+        "reason": refused[0].data["reason"],
+        "evidence": refused[0].data["evidence"],
+    }
     evidence = json.loads(Path(refused[0].data["evidence"]).read_text())  # noqa: ASYNC240
     assert evidence["cosigned"] == cosigned_before
     assert evidence["refused"] in {c.note for c in signed_checkpoints(old)}  # the new history
