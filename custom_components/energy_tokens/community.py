@@ -44,7 +44,7 @@ MAX_PROOF_HASHES = 128  # a proof of a ledger of 2**64 entries has fewer
 MAX_NAME = 64
 BEHIND_AFTER = timedelta(minutes=30)  # a checkpoint nobody cosigned for this long: behind
 _HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_PREFIX = re.compile(r"^[^#+\s]+(/[^#+\s/]+)*$")  # MQTT topic levels, no wildcards, no blanks
+_PREFIX = re.compile(r"^[^#+\s/]+(/[^#+\s/]+)*$")  # MQTT topic levels, no wildcards, no blanks
 
 
 class CommunityError(ValueError):

@@ -57,6 +57,7 @@ async def async_get_config_entry_diagnostics(
         "verification": None if verification is None else verification.as_dict(),
         "balances_milli_tokens": ledger.balances(),
         "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
+        "community": None if runtime.community is None else runtime.community.as_diagnostics(),
     }
 
 

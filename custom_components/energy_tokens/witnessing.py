@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeassistant.components import mqtt
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
@@ -105,6 +106,8 @@ class CommunityLink:
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._cancel_behind: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
+        self._publish_lock = asyncio.Lock()
+        self._stopped = False  # unloaded: tasks still under way publish and schedule nothing
 
     @classmethod
     async def async_open(
@@ -116,6 +119,27 @@ class CommunityLink:
             load, ledger.directory.parent, ledger.directory
         )
         return cls(runtime, prefix, name, members, key, state, kept)
+
+    @property
+    def published_note(self) -> str | None:
+        """The household's checkpoint published last (None before the first)."""
+        return None if self._published is None else self._published[0]
+
+    def as_diagnostics(self) -> dict[str, Any]:
+        """What the household's diagnostics show of its community (public data only)."""
+        return {
+            "prefix": self.prefix,
+            "own": self.own.as_data() | {"key_ids": self.own.key_ids},
+            "admitted": {h: m.name for h, m in self.members.items()},
+            "seen": {h: {"name": m.name, "key_ids": m.key_ids} for h, m in self.seen.items()},
+            "ignored_messages": self.ignored,
+            "connected": self.status.connected,
+            "checkpoint_size": self.status.checkpoint_size,
+            "cosigned_by": {h: size for h, (size, _) in self.status.witnessed.items()},
+            "witnessing": {
+                origin: cosigned.size for origin, cosigned in self.witness.cosigned.items()
+            },
+        }
 
     # ----- connection
 
@@ -139,6 +163,7 @@ class CommunityLink:
     @callback
     def async_stop(self) -> None:
         """Stop following the community (the retained messages stay on the broker)."""
+        self._stopped = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -168,10 +193,16 @@ class CommunityLink:
         """The household's member message."""
         return encode(self.own.as_data())
 
-    async def _async_publish(self, name: str, payload: str) -> None:
-        if not mqtt.is_connected(self.hass):
-            return  # published again on connecting
-        await mqtt.async_publish(self.hass, name, payload, qos=1, retain=True)
+    async def _async_publish(self, name: str, payload: str) -> bool:
+        """Publish a retained message; False when not connected (all is published again then)."""
+        if self._stopped or not mqtt.is_connected(self.hass):
+            return False
+        try:
+            await mqtt.async_publish(self.hass, name, payload, qos=1, retain=True)
+        except HomeAssistantError as err:  # the connection dropped meanwhile
+            _LOGGER.debug("Not published to %s: %s", name, err)
+            return False
+        return True
 
     # ----- the household's own checkpoints
 
@@ -183,6 +214,11 @@ class CommunityLink:
 
     async def _async_publish_checkpoint(self) -> None:
         """Publish the latest checkpoint with a proof from each size its witnesses hold."""
+        # In turn, reading the latest inside: an older one never overwrites a newer (retained).
+        async with self._publish_lock:
+            await self._async_publish_latest()
+
+    async def _async_publish_latest(self) -> None:
         note = self.runtime.economy.ledger.latest_note
         if note is None:
             return
@@ -206,11 +242,14 @@ class CommunityLink:
             self._published = None
             return
         message = CheckpointMessage(note, proofs)
-        await self._async_publish(
+        if not await self._async_publish(
             topic(self.prefix, Topic.CHECKPOINT, self.household), message.encode()
-        )
+        ):
+            self._published = None
 
     def _mark_unwitnessed(self, size: int) -> None:
+        if self._stopped:
+            return
         self.status.checkpoint_size = size
         if self.status.witnessed_size >= size:
             self.status.unwitnessed_since = None
@@ -268,7 +307,7 @@ class CommunityLink:
             member.log_key,
             member.witness_key,
         ):
-            witness_issues.async_report_key_changed(self.hass, self.runtime.entry, admitted)
+            witness_issues.async_report_key_changed(self.hass, self.runtime.entry, member)
 
     async def _async_witness(self, member: Member, payload: str) -> None:
         """Cosign a member's checkpoint if it extends the one cosigned before."""

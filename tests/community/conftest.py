@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 import shutil
 import socket
@@ -18,8 +19,9 @@ import time
 from typing import Any
 
 from homeassistant import loader
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -32,6 +34,7 @@ from custom_components.energy_tokens.const import (
     DEFAULTS,
     DOMAIN,
     SUBENTRY_COMMUNITY,
+    SUBENTRY_MEMBER,
 )
 from custom_components.energy_tokens.runtime import HouseholdRuntime
 from custom_components.energy_tokens.witnessing import CommunityLink
@@ -145,10 +148,16 @@ async def start_household(
             async_test_home_assistant(config_dir=str(folder))
         )
         made.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # as enable_custom_integrations
+        stack.push_async_callback(made.async_stop, force=True)  # its delayed writes flushed
         hass = made
     stack.push_async_callback(_unload_all, hass)  # before the broker stops, timers cancelled
     hass.config.config_dir = str(folder)
-    mqtt_entry = MockConfigEntry(domain="mqtt", data={"broker": "127.0.0.1", "port": port})
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": "127.0.0.1", "port": port},
+        # No birth or will: a birth published while the test stops the broker fails loudly.
+        options={"birth_message": {}, "will_message": {}, "discovery": False},
+    )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     entry = MockConfigEntry(
@@ -176,6 +185,55 @@ async def _unload_all(hass: HomeAssistant) -> None:
     ):
         await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def admit(household: Household, other: Household) -> None:
+    """Admit ``other`` on ``household``'s instance through the subentry flow, as an admin does."""
+    hass = household.hass
+    result = await hass.config_entries.subentries.async_init(
+        (household.entry.entry_id, SUBENTRY_MEMBER), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    # The form shows this household's own key ids, and the other's beside its name.
+    assert result["description_placeholders"] == {"own_key_ids": household.link.own.key_ids}
+    schema = result["data_schema"]
+    assert schema is not None
+    options = schema.schema["member"].config["options"]
+    wanted = other.entry.entry_id
+    (label,) = [o["label"] for o in options if o["value"] == wanted]
+    assert label == f"{other.entry.title} — key ids {other.link.own.key_ids}"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"member": wanted}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def admitted_community(
+    stack: AsyncExitStack, tmp_path: Path, broker: Broker, hass: HomeAssistant, *names: str
+) -> list[Household]:
+    """Households on their own instances (the first on ``hass``), each admitting the others."""
+    households = [
+        await start_household(
+            stack, tmp_path / name, name, broker.port, hass if number == 0 else None
+        )
+        for number, name in enumerate(names)
+    ]
+    count = len(names) - 1
+    await wait_for(lambda: all(len(h.link.seen) == count for h in households), "members seen")
+    assert all(not h.link.members for h in households)  # nobody is admitted on its own
+    for household in households:
+        for other in households:
+            if other is not household:
+                # Admitting reloads the household: the members are seen again in a moment.
+                await wait_for(partial(_seen, household, count), "the members seen")
+                await admit(household, other)
+    await wait_for(lambda: all(len(h.link.members) == count for h in households), "admitted")
+    return households
+
+
+def _seen(household: Household, count: int) -> bool:
+    return len(household.link.seen) == count
 
 
 async def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> None:

@@ -3,75 +3,30 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from functools import partial
 import json
 from pathlib import Path
 import shutil
 
-from homeassistant.config_entries import SOURCE_USER
-from homeassistant.core import Event
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from custom_components.energy_tokens.const import (
     CONF_LEDGER_SEEN,
     DOMAIN,
     EVENT_WITNESS_REFUSED,
-    SUBENTRY_MEMBER,
 )
 from custom_components.energy_tokens.ledger.cosignature import check_witnesses
 from custom_components.energy_tokens.ledger.proofs import signed_checkpoints
 from custom_components.energy_tokens.restore import LEDGER_FOLDER
 
-from .conftest import Broker, Household, start_household, wait_for
-
-
-def seen_all(household: Household) -> bool:
-    return len(household.link.seen) == 2
-
-
-async def admit(household: Household, other: Household) -> None:
-    """Admit ``other`` on ``household``'s instance through the subentry flow, as an admin does."""
-    hass = household.hass
-    result = await hass.config_entries.subentries.async_init(
-        (household.entry.entry_id, SUBENTRY_MEMBER), context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.FORM
-    # The form shows this household's own key ids, and the other's beside its name.
-    assert result["description_placeholders"] == {"own_key_ids": household.link.own.key_ids}
-    schema = result["data_schema"]
-    assert schema is not None
-    options = schema.schema["member"].config["options"]
-    wanted = other.entry.entry_id
-    (label,) = [o["label"] for o in options if o["value"] == wanted]
-    assert label == f"{other.entry.title} — key ids {other.link.own.key_ids}"
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {"member": wanted}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
+from .conftest import Broker, admitted_community, wait_for
 
 
 async def test_three_households_witness_each_other_and_catch_a_rewrite(
-    hass: object, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
 ) -> None:
-    one = await start_household(stack, tmp_path / "one", "One", broker.port, hass)  # type: ignore[arg-type]
-    two = await start_household(stack, tmp_path / "two", "Two", broker.port)
-    three = await start_household(stack, tmp_path / "three", "Three", broker.port)
-    households = [one, two, three]
-
-    # Joining announces each household; nobody is admitted on its own.
-    await wait_for(lambda: all(len(h.link.seen) == 2 for h in households), "the members to be seen")
-    assert all(not h.link.members for h in households)
-    for household in households:
-        for other in households:
-            if other is not household:
-                # Admitting reloads the household: the members are seen again in a moment.
-                await wait_for(partial(seen_all, household), "the members seen")
-                await admit(household, other)
-    await wait_for(
-        lambda: all(len(h.link.members) == 2 for h in households), "the members admitted"
-    )
+    households = await admitted_community(stack, tmp_path, broker, hass, "One", "Two", "Three")
+    one, two, three = households
 
     # Each household's checkpoint is cosigned by the two others, and kept beside its ledger.
     sizes = [await h.grow() for h in households]

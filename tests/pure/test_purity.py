@@ -7,6 +7,7 @@ import sys
 PACKAGE = Path(__file__).resolve().parents[2] / "custom_components" / "energy_tokens"
 PURE = {
     "books",
+    "community",
     "const",
     "consumption",
     "economy",

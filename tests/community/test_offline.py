@@ -1,0 +1,157 @@
+"""Witnessing through restarts, a member offline, the broker restarted, and bad messages."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from datetime import timedelta
+import hashlib
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from homeassistant.components import mqtt
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+
+from custom_components.energy_tokens import community, witnessing
+from custom_components.energy_tokens.community import (
+    CheckpointMessage,
+    CosignedMessage,
+    Member,
+    Topic,
+    encode,
+    topic,
+)
+from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+from custom_components.energy_tokens.ledger.cosignature import cosign, read_cosignatures
+from custom_components.energy_tokens.ledger.keys import VerifierKey, public_key_bytes
+from custom_components.energy_tokens.ledger.note import note_text
+from custom_components.energy_tokens.witness_files import WITNESS_STATE_FILE
+
+from .conftest import PREFIX, Broker, Household, admitted_community, wait_for
+
+
+def _cosigned_by(household: Household, witness: Household) -> int:
+    return household.link.status.witnessed.get(witness.entry.entry_id, (0, 0))[0]
+
+
+async def test_offline_restarted_and_a_broker_that_forgot_everything(
+    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+) -> None:
+    one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
+    first = await two.grow()
+    await wait_for(lambda: _cosigned_by(two, one) == first, "One to cosign Two's checkpoint")
+
+    # One goes offline for a while; Two signs two more checkpoints meanwhile.
+    state_file = one.folder.parent / WITNESS_STATE_FILE
+    assert await one.hass.config_entries.async_unload(one.entry.entry_id)
+    kept = json.loads(state_file.read_text())
+    assert kept[two.link.own.log_key.name]["size"] == first  # durable before it was published
+    await two.grow()
+    latest = await two.grow()
+    assert latest > first
+    note = two.runtime.economy.ledger.latest_note
+    await wait_for(lambda: two.link.published_note == note, "Two to publish its latest")
+    assert await one.hass.config_entries.async_setup(one.entry.entry_id)
+    # Back, One finds Two's latest checkpoint with a proof from the size it holds, and cosigns.
+    await wait_for(lambda: _cosigned_by(two, one) == latest, "One to catch up")
+    lines = read_cosignatures(two.folder)
+    assert first in lines
+    assert [size for size in sorted(lines) if size > first] == [latest]  # none while offline
+    assert all(len(cosigned) == 1 for cosigned in lines.values())  # none kept twice
+
+    # The broker restarts and forgets every retained message; Two signs while it is down.
+    broker.stop()
+    await wait_for(lambda: not two.link.status.connected, "Two to see the broker gone")
+    cosignatures = "sensor.two_cosignatures_on_the_latest_checkpoint"
+    state = two.hass.states.get(cosignatures)
+    assert state is not None
+    assert state.state == STATE_UNAVAILABLE  # not a stale count that looks fine
+    offline = await two.grow()
+    broker.start()
+    # Everyone publishes again what it said; One cosigns the checkpoint signed offline.
+    await wait_for(lambda: _cosigned_by(two, one) == offline, "witnessing to resume", 60)
+    state = two.hass.states.get(cosignatures)
+    assert state is not None
+    assert state.state == "1"
+    assert one.link.witness.cosigned[two.link.own.log_key.name].size == offline
+
+
+async def test_behind_strangers_forgeries_and_new_keys(
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(witnessing, "BEHIND_AFTER", timedelta(seconds=1))
+    monkeypatch.setattr(community, "BEHIND_AFTER", timedelta(seconds=1))
+    one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
+    behind = "binary_sensor.one_witnessing_behind"
+
+    # Two is offline: One's checkpoint waits for a cosignature, and the sensor says so.
+    assert await two.hass.config_entries.async_unload(two.entry.entry_id)
+    await one.grow()
+    await wait_for(lambda: one.hass.states.is_state(behind, STATE_ON), "witnessing behind")
+    assert await two.hass.config_entries.async_setup(two.entry.entry_id)
+    await wait_for(lambda: one.hass.states.is_state(behind, STATE_OFF), "witnessing caught up")
+    size = one.link.status.checkpoint_size
+    assert one.link.status.cosignatures == 1
+
+    # A household nobody admitted publishes a checkpoint: ignored, and counted.
+    ignored = one.link.ignored
+    stranger = "01STRANGER0000000000000000"
+    await mqtt.async_publish(
+        one.hass,
+        topic(PREFIX, Topic.CHECKPOINT, stranger),
+        CheckpointMessage("x\n\n— y z\n", {}).encode(),
+    )
+    await wait_for(lambda: one.link.ignored == ignored + 1, "the stranger's message ignored")
+    assert all(origin.endswith(two.entry.entry_id) for origin in one.link.witness.cosigned)
+
+    # A cosignature of One's checkpoint under Two's name but not Two's key: not kept.
+    forger = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"forger").digest())
+    note = one.runtime.economy.ledger.latest_note
+    assert note is not None
+    line = cosign(note_text(note), two.link.own.witness_key.name, forger, 1_800_000_000)
+    before = read_cosignatures(one.folder)
+    await mqtt.async_publish(
+        one.hass,
+        topic(PREFIX, Topic.COSIGNED, one.entry.entry_id, two.entry.entry_id),
+        CosignedMessage(size, line).encode(),
+    )
+    await wait_for(lambda: one.link.ignored == ignored + 2, "the forgery refused")
+    assert read_cosignatures(one.folder) == before
+
+    # Two's household announces other keys than admitted: a repair on One, nothing cosigned.
+    new_key = public_key_bytes(forger.public_key())
+    moved = Member(
+        two.entry.entry_id,
+        "Two",
+        VerifierKey.of(two.link.own.log_key.name, new_key),
+        two.link.own.witness_key,
+    )
+    await mqtt.async_publish(
+        one.hass, topic(PREFIX, Topic.MEMBER, two.entry.entry_id), encode(moved.as_data())
+    )
+    issue_id = f"member_key_changed_{one.entry.entry_id}_{two.entry.entry_id}"
+    await wait_for(
+        lambda: ir.async_get(one.hass).async_get_issue(DOMAIN, issue_id) is not None,
+        "the changed key reported",
+    )
+    issue = ir.async_get(one.hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "household": "One",
+        "member": "Two",
+        "key_ids": moved.key_ids,
+    }
+
+    diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)  # type: ignore[arg-type]
+    assert diagnostics["community"]["admitted"] == {two.entry.entry_id: "Two"}
+    assert diagnostics["community"]["cosigned_by"] == {two.entry.entry_id: size}
+    assert diagnostics["community"]["ignored_messages"] == ignored + 2
+    assert "witness.key" not in json.dumps(diagnostics)
