@@ -150,7 +150,7 @@ async def test_behind_strangers_forgeries_and_new_keys(
         "key_ids": moved.key_ids,
     }
 
-    diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)  # type: ignore[arg-type]
+    diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)
     assert diagnostics["community"]["admitted"] == {two.entry.entry_id: "Two"}
     assert diagnostics["community"]["cosigned_by"] == {two.entry.entry_id: size}
     assert diagnostics["community"]["ignored_messages"] == ignored + 2
