@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homeassistant.components import persistent_notification
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
@@ -12,9 +13,8 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
-from . import issues
+from . import issues, witness_issues
 from .card import async_setup_card
-from .community_setup import async_open_community
 from .const import DOMAIN
 from .entity import household_device_info
 from .ledger import CorruptLedgerError, LedgerError
@@ -26,6 +26,9 @@ from .runtime import EnergyTokensConfigEntry, HouseholdRuntime, storage_director
 from .services import async_setup_services
 from .transfers import async_join_exchange, async_leave_exchange
 from .websocket_api import async_setup_websocket_api
+
+if TYPE_CHECKING:
+    from .witnessing import CommunityLink
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR, Platform.SWITCH]
@@ -128,3 +131,34 @@ def _archive(folder: Path, archive: Path) -> bool:
     archive.parent.mkdir(parents=True, exist_ok=True)
     folder.rename(archive)  # same file system: atomic, nothing copied or lost
     return True
+
+
+async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -> None:
+    """Open the household's part in its community; it starts once MQTT is connected."""
+    entry = runtime.entry
+    community = runtime.community_config
+    if community is None:
+        witness_issues.async_clear_no_mqtt(hass, entry.entry_id)
+        witness_issues.async_clear_member(hass, entry.entry_id)
+        return
+    # Imported only now: Home Assistant installs the MQTT client library with its MQTT
+    # integration, which a household without a community does not need.
+    from .witnessing import CommunityLink  # noqa: PLC0415
+
+    link = runtime.community = await CommunityLink.async_open(runtime, *community)
+    entry.async_on_unload(link.async_stop)
+    entry.async_create_background_task(
+        hass, _async_start_community(hass, link), "energy_tokens community"
+    )
+
+
+async def _async_start_community(hass: HomeAssistant, link: CommunityLink) -> None:
+    """Wait for MQTT (set up after this integration, or not at all), then join."""
+    from homeassistant.components import mqtt  # noqa: PLC0415
+
+    entry = link.runtime.entry
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        witness_issues.async_report_no_mqtt(hass, entry)
+        return
+    witness_issues.async_clear_no_mqtt(hass, entry.entry_id)
+    await link.async_start()

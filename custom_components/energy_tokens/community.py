@@ -47,6 +47,9 @@ _HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREFIX = re.compile(r"^[^#+\s/]+(/[^#+\s/]+)*$")  # MQTT topic levels, no wildcards, no blanks
 
 
+type Payload = str | bytes | bytearray  # as MQTT delivers it
+
+
 class CommunityError(ValueError):
     """A message that is not one of the community's (malformed, oversized, mismatched)."""
 
@@ -151,7 +154,7 @@ def encode(message: Mapping[str, Any]) -> str:
     return json.dumps({"v": VERSION, **message}, separators=(",", ":"), sort_keys=True)
 
 
-def decode(payload: str | bytes) -> dict[str, Any]:
+def decode(payload: Payload) -> dict[str, Any]:
     """A message's fields; CommunityError when it is not a JSON object of this version."""
     if len(payload) > MAX_PAYLOAD:
         raise CommunityError(f"a message of more than {MAX_PAYLOAD} bytes")
@@ -180,7 +183,7 @@ class CheckpointMessage:
         return encode({"note": self.note, "proofs": proofs})
 
     @classmethod
-    def decode(cls, payload: str | bytes) -> CheckpointMessage:
+    def decode(cls, payload: Payload) -> CheckpointMessage:
         """Read one; CommunityError if malformed (the signature is the witness's to check)."""
         data = decode(payload)
         note, proofs = data.get("note"), data.get("proofs")
@@ -211,7 +214,7 @@ class CosignedMessage:
         return encode({"size": self.size, "cosignature": self.cosignature})
 
     @classmethod
-    def decode(cls, payload: str | bytes) -> CosignedMessage:
+    def decode(cls, payload: Payload) -> CosignedMessage:
         """Read one; CommunityError if malformed (its signature is checked by the receiver)."""
         data = decode(payload)
         size, line = data.get("size"), data.get("cosignature")

@@ -76,10 +76,11 @@ class MemberSubentryFlow(ConfigSubentryFlow):
             return self.async_abort(reason="no_members_seen")
         if user_input is not None:
             member = waiting.get(user_input[CONF_MEMBER])
-            if member is not None:
-                return self.async_create_entry(
-                    title=member.name, data=member.as_data(), unique_id=member.household
-                )
+            if member is None:  # it left (or was admitted) while the form was open
+                return self.async_abort(reason="no_members_seen")
+            return self.async_create_entry(
+                title=member.name, data=member.as_data(), unique_id=member.household
+            )
         options = [
             SelectOptionDict(value=key, label=f"{m.name} — key ids {m.key_ids}")
             for key, m in sorted(waiting.items(), key=lambda item: item[1].name)

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 
 from .ledger import verifier_key
 from .ledger.store import QUARANTINE_FOLDER
 from .runtime import EnergyTokensConfigEntry
+
+if TYPE_CHECKING:
+    from .witnessing import CommunityLink
 
 
 async def async_get_config_entry_diagnostics(
@@ -57,7 +60,7 @@ async def async_get_config_entry_diagnostics(
         "verification": None if verification is None else verification.as_dict(),
         "balances_milli_tokens": ledger.balances(),
         "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
-        "community": None if runtime.community is None else runtime.community.as_diagnostics(),
+        "community": None if runtime.community is None else _community(runtime.community),
     }
 
 
@@ -66,3 +69,18 @@ def _quarantined(directory: Path) -> dict[str, int]:
     if not folder.is_dir():
         return {}
     return {path.name: path.stat().st_size for path in sorted(folder.iterdir())}
+
+
+def _community(link: CommunityLink) -> dict[str, Any]:
+    """What the household's diagnostics show of its community (public data only)."""
+    return {
+        "prefix": link.prefix,
+        "own": link.own.as_data() | {"key_ids": link.own.key_ids},
+        "admitted": {h: m.name for h, m in link.members.items()},
+        "seen": {h: {"name": m.name, "key_ids": m.key_ids} for h, m in link.seen.items()},
+        "ignored_messages": link.ignored,
+        "connected": link.status.connected,
+        "checkpoint_size": link.status.checkpoint_size,
+        "cosigned_by": {h: size for h, (size, _) in link.status.witnessed.items()},
+        "witnessing": {origin: cosigned.size for origin, cosigned in link.witness.cosigned.items()},
+    }

@@ -7,6 +7,7 @@ household's folder, so in Home Assistant's backups.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import hashlib
 import json
 from pathlib import Path
@@ -18,7 +19,7 @@ from .community import Member
 from .ledger.cosignature import read_cosignatures
 from .ledger.framing import replace_durably
 from .ledger.keys import load_or_create_signing_key
-from .ledger.proofs import signed_checkpoints
+from .ledger.proofs import consistency_proof, signed_checkpoints
 from .ledger.witness import WitnessRefusal
 
 WITNESS_KEY_FILE = "witness.key"  # beside the ledger's signing key
@@ -47,12 +48,21 @@ def own_notes(ledger: Path) -> dict[int, str]:
     return {c.size: c.note for c in signed_checkpoints(ledger) if c.tree is not None}
 
 
+def proofs_from(ledger: Path, sizes: Iterable[int], size: int) -> dict[int, list[bytes]]:
+    """Consistency proofs to the checkpoint of ``size`` from each of ``sizes``."""
+    return {old: consistency_proof(ledger, old, size) for old in sizes}
+
+
 def keep_evidence(
     folder: Path, member: Member, refusal: WitnessRefusal, cosigned: str | None
 ) -> Path | None:
-    """Write the refused checkpoint beside the one it contradicts; None if kept already."""
-    digest = hashlib.sha256(refusal.note.encode()).hexdigest()[:16]
-    path = folder / EVIDENCE_FOLDER / f"{member.household}-{refusal.reason}-{digest}.json"
+    """Write the refused checkpoint beside the one it contradicts; None if kept already.
+
+    One file per contradicted checkpoint: once a member's history departed from it, every
+    later checkpoint of the new history is refused too, and proves nothing more.
+    """
+    digest = hashlib.sha256((cosigned or "").encode()).hexdigest()[:16]
+    path = folder / EVIDENCE_FOLDER / f"{member.household}-{digest}.json"
     if path.exists():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)

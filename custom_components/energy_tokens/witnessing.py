@@ -13,6 +13,7 @@ raises a repair and an event naming the member.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime
 import logging
 from pathlib import Path
@@ -33,6 +34,7 @@ from .community import (
     CommunityError,
     CosignedMessage,
     Member,
+    Payload,
     Topic,
     WitnessingStatus,
     decode,
@@ -51,12 +53,12 @@ from .ledger.cosignature import (
     keep_cosignature,
     parse_cosignature,
 )
+from .ledger.errors import LedgerError
 from .ledger.keys import VerifierKey, public_key_bytes
 from .ledger.note import note_text
-from .ledger.proofs import consistency_proof
 from .ledger.witness import Witness, WitnessRefusal
 from .signals import signal_household, signal_witnessing
-from .witness_files import keep_evidence, load, own_notes, save_state
+from .witness_files import keep_evidence, load, own_notes, proofs_from, save_state
 
 if TYPE_CHECKING:
     from .runtime import HouseholdRuntime
@@ -125,22 +127,6 @@ class CommunityLink:
         """The household's checkpoint published last (None before the first)."""
         return None if self._published is None else self._published[0]
 
-    def as_diagnostics(self) -> dict[str, Any]:
-        """What the household's diagnostics show of its community (public data only)."""
-        return {
-            "prefix": self.prefix,
-            "own": self.own.as_data() | {"key_ids": self.own.key_ids},
-            "admitted": {h: m.name for h, m in self.members.items()},
-            "seen": {h: {"name": m.name, "key_ids": m.key_ids} for h, m in self.seen.items()},
-            "ignored_messages": self.ignored,
-            "connected": self.status.connected,
-            "checkpoint_size": self.status.checkpoint_size,
-            "cosigned_by": {h: size for h, (size, _) in self.status.witnessed.items()},
-            "witnessing": {
-                origin: cosigned.size for origin, cosigned in self.witness.cosigned.items()
-            },
-        }
-
     # ----- connection
 
     async def async_start(self) -> None:
@@ -150,7 +136,9 @@ class CommunityLink:
         )
         for topic_filter in subscriptions(self.prefix):
             self._unsubscribe.append(
-                await mqtt.async_subscribe(self.hass, topic_filter, self._async_message, qos=1)
+                await mqtt.async_subscribe(
+                    self.hass, topic_filter, self._async_message, qos=1, encoding=None
+                )
             )
         self._unsubscribe.append(
             async_dispatcher_connect(
@@ -171,35 +159,33 @@ class CommunityLink:
             self._cancel_behind()
             self._cancel_behind = None
 
+    def _task(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as the household's: cancelled when it unloads."""
+        self.runtime.entry.async_create_background_task(self.hass, work, "energy_tokens community")
+
     @callback
     def _async_connection(self, connected: bool) -> None:
         self.status.connected = connected
         if connected:  # the broker may have lost what was retained: publish it again
             self._published = None
-            self.hass.async_create_task(self._async_announce(), eager_start=False)
+            self._task(self._async_announce())
         self._changed()
 
     async def _async_announce(self) -> None:
         """Publish again all the household says (a broker restarted may have lost it)."""
-        await self._async_publish(
-            topic(self.prefix, Topic.MEMBER, self.household), self.own_payload
-        )
+        member_topic = topic(self.prefix, Topic.MEMBER, self.household)
+        await self._async_publish(member_topic, encode(self.own.as_data()))
         for member in self.members.values():
             await self._async_publish_cosigned(member)
         await self._async_publish_checkpoint()
 
-    @property
-    def own_payload(self) -> str:
-        """The household's member message."""
-        return encode(self.own.as_data())
-
     async def _async_publish(self, name: str, payload: str) -> bool:
-        """Publish a retained message; False when not connected (all is published again then)."""
-        if self._stopped or not mqtt.is_connected(self.hass):
+        """Publish a retained message; False if not (all is published again on connecting)."""
+        if self._stopped:
             return False
         try:
             await mqtt.async_publish(self.hass, name, payload, qos=1, retain=True)
-        except HomeAssistantError as err:  # the connection dropped meanwhile
+        except HomeAssistantError as err:  # not connected, or the connection dropped meanwhile
             _LOGGER.debug("Not published to %s: %s", name, err)
             return False
         return True
@@ -210,7 +196,7 @@ class CommunityLink:
     def _async_ledger_changed(self) -> None:
         note = self.runtime.economy.ledger.latest_note
         if note is not None and (self._published is None or self._published[0] != note):
-            self.hass.async_create_task(self._async_publish_checkpoint(), eager_start=False)
+            self._task(self._async_publish_checkpoint())
 
     async def _async_publish_checkpoint(self) -> None:
         """Publish the latest checkpoint with a proof from each size its witnesses hold."""
@@ -231,21 +217,14 @@ class CommunityLink:
             return
         self._published = (note, sizes)
         try:
-            proofs = {
-                old: await self.hass.async_add_executor_job(
-                    consistency_proof, self.folder, old, size
-                )
-                for old in sizes
-            }
-        except (OSError, ValueError) as err:  # the ledger's own fault is reported by it
+            proofs = await self.hass.async_add_executor_job(proofs_from, self.folder, sizes, size)
+        except (OSError, LedgerError) as err:  # a disk fault: the ledger reports its own
             _LOGGER.warning("No consistency proofs for the community: %s", err)
-            self._published = None
-            return
-        message = CheckpointMessage(note, proofs)
-        if not await self._async_publish(
-            topic(self.prefix, Topic.CHECKPOINT, self.household), message.encode()
-        ):
-            self._published = None
+            proofs = None
+        message = None if proofs is None else CheckpointMessage(note, proofs).encode()
+        own_topic = topic(self.prefix, Topic.CHECKPOINT, self.household)
+        if message is None or not await self._async_publish(own_topic, message):
+            self._published = None  # tried again at the next change or connection
 
     def _mark_unwitnessed(self, size: int) -> None:
         if self._stopped:
@@ -276,10 +255,8 @@ class CommunityLink:
         if parsed is None:
             return
         kind, household, witness = parsed
-        payload = message.payload
+        payload = message.payload  # bytes: subscribed without decoding, decoded when read
         try:
-            if not isinstance(payload, str):  # subscribed as UTF-8: never bytes
-                raise CommunityError("not text")
             async with self._lock:  # one message at a time: the witness state is written in turn
                 if kind is Topic.MEMBER:
                     self._member(household, payload)
@@ -294,7 +271,7 @@ class CommunityLink:
             self.ignored += 1
             _LOGGER.debug("Ignored %s: %s", message.topic, err)
 
-    def _member(self, household: str, payload: str) -> None:
+    def _member(self, household: str, payload: Payload) -> None:
         if household == self.household:
             return
         if not payload:  # a member left: its retained message was cleared
@@ -309,7 +286,7 @@ class CommunityLink:
         ):
             witness_issues.async_report_key_changed(self.hass, self.runtime.entry, member)
 
-    async def _async_witness(self, member: Member, payload: str) -> None:
+    async def _async_witness(self, member: Member, payload: Payload) -> None:
         """Cosign a member's checkpoint if it extends the one cosigned before."""
         message = CheckpointMessage.decode(payload)
         origin = member.log_key.name
@@ -358,8 +335,9 @@ class CommunityLink:
         path = await self.hass.async_add_executor_job(
             keep_evidence, self.folder.parent, member, refusal, None if last is None else last.note
         )
-        if path is None:
-            return  # kept and reported before (a retained message, delivered again)
+        if path is None:  # kept and reported before (a retained message, delivered again)
+            _LOGGER.debug("Refused again, reported before: a checkpoint of %s", member.name)
+            return
         _LOGGER.error(
             "%s published a checkpoint that contradicts one this household cosigned (%s): %s. "
             "Kept as evidence in %s",
@@ -382,7 +360,7 @@ class CommunityLink:
             },
         )
 
-    async def _async_cosigned(self, witness: str, payload: str) -> None:
+    async def _async_cosigned(self, witness: str, payload: Payload) -> None:
         """Keep a member's cosignature of one of the household's checkpoints."""
         member = self.members.get(witness)
         if member is None:

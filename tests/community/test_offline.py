@@ -28,7 +28,7 @@ from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
 from custom_components.energy_tokens.ledger.cosignature import cosign, read_cosignatures
 from custom_components.energy_tokens.ledger.keys import VerifierKey, public_key_bytes
-from custom_components.energy_tokens.ledger.note import note_text
+from custom_components.energy_tokens.ledger.note import note_text, sign_note
 from custom_components.energy_tokens.witness_files import WITNESS_STATE_FILE
 
 from .conftest import PREFIX, Broker, Household, admitted_community, wait_for
@@ -155,3 +155,54 @@ async def test_behind_strangers_forgeries_and_new_keys(
     assert diagnostics["community"]["cosigned_by"] == {two.entry.entry_id: size}
     assert diagnostics["community"]["ignored_messages"] == ignored + 2
     assert "witness.key" not in json.dumps(diagnostics)
+
+
+async def test_bad_signatures_unknown_sizes_and_members_leaving(
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
+    size = await two.grow()
+    await wait_for(lambda: _cosigned_by(two, one) == size, "One to cosign")
+    origin = two.link.own.log_key.name
+
+    # A checkpoint on Two's topic not signed by Two's admitted key: refused, nothing kept.
+    forger = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"forger").digest())
+    forged = sign_note(f"{origin}\n{size + 5}\n{'A' * 43}=\n", origin, forger)
+    await mqtt.async_publish(
+        one.hass,
+        topic(PREFIX, Topic.CHECKPOINT, two.entry.entry_id),
+        CheckpointMessage(forged, {}).encode(),
+    )
+    await wait_for(lambda: "Did not cosign a checkpoint of Two (signature)" in caplog.text, "it")
+    assert one.link.witness.cosigned[origin].size == size
+    assert not ir.async_get(one.hass).issues  # no evidence of anything: no repair
+
+    # A cosignature of a checkpoint One never signed: ignored.
+    ignored = one.link.ignored
+    line = cosign("x\n", two.link.own.witness_key.name, forger, 1_800_000_000)
+    await mqtt.async_publish(
+        one.hass,
+        topic(PREFIX, Topic.COSIGNED, one.entry.entry_id, two.entry.entry_id),
+        CosignedMessage(10**6, line).encode(),
+    )
+    await wait_for(lambda: one.link.ignored == ignored + 1, "the unknown size ignored")
+
+    # A household joins, is seen (not admitted), then leaves: its retained message cleared.
+    stranger = "01STRANGER0000000000000000"
+    joined = Member(
+        stranger,
+        "Stranger",
+        VerifierKey.of(f"energy-tokens/{stranger}", public_key_bytes(forger.public_key())),
+        two.link.own.witness_key.__class__(
+            f"energy-tokens/{stranger}/witness", public_key_bytes(forger.public_key())
+        ),
+    )
+    member_topic = topic(PREFIX, Topic.MEMBER, stranger)
+    await mqtt.async_publish(one.hass, member_topic, encode(joined.as_data()), retain=True)
+    await wait_for(lambda: stranger in one.link.seen, "the stranger seen")
+    await mqtt.async_publish(one.hass, member_topic, "", retain=True)
+    await wait_for(lambda: stranger not in one.link.seen, "the stranger gone")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 import json
+import logging
 from pathlib import Path
 import shutil
 
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+import pytest
 
 from custom_components.energy_tokens.const import (
     CONF_LEDGER_SEEN,
@@ -23,7 +25,11 @@ from .conftest import Broker, admitted_community, wait_for
 
 
 async def test_three_households_witness_each_other_and_catch_a_rewrite(
-    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     households = await admitted_community(stack, tmp_path, broker, hass, "One", "Two", "Three")
     one, two, three = households
@@ -89,3 +95,10 @@ async def test_three_households_witness_each_other_and_catch_a_rewrite(
         ),
         "the rewrite to be caught by Two",
     )
+
+    # One restarts: the retained rewrite is refused again, but reported once (as were the
+    # other checkpoints of Three's new history).
+    caplog.set_level(logging.DEBUG, logger="custom_components.energy_tokens.witnessing")
+    await one.reload()
+    await wait_for(lambda: "Refused again, reported before" in caplog.text, "refused again")
+    assert len(refused) == 1
