@@ -122,6 +122,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry
         )
     await loads_store(hass, entry.entry_id).async_remove()
     issues.async_clear_household(hass, entry.entry_id)
+    witness_issues.async_clear_members(hass, entry.entry_id, set())
+    witness_issues.async_clear_no_mqtt(hass, entry.entry_id)
 
 
 def _archive(folder: Path, archive: Path) -> bool:
@@ -137,9 +139,11 @@ async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -
     """Open the household's part in its community; it starts once MQTT is connected."""
     entry = runtime.entry
     community = runtime.community_config
+    witness_issues.async_clear_members(
+        hass, entry.entry_id, set(community[2]) if community else set()
+    )
     if community is None:
         witness_issues.async_clear_no_mqtt(hass, entry.entry_id)
-        witness_issues.async_clear_member(hass, entry.entry_id)
         return
     # Imported only now: Home Assistant installs the MQTT client library with its MQTT
     # integration, which a household without a community does not need.

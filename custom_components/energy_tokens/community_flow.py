@@ -74,10 +74,8 @@ class MemberSubentryFlow(ConfigSubentryFlow):
         waiting = {key: m for key, m in link.seen.items() if key not in admitted}
         if not waiting:
             return self.async_abort(reason="no_members_seen")
-        if user_input is not None:
-            member = waiting.get(user_input[CONF_MEMBER])
-            if member is None:  # it left (or was admitted) while the form was open
-                return self.async_abort(reason="no_members_seen")
+        # The one chosen may have left (or been admitted) while the form was open: asked again.
+        if user_input is not None and (member := waiting.get(user_input[CONF_MEMBER])):
             return self.async_create_entry(
                 title=member.name, data=member.as_data(), unique_id=member.household
             )

@@ -87,13 +87,10 @@ def async_clear_no_mqtt(hass: HomeAssistant, entry_id: str) -> None:
 
 
 @callback
-def async_clear_member(hass: HomeAssistant, entry_id: str, household: str | None = None) -> None:
-    """A member was removed (or the household left): its issues go."""
-    suffix = f"_{entry_id}_" if household is None else f"_{entry_id}_{household}"
+def async_clear_members(hass: HomeAssistant, entry_id: str, admitted: set[str]) -> None:
+    """Members removed (or the household left): their issues go."""
     for domain, name in list(ir.async_get(hass).issues):
-        if (
-            domain == DOMAIN
-            and name.startswith((WITNESS_REFUSED, MEMBER_KEY_CHANGED))
-            and (suffix in name if household is None else name.endswith(suffix))
-        ):
-            ir.async_delete_issue(hass, DOMAIN, name)
+        for kind in (WITNESS_REFUSED, MEMBER_KEY_CHANGED):
+            prefix = f"{kind}_{entry_id}_"
+            if domain == DOMAIN and name.startswith(prefix) and name[len(prefix) :] not in admitted:
+                ir.async_delete_issue(hass, DOMAIN, name)

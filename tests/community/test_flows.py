@@ -9,6 +9,7 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_tokens.const import (
@@ -123,7 +124,9 @@ async def test_join_then_admit(
     assert entry.runtime_data.community is None
 
 
-async def test_a_community_without_mqtt_is_a_repair(hass: HomeAssistant) -> None:
+async def test_a_community_without_mqtt_is_a_repair(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Home",
@@ -134,7 +137,13 @@ async def test_a_community_without_mqtt_is_a_repair(hass: HomeAssistant) -> None
                 "subentry_type": SUBENTRY_COMMUNITY,
                 "title": PREFIX,
                 "unique_id": PREFIX,
-            }
+            },
+            {  # stored by hand, not by the flow: left out, with an error in the log
+                "data": {"household": "x", "name": "Broken"},
+                "subentry_type": SUBENTRY_MEMBER,
+                "title": "Broken",
+                "unique_id": "x",
+            },
         ],
     )
     entry.add_to_hass(hass)
@@ -143,3 +152,9 @@ async def test_a_community_without_mqtt_is_a_repair(hass: HomeAssistant) -> None
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"community_no_mqtt_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders == {"household": "Home"}
+    assert "The admitted member Broken is not one" in caplog.text
+    assert entry.runtime_data.community.members == {}
+    # Removing the household removes its issues.
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not ir.async_get(hass).issues

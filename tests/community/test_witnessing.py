@@ -102,3 +102,14 @@ async def test_three_households_witness_each_other_and_catch_a_rewrite(
     await one.reload()
     await wait_for(lambda: "Refused again, reported before" in caplog.text, "refused again")
     assert len(refused) == 1
+
+    # One removes Three as a member: its repair goes with it.
+    (member,) = [
+        s
+        for s in one.entry.subentries.values()
+        if s.subentry_type == "member" and s.data["household"] == three.entry.entry_id
+    ]
+    assert one.hass.config_entries.async_remove_subentry(one.entry, member.subentry_id)
+    await one.hass.async_block_till_done()
+    assert ir.async_get(one.hass).async_get_issue(DOMAIN, issue.issue_id) is None
+    assert set(one.link.members) == {two.entry.entry_id}
