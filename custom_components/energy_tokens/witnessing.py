@@ -206,7 +206,7 @@ class CommunityLink:
 
     async def _async_publish_latest(self) -> None:
         note = self.runtime.economy.ledger.latest_note
-        if note is None:
+        if note is None or self._stopped:  # stopped: a task from before the unload
             return
         self._mark_unwitnessed(int(note.split("\n", 2)[1]))  # offline too: it waits all the same
         if not mqtt.is_connected(self.hass):
@@ -227,8 +227,6 @@ class CommunityLink:
             self._published = None  # tried again at the next change or connection
 
     def _mark_unwitnessed(self, size: int) -> None:
-        if self._stopped:
-            return
         self.status.checkpoint_size = size
         if self.status.witnessed_size >= size:
             self.status.unwitnessed_since = None
@@ -252,7 +250,8 @@ class CommunityLink:
 
     async def _async_message(self, message: mqtt.ReceiveMessage) -> None:
         parsed = parse_topic(self.prefix, message.topic)
-        if parsed is None:
+        if parsed is None:  # under a wildcard, but no household id
+            self.ignored += 1
             return
         kind, household, witness = parsed
         payload = message.payload  # bytes: subscribed without decoding, decoded when read

@@ -7,15 +7,17 @@ from datetime import timedelta
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeassistant.components import mqtt
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 import pytest
 
-from custom_components.energy_tokens import community, witnessing
+from custom_components.energy_tokens import community, witness_files, witnessing
 from custom_components.energy_tokens.community import (
     CheckpointMessage,
     CosignedMessage,
@@ -206,3 +208,43 @@ async def test_bad_signatures_unknown_sizes_and_members_leaving(
     await wait_for(lambda: stranger in one.link.seen, "the stranger seen")
     await mqtt.async_publish(one.hass, member_topic, "", retain=True)
     await wait_for(lambda: stranger not in one.link.seen, "the stranger gone")
+
+    # A topic under the community's filters that names no household: ignored.
+    ignored = one.link.ignored
+    await mqtt.async_publish(one.hass, f"{PREFIX}/member/not.an.id", "{}")
+    await wait_for(lambda: one.link.ignored == ignored + 1, "a bad topic ignored")
+
+
+async def test_a_checkpoint_not_published_is_published_at_the_next_change(
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
+    faults: list[Exception] = [OSError("disk read failed"), HomeAssistantError("dropped")]
+    proofs_from = witness_files.proofs_from
+    publish = mqtt.async_publish
+
+    def failing_proofs(*args: Any) -> dict[int, list[bytes]]:
+        if faults and isinstance(faults[0], OSError):
+            raise faults.pop(0)
+        return proofs_from(*args)
+
+    async def failing_publish(*args: Any, **kwargs: Any) -> None:
+        if faults and isinstance(faults[0], HomeAssistantError) and "checkpoint" in args[1]:
+            raise faults.pop(0)
+        await publish(*args, **kwargs)
+
+    monkeypatch.setattr(witnessing, "proofs_from", failing_proofs)
+    monkeypatch.setattr(mqtt, "async_publish", failing_publish)
+    # The proofs cannot be read, then the publication drops: each next change tries again.
+    first = await two.grow()
+    await wait_for(lambda: "No consistency proofs for the community" in caplog.text, "a fault")
+    await two.grow()
+    await wait_for(lambda: not faults, "the publication dropped")
+    latest = await two.grow()
+    await wait_for(lambda: _cosigned_by(two, one) == latest, "the latest published, cosigned")
+    assert latest > first
