@@ -149,7 +149,9 @@ async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -
     # integration, which a household without a community does not need.
     from .witnessing import CommunityLink  # noqa: PLC0415
 
-    link = runtime.community = await CommunityLink.async_open(runtime, *community)
+    link = runtime.community = await CommunityLink.async_open(
+        hass, entry, runtime.economy.ledger, *community
+    )
     entry.async_on_unload(link.async_stop)
     entry.async_create_background_task(
         hass, _async_start_community(hass, link), "energy_tokens community"
@@ -160,7 +162,7 @@ async def _async_start_community(hass: HomeAssistant, link: CommunityLink) -> No
     """Wait for MQTT (set up after this integration, or not at all), then join."""
     from homeassistant.components import mqtt  # noqa: PLC0415
 
-    entry = link.runtime.entry
+    entry = link.entry
     if not await mqtt.async_wait_for_mqtt_client(hass):
         witness_issues.async_report_no_mqtt(hass, entry)
         return

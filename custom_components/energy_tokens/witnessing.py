@@ -17,10 +17,11 @@ from collections.abc import Coroutine
 from datetime import datetime
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
@@ -56,12 +57,10 @@ from .ledger.cosignature import (
 from .ledger.errors import LedgerError
 from .ledger.keys import VerifierKey, public_key_bytes
 from .ledger.note import note_text
+from .ledger.store import Ledger
 from .ledger.witness import Witness, WitnessRefusal
 from .signals import signal_household, signal_witnessing
 from .witness_files import keep_evidence, load, own_notes, proofs_from, save_state
-
-if TYPE_CHECKING:
-    from .runtime import HouseholdRuntime
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +70,9 @@ class CommunityLink:
 
     def __init__(
         self,
-        runtime: HouseholdRuntime,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        ledger: Ledger,
         prefix: str,
         name: str,
         members: dict[str, Member],
@@ -80,11 +81,11 @@ class CommunityLink:
         kept: set[tuple[int, str]],
     ) -> None:
         """Use ``async_open``."""
-        self.hass: HomeAssistant = runtime.hass
-        self.runtime = runtime
+        self.hass = hass
+        self.entry = entry
+        self.ledger = ledger  # the household's, open as long as this link runs
         self.prefix = prefix
-        self.household = runtime.entry.entry_id
-        ledger = runtime.economy.ledger
+        self.household = entry.entry_id
         self.folder: Path = ledger.directory
         self.own = Member(
             self.household,
@@ -113,14 +114,19 @@ class CommunityLink:
 
     @classmethod
     async def async_open(
-        cls, runtime: HouseholdRuntime, prefix: str, name: str, members: dict[str, Member]
+        cls,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        ledger: Ledger,
+        prefix: str,
+        name: str,
+        members: dict[str, Member],
     ) -> CommunityLink:
         """Load the witness key and state and the cosignatures kept (in the executor)."""
-        ledger = runtime.economy.ledger
-        key, state, kept = await runtime.hass.async_add_executor_job(
+        key, state, kept = await hass.async_add_executor_job(
             load, ledger.directory.parent, ledger.directory
         )
-        return cls(runtime, prefix, name, members, key, state, kept)
+        return cls(hass, entry, ledger, prefix, name, members, key, state, kept)
 
     @property
     def published_note(self) -> str | None:
@@ -161,7 +167,7 @@ class CommunityLink:
 
     def _task(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as the household's: cancelled when it unloads."""
-        self.runtime.entry.async_create_background_task(self.hass, work, "energy_tokens community")
+        self.entry.async_create_background_task(self.hass, work, "energy_tokens community")
 
     @callback
     def _async_connection(self, connected: bool) -> None:
@@ -194,7 +200,7 @@ class CommunityLink:
 
     @callback
     def _async_ledger_changed(self) -> None:
-        note = self.runtime.economy.ledger.latest_note
+        note = self.ledger.latest_note
         if note is not None and (self._published is None or self._published[0] != note):
             self._task(self._async_publish_checkpoint())
 
@@ -205,7 +211,7 @@ class CommunityLink:
             await self._async_publish_latest()
 
     async def _async_publish_latest(self) -> None:
-        note = self.runtime.economy.ledger.latest_note
+        note = self.ledger.latest_note
         if note is None or self._stopped:  # stopped: a task from before the unload
             return
         self._mark_unwitnessed(int(note.split("\n", 2)[1]))  # offline too: it waits all the same
@@ -283,7 +289,7 @@ class CommunityLink:
             member.log_key,
             member.witness_key,
         ):
-            witness_issues.async_report_key_changed(self.hass, self.runtime.entry, member)
+            witness_issues.async_report_key_changed(self.hass, self.entry, member)
 
     async def _async_witness(self, member: Member, payload: Payload) -> None:
         """Cosign a member's checkpoint if it extends the one cosigned before."""
@@ -346,7 +352,7 @@ class CommunityLink:
             path,
         )
         witness_issues.async_report_refused(
-            self.hass, self.runtime.entry, member, str(refusal.reason), str(path)
+            self.hass, self.entry, member, str(refusal.reason), str(path)
         )
         self.hass.bus.async_fire(
             EVENT_WITNESS_REFUSED,
@@ -387,7 +393,7 @@ class CommunityLink:
         self._mark_unwitnessed(self.status.checkpoint_size)
 
     async def _async_own_note(self, size: int) -> str | None:
-        ledger = self.runtime.economy.ledger
+        ledger = self.ledger
         if ledger.latest_note is not None and size == self.status.checkpoint_size:
             return ledger.latest_note
         notes: dict[int, str] = await self.hass.async_add_executor_job(own_notes, self.folder)
