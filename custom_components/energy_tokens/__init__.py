@@ -15,6 +15,7 @@ from homeassistant.util import dt as dt_util
 
 from . import issues, witness_issues
 from .card import async_setup_card
+from .community_setup import community_of
 from .const import DOMAIN
 from .entity import household_device_info
 from .ledger import CorruptLedgerError, LedgerError
@@ -92,7 +93,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry)
 
 async def _async_entry_updated(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> None:
     """Household settings changed: a reload; devices changed: taken in as they are."""
-    async_entry_updated(entry.runtime_data)
+    runtime = entry.runtime_data
+    link, community = runtime.community, community_of(entry)
+    if link is not None and (community is None or community[0] != link.prefix):
+        await link.async_leave()  # it left the community: the others see it go
+    async_entry_updated(runtime)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: EnergyTokensConfigEntry) -> bool:

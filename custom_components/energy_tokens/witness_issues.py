@@ -1,4 +1,4 @@
-"""The repairs a household's witnessing raises.
+"""The repairs and events a household's witnessing raises.
 
 A member caught rewriting its ledger, a member's keys changed, the community unreachable because
 MQTT is not set up.
@@ -6,6 +6,8 @@ MQTT is not set up.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -13,7 +15,10 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .community import Member
-from .const import DOMAIN
+from .const import DOMAIN, EVENT_WITNESS_REFUSED
+from .ledger.witness import WitnessRefusal
+
+_LOGGER = logging.getLogger(__name__)
 
 WITNESS_REFUSED = "witness_refused"  # a member's checkpoint contradicts one cosigned: evidence
 MEMBER_KEY_CHANGED = "member_key_changed"  # a member now announces other keys than admitted
@@ -22,13 +27,37 @@ COMMUNITY_NO_MQTT = "community_no_mqtt"  # a community is joined but MQTT is not
 
 @callback
 def async_report_refused(
-    hass: HomeAssistant, entry: ConfigEntry[Any], member: Member, reason: str, evidence: str
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    member: Member,
+    refusal: WitnessRefusal,
+    path: Path,
 ) -> None:
-    """A member's checkpoint proves it rewrote or forked its ledger: persistent, an error.
+    """A member's checkpoint proves it rewrote or forked its ledger: log, event, repair.
 
-    Persistent: the evidence stays true after a restart; the user dismisses it once they have
-    looked (and, say, removed the member).
+    The repair is persistent: the evidence stays true after a restart. The user dismisses it
+    once they looked, or removes the member.
     """
+    reason = str(refusal.reason)
+    _LOGGER.error(
+        "%s published a checkpoint that contradicts one %s cosigned (%s): %s. Kept as "
+        "evidence in %s",
+        member.name,
+        entry.title,
+        reason,
+        refusal,
+        path,
+    )
+    hass.bus.async_fire(
+        EVENT_WITNESS_REFUSED,
+        {
+            "entry_id": entry.entry_id,
+            "member": member.household,
+            "member_name": member.name,
+            "reason": reason,
+            "evidence": str(path),
+        },
+    )
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -41,18 +70,24 @@ def async_report_refused(
             "household": entry.title,
             "member": member.name,
             "reason": reason,
-            "evidence": evidence,
+            "evidence": str(path),
         },
     )
 
 
 @callback
-def async_report_key_changed(hass: HomeAssistant, entry: ConfigEntry[Any], member: Member) -> None:
-    """A member announces keys other than the admitted ones: not witnessed under them."""
+def async_key_changed(
+    hass: HomeAssistant, entry: ConfigEntry[Any], member: Member, changed: bool
+) -> None:
+    """A member announces other keys than admitted (not witnessed under them), or those again."""
+    issue_id = f"{MEMBER_KEY_CHANGED}_{entry.entry_id}_{member.household}"
+    if not changed:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
     ir.async_create_issue(
         hass,
         DOMAIN,
-        f"{MEMBER_KEY_CHANGED}_{entry.entry_id}_{member.household}",
+        issue_id,
         is_fixable=False,
         is_persistent=False,
         severity=ir.IssueSeverity.WARNING,

@@ -46,7 +46,6 @@ from .community import (
     topic,
     witness_name,
 )
-from .const import EVENT_WITNESS_REFUSED
 from .ledger.checkpoints import CheckpointError, open_checkpoint_note
 from .ledger.cosignature import (
     CosignatureError,
@@ -153,6 +152,17 @@ class CommunityLink:
         )
         self.status.connected = mqtt.is_connected(self.hass)
         await self._async_announce()
+
+    async def async_leave(self) -> None:
+        """Clear what the household published (it left): the others see it leave."""
+        if mqtt.is_connected(self.hass):
+            topics = [
+                topic(self.prefix, kind, self.household) for kind in Topic if kind != "cosigned"
+            ]
+            topics += [topic(self.prefix, Topic.COSIGNED, h, self.household) for h in self.members]
+            for name in topics:
+                await self._async_publish(name, "")
+        self.async_stop()
 
     @callback
     def async_stop(self) -> None:
@@ -284,12 +294,10 @@ class CommunityLink:
             return
         member = Member.from_data(decode(payload), household)
         self.seen[household] = member
-        admitted = self.members.get(household)
-        if admitted is not None and (admitted.log_key, admitted.witness_key) != (
-            member.log_key,
-            member.witness_key,
-        ):
-            witness_issues.async_report_key_changed(self.hass, self.entry, member)
+        if (admitted := self.members.get(household)) is not None:
+            keys = (admitted.log_key, admitted.witness_key)
+            changed = keys != (member.log_key, member.witness_key)
+            witness_issues.async_key_changed(self.hass, self.entry, member, changed)
 
     async def _async_witness(self, member: Member, payload: Payload) -> None:
         """Cosign a member's checkpoint if it extends the one cosigned before."""
@@ -343,27 +351,7 @@ class CommunityLink:
         if path is None:  # kept and reported before (a retained message, delivered again)
             _LOGGER.debug("Refused again, reported before: a checkpoint of %s", member.name)
             return
-        _LOGGER.error(
-            "%s published a checkpoint that contradicts one this household cosigned (%s): %s. "
-            "Kept as evidence in %s",
-            member.name,
-            refusal.reason,
-            refusal,
-            path,
-        )
-        witness_issues.async_report_refused(
-            self.hass, self.entry, member, str(refusal.reason), str(path)
-        )
-        self.hass.bus.async_fire(
-            EVENT_WITNESS_REFUSED,
-            {
-                "entry_id": self.household,
-                "member": member.household,
-                "member_name": member.name,
-                "reason": str(refusal.reason),
-                "evidence": str(path),
-            },
-        )
+        witness_issues.async_report_refused(self.hass, self.entry, member, refusal, path)
 
     async def _async_cosigned(self, witness: str, payload: Payload) -> None:
         """Keep a member's cosignature of one of the household's checkpoints."""

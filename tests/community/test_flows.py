@@ -119,9 +119,13 @@ async def test_join_then_admit(
 
     # Leaving: the community subentry deleted, the household reloads without it.
     (community,) = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_COMMUNITY]
+    assert other.entry.entry_id not in other.link.members  # never admitted there
+    await wait_for(lambda: entry.entry_id in other.link.seen, "the household seen by the other")
     assert hass.config_entries.async_remove_subentry(entry, community.subentry_id)
     await hass.async_block_till_done()
     assert entry.runtime_data.community is None
+    # What it published is cleared: the other household sees it leave.
+    await wait_for(lambda: entry.entry_id not in other.link.seen, "the household gone")
 
 
 async def test_a_community_without_mqtt_is_a_repair(

@@ -152,6 +152,17 @@ async def test_behind_strangers_forgeries_and_new_keys(
         "key_ids": moved.key_ids,
     }
 
+    # The admitted keys announced again (it was someone else's doing): the repair goes.
+    await mqtt.async_publish(
+        one.hass,
+        topic(PREFIX, Topic.MEMBER, two.entry.entry_id),
+        encode(two.link.own.as_data()),
+    )
+    await wait_for(
+        lambda: ir.async_get(one.hass).async_get_issue(DOMAIN, issue_id) is None,
+        "the repair gone",
+    )
+
     diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)
     assert diagnostics["community"]["admitted"] == {two.entry.entry_id: "Two"}
     assert diagnostics["community"]["cosigned_by"] == {two.entry.entry_id: size}
