@@ -76,7 +76,10 @@ def _community(link: CommunityLink) -> dict[str, Any]:
     return {
         "prefix": link.prefix,
         "own": link.own.as_data() | {"key_ids": link.own.key_ids},
-        "admitted": {h: m.name for h, m in link.members.items()},
+        # The witness keys an auditor passes to `energy-tokens-ledger verify --witness`.
+        "admitted": {
+            h: {"name": m.name, "witness_key": str(m.witness_key)} for h, m in link.members.items()
+        },
         "seen": {h: {"name": m.name, "key_ids": m.key_ids} for h, m in link.seen.items()},
         "ignored_messages": link.ignored,
         "connected": link.status.connected,

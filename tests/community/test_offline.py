@@ -164,7 +164,9 @@ async def test_behind_strangers_forgeries_and_new_keys(
     )
 
     diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)
-    assert diagnostics["community"]["admitted"] == {two.entry.entry_id: "Two"}
+    assert diagnostics["community"]["admitted"] == {
+        two.entry.entry_id: {"name": "Two", "witness_key": str(two.link.own.witness_key)}
+    }
     assert diagnostics["community"]["cosigned_by"] == {two.entry.entry_id: size}
     assert diagnostics["community"]["ignored_messages"] == ignored + 2
     assert "witness.key" not in json.dumps(diagnostics)
