@@ -19,8 +19,8 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
-from .community import MAX_NAME, valid_prefix
 from .const import CONF_PREFIX, SUBENTRY_COMMUNITY, SUBENTRY_MEMBER
+from .ledger.community import MAX_NAME, valid_prefix
 
 DEFAULT_PREFIX = "energy_tokens/community"
 CONF_MEMBER = "member"

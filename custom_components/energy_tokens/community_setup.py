@@ -8,8 +8,8 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_NAME
 
-from .community import CommunityError, Member
 from .const import CONF_PREFIX, SUBENTRY_COMMUNITY, SUBENTRY_MEMBER
+from .ledger.community import CommunityError, Member
 
 _LOGGER = logging.getLogger(__name__)
 

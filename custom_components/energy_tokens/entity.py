@@ -15,11 +15,11 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .community import WitnessingStatus
 from .const import DOMAIN
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 from .signals import signal_device, signal_device_added, signal_household, signal_witnessing
 from .view import Aspect, DeviceView
+from .witness_status import WitnessingStatus
 
 
 class EnergyTokensEntity(Entity):

@@ -18,11 +18,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .community import WitnessingStatus
 from .entity import DeviceEntity, HouseholdEntity, WitnessEntity, add_device_entities
 from .policies import Status
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
 from .view import Aspect, DeviceView, HouseholdView
+from .witness_status import WitnessingStatus
 
 PARALLEL_UPDATES = 0  # state is pushed by the household, never polled
 TOKENS = "tokens"

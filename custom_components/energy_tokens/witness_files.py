@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .community import Member
+from .ledger.community import Member
 from .ledger.cosignature import read_cosignatures
 from .ledger.framing import replace_durably
 from .ledger.keys import load_or_create_signing_key

@@ -14,8 +14,8 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .community import Member
 from .const import DOMAIN, EVENT_WITNESS_REFUSED
+from .ledger.community import Member
 from .ledger.witness import WitnessRefusal
 
 _LOGGER = logging.getLogger(__name__)

@@ -29,15 +29,14 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
 from . import witness_issues
-from .community import (
-    BEHIND_AFTER,
+from .ledger.checkpoints import CheckpointError, open_checkpoint_note
+from .ledger.community import (
     CheckpointMessage,
     CommunityError,
     CosignedMessage,
     Member,
     Payload,
     Topic,
-    WitnessingStatus,
     decode,
     encode,
     parse_topic,
@@ -46,7 +45,6 @@ from .community import (
     topic,
     witness_name,
 )
-from .ledger.checkpoints import CheckpointError, open_checkpoint_note
 from .ledger.cosignature import (
     CosignatureError,
     WitnessKey,
@@ -60,6 +58,7 @@ from .ledger.store import Ledger
 from .ledger.witness import Witness, WitnessRefusal
 from .signals import signal_household, signal_witnessing
 from .witness_files import keep_evidence, load, own_notes, proofs_from, save_state
+from .witness_status import BEHIND_AFTER, WitnessingStatus
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -17,8 +17,10 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 import pytest
 
-from custom_components.energy_tokens import community, witness_files, witnessing
-from custom_components.energy_tokens.community import (
+from custom_components.energy_tokens import witness_files, witness_status, witnessing
+from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+from custom_components.energy_tokens.ledger.community import (
     CheckpointMessage,
     CosignedMessage,
     Member,
@@ -26,8 +28,6 @@ from custom_components.energy_tokens.community import (
     encode,
     topic,
 )
-from custom_components.energy_tokens.const import DOMAIN
-from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
 from custom_components.energy_tokens.ledger.cosignature import cosign, read_cosignatures
 from custom_components.energy_tokens.ledger.keys import VerifierKey, public_key_bytes
 from custom_components.energy_tokens.ledger.note import note_text, sign_note
@@ -90,7 +90,7 @@ async def test_behind_strangers_forgeries_and_new_keys(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(witnessing, "BEHIND_AFTER", timedelta(seconds=1))
-    monkeypatch.setattr(community, "BEHIND_AFTER", timedelta(seconds=1))
+    monkeypatch.setattr(witness_status, "BEHIND_AFTER", timedelta(seconds=1))
     one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
     behind = "binary_sensor.one_witnessing_behind"
 

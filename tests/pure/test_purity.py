@@ -7,7 +7,6 @@ import sys
 PACKAGE = Path(__file__).resolve().parents[2] / "custom_components" / "energy_tokens"
 PURE = {
     "books",
-    "community",
     "const",
     "consumption",
     "economy",
@@ -24,6 +23,7 @@ PURE = {
     "restore",
     "settings",
     "view",
+    "witness_status",
 }
 
 

@@ -1,8 +1,7 @@
-"""The community's topics and messages, without Home Assistant."""
+"""The community's topics and messages (the protocol, in the ledger package)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 import hashlib
 import json
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 
-from custom_components.energy_tokens.community import (
-    BEHIND_AFTER,
+from custom_components.energy_tokens.ledger.checkpoints import origin_for
+from custom_components.energy_tokens.ledger.community import (
     MAX_PAYLOAD,
     MAX_PROOFS,
     CheckpointMessage,
@@ -19,7 +18,6 @@ from custom_components.energy_tokens.community import (
     CosignedMessage,
     Member,
     Topic,
-    WitnessingStatus,
     decode,
     encode,
     parse_topic,
@@ -29,7 +27,6 @@ from custom_components.energy_tokens.community import (
     valid_prefix,
     witness_name,
 )
-from custom_components.energy_tokens.ledger.checkpoints import origin_for
 from custom_components.energy_tokens.ledger.cosignature import WitnessKey, cosign
 from custom_components.energy_tokens.ledger.keys import VerifierKey, public_key_bytes
 
@@ -170,16 +167,3 @@ def test_proofs_are_published_from_each_older_witness_size() -> None:
     many = proof_sizes(1000, list(range(1, 200)))
     assert len(many) == MAX_PROOFS
     assert many == list(range(200 - MAX_PROOFS, 200))  # the witnesses closest to the end
-
-
-def test_the_status_counts_cosignatures_and_falls_behind() -> None:
-    status = WitnessingStatus(checkpoint_size=9)
-    assert (status.witnessed_size, status.cosignatures, status.last_witnessed) == (0, 0, None)
-    status.witnessed = {"a": (9, 1_700_000_100), "b": (5, 1_700_000_000)}
-    assert (status.witnessed_size, status.cosignatures) == (9, 1)
-    assert status.last_witnessed == datetime.fromtimestamp(1_700_000_100, UTC)
-    now = datetime(2026, 12, 3, tzinfo=UTC)
-    assert not status.behind(now)
-    status.unwitnessed_since = now
-    assert not status.behind(now + BEHIND_AFTER - timedelta(seconds=1))
-    assert status.behind(now + BEHIND_AFTER)

@@ -1,7 +1,9 @@
 """A community of households witnessing each other's ledgers over MQTT: topics and messages.
 
-Pure: no Home Assistant, no I/O. Under the community's topic prefix, every message retained, so
-that a member back from days offline (or a restart) finds the latest of each at once:
+The protocol, for any implementation (the Home Assistant integration, the benchmark's simulated
+households); no I/O, no MQTT client of its own. Under the community's topic prefix, every
+message retained, so that a member back from days offline (or a restart) finds the latest of
+each at once:
 
 - ``<prefix>/member/<household>``: who the household is: a name, its ledger's verifier key and
   its witness key. Joining publishes it; an admin on every other instance admits it, comparing
@@ -21,33 +23,31 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 import enum
 import json
 import re
-from typing import Any
+from typing import Any, TypeAlias
 
-from .ledger.checkpoints import origin_for
-from .ledger.cosignature import (
+from .checkpoints import origin_for
+from .cosignature import (
     CosignatureError,
     WitnessKey,
     parse_cosignature,
     parse_witness_key,
 )
-from .ledger.keys import VerifierKey, parse_verifier_key
+from .keys import VerifierKey, parse_verifier_key
 
 VERSION = 1
 MAX_PAYLOAD = 16_384  # bytes: a member or checkpoint message is far smaller; more is refused
 MAX_PROOFS = 64  # proofs in one checkpoint message (one per distinct witness size)
 MAX_PROOF_HASHES = 128  # a proof of a ledger of 2**64 entries has fewer
 MAX_NAME = 64
-BEHIND_AFTER = timedelta(minutes=30)  # a checkpoint nobody cosigned for this long: behind
 _HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREFIX = re.compile(r"^[^#+\s/]+(/[^#+\s/]+)*$")  # MQTT topic levels, no wildcards, no blanks
 
 
-type Payload = str | bytes | bytearray  # as MQTT delivers it
+Payload: TypeAlias = str | bytes | bytearray  # as MQTT delivers it
 
 
 class CommunityError(ValueError):
@@ -235,34 +235,3 @@ def proof_sizes(own_size: int, witness_sizes: Sequence[int]) -> list[int]:
     """
     sizes = sorted({size for size in witness_sizes if 0 < size < own_size}, reverse=True)
     return sorted(sizes[:MAX_PROOFS])
-
-
-@dataclass(slots=True)
-class WitnessingStatus:
-    """What the household's witnessing entities show."""
-
-    connected: bool = False
-    checkpoint_size: int = 0  # the household's latest checkpoint with a root
-    witnessed: dict[str, tuple[int, int]] = field(default_factory=dict)  # witness: size, time
-    unwitnessed_since: datetime | None = None  # since when a checkpoint waits for anyone
-
-    @property
-    def witnessed_size(self) -> int:
-        """The largest checkpoint any admitted member cosigned."""
-        return max((size for size, _ in self.witnessed.values()), default=0)
-
-    @property
-    def cosignatures(self) -> int:
-        """Admitted members whose cosignature of the latest checkpoint was received."""
-        return sum(size == self.checkpoint_size for size, _ in self.witnessed.values())
-
-    @property
-    def last_witnessed(self) -> datetime | None:
-        """When the latest cosignature received was made."""
-        latest = max((time for _, time in self.witnessed.values()), default=None)
-        return None if latest is None else datetime.fromtimestamp(latest, UTC)
-
-    def behind(self, now: datetime) -> bool:
-        """Whether witnessing falls behind: a checkpoint nobody cosigned for BEHIND_AFTER."""
-        since = self.unwitnessed_since
-        return since is not None and now - since >= BEHIND_AFTER
