@@ -116,6 +116,11 @@ HOUSEHOLD = {
 }
 
 
+def _witnessed_size(household: Household) -> int:
+    state = household.state(f"sensor.{household.name.lower()}_witnessed_entries")
+    return int(state) if state not in (None, "unknown", "unavailable") else 0
+
+
 def _auditor(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "energy_tokens_ledger", *args],
@@ -140,6 +145,29 @@ def test_two_instances_witness_each_other_checked_by_the_auditor(
             while household.state(entity) != "1":
                 assert time.monotonic() < deadline, f"{household.name} was never cosigned"
                 time.sleep(0.2)
+        # South is killed (-9) while North signs a new checkpoint (a top-up, then a restart);
+        # back, South goes on from the state it wrote and cosigns North's new checkpoint. First
+        # a clean restart: Home Assistant saves config entries (the admission) a while later.
+        south.instance.stop()
+        south.instance.start()
+        south.instance.wait_running()
+        witnessed = _witnessed_size(north)
+        north.api.request(
+            "POST", "/api/services/energy_tokens/top_up", {"household": north.entry_id, "amount": 5}
+        )
+        south.instance.kill()
+        north.instance.stop()
+        north.instance.start()
+        north.instance.wait_running()
+        south.instance.start()
+        south.instance.wait_running()
+        deadline = time.monotonic() + 60
+        while _witnessed_size(north) <= witnessed:
+            assert time.monotonic() < deadline, (
+                f"South did not cosign after its crash: {south.diagnostics()['data']['community']}"
+                f" {north.diagnostics()['data']['community']}"
+            )
+            time.sleep(0.2)
         witness_keys = {
             household.name: household.diagnostics()["data"]["community"]["admitted"]
             for household in (north, south)
