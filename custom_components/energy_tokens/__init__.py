@@ -29,6 +29,7 @@ from .transfers import async_join_exchange, async_leave_exchange
 from .websocket_api import async_setup_websocket_api
 
 if TYPE_CHECKING:
+    from .trade_link import TradeLink
     from .witnessing import CommunityLink
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -152,18 +153,25 @@ async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -
         return
     # Imported only now: Home Assistant installs the MQTT client library with its MQTT
     # integration, which a household without a community does not need.
+    from .trade_link import TradeLink  # noqa: PLC0415
     from .witnessing import CommunityLink  # noqa: PLC0415
 
     link = runtime.community = await CommunityLink.async_open(
         hass, entry, runtime.economy.ledger, *community
     )
     entry.async_on_unload(link.async_stop)
+    trade = runtime.trade = await TradeLink.async_open(
+        hass, entry, runtime.economy, runtime.async_act, community
+    )
+    entry.async_on_unload(trade.async_stop)
     entry.async_create_background_task(
-        hass, _async_start_community(hass, link), "energy_tokens community"
+        hass, _async_start_community(hass, link, trade), "energy_tokens community"
     )
 
 
-async def _async_start_community(hass: HomeAssistant, link: CommunityLink) -> None:
+async def _async_start_community(
+    hass: HomeAssistant, link: CommunityLink, trade: TradeLink
+) -> None:
     """Wait for MQTT (set up after this integration, or not at all), then join."""
     from homeassistant.components import mqtt  # noqa: PLC0415
 
@@ -173,3 +181,4 @@ async def _async_start_community(hass: HomeAssistant, link: CommunityLink) -> No
         return
     witness_issues.async_clear_no_mqtt(hass, entry.entry_id)
     await link.async_start()
+    await trade.async_start()

@@ -8,6 +8,10 @@
    the receipt's hash: the *settlement*. Had the receipt been refused, or never written, the
    escrow is refunded to the device instead.
 
+With a household on another instance the same phases travel over the community's MQTT topics,
+with the sender deciding (ledger/trade.py): the receipt goes into ``incoming:<sender>`` first,
+and to the pool (or back) when the sender's decision arrives.
+
 Each ledger stays zero-sum at every step. After a crash, an offer still in escrow is settled if
 the receiver has its receipt and refunded if not (the runtime asks); so either both sides are
 recorded, or the sender got its tokens back. Pure: no Home Assistant.
@@ -16,11 +20,14 @@ recorded, or the sender got its tokens back. Pure: no Home Assistant.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from .books import Device
 from .consumption import Consumption
 from .inputs import check_note
 from .ledger import Cause, Entry, Kind
+from .ledger.entries import SYSTEM
+from .policies import POOL
 from .results import BudgetError, Result
 
 
@@ -34,13 +41,23 @@ def escrow_account(household_id: str) -> str:
     return f"escrow:{household_id}"
 
 
+def incoming_account(household_id: str) -> str:
+    """Tokens another instance's household offered, received here and awaiting its decision."""
+    return f"incoming:{household_id}"
+
+
+def is_remote_offer(entry: Entry) -> bool:
+    """An offer to a household on another instance (it expires; the community concludes it)."""
+    return "expires_ms" in entry.data and (entry.to_account or "").startswith("escrow:")
+
+
 def open_offers(entries: Iterable[Entry]) -> list[Entry]:
-    """Offers still in escrow: neither settled nor refunded (entries of the whole ledger)."""
+    """Offers to households of this instance still in escrow (entries of the whole ledger)."""
     offers: dict[str, Entry] = {}
     for entry in entries:
         if entry.kind is not Kind.TRANSFER:
             continue
-        if (entry.to_account or "").startswith("escrow:"):
+        if (entry.to_account or "").startswith("escrow:") and not is_remote_offer(entry):
             offers[entry.hash.hex()] = entry
         elif "escrow" in entry.data:
             offers.pop(entry.data["escrow"], None)
@@ -57,12 +74,23 @@ class Exchange(Consumption):
     """The books, with tokens sent to and received from other households."""
 
     def offer(
-        self, source: Device, receiver: str, amount_milli: int, cause: Cause, note: str
+        self,
+        source: Device,
+        receiver: str,
+        amount_milli: int,
+        cause: Cause,
+        note: str,
+        expires_ms: int | None = None,
     ) -> Result:
-        """Phase one: the device's tokens go into escrow for household ``receiver``."""
+        """Phase one: the device's tokens go into escrow for household ``receiver``.
+
+        An offer to another instance's household has an expiry (``expires_ms``).
+        """
         self._check_spend(source, amount_milli)
         check_note(note)
-        data = {"peer_household": receiver} | ({"note": note} if note else {})
+        data: dict[str, Any] = {"peer_household": receiver} | ({"note": note} if note else {})
+        if expires_ms is not None:
+            data["expires_ms"] = expires_ms
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,
@@ -91,14 +119,59 @@ class Exchange(Consumption):
             )
         return result
 
-    def settle_offer(self, offer: Entry, receipt: Entry) -> Result:
+    def receive_remote(
+        self, sender: str, offer_seq: int, offer_id: str, amount_milli: int, expires_ms: int
+    ) -> Result:
+        """Phase two, from another instance: the tokens wait in ``incoming:<sender>``.
+
+        They are nobody's to spend until the sender decides (``conclude_receipt``).
+        """
+        data = {
+            "peer_household": sender,
+            "peer_seq": offer_seq,
+            "peer_hash": offer_id,
+            "expires_ms": expires_ms,
+        }
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=household_account(sender),
+                to_account=incoming_account(sender),
+                amount=amount_milli,
+                cause=SYSTEM,
+                data=data,
+            )
+        return result
+
+    def conclude_receipt(
+        self, receipt: Entry, settled: bool, decision_seq: int, decision_hash: str
+    ) -> Result:
+        """The sender decided: the tokens received go to the pool, or back (it refunded them)."""
+        sender = receipt.data["peer_household"]
+        data: dict[str, Any] = {
+            "incoming": receipt.hash.hex(),
+            "decision_seq": decision_seq,
+            "decision_hash": decision_hash,
+        }
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=receipt.to_account,
+                to_account=POOL if settled else household_account(sender),
+                amount=receipt.amount,
+                cause=SYSTEM,
+                data=data if settled else data | {"refund": "refunded by the sender"},
+            )
+        return result
+
+    def settle_offer(self, offer: Entry, receipt_seq: int, receipt_hash: str) -> Result:
         """Phase three: the receiver recorded its side; the escrow goes to its account."""
         receiver = offer.data["peer_household"]
         link = {
             "seq": offer.seq,
             "peer_household": receiver,
-            "peer_seq": receipt.seq,
-            "peer_hash": receipt.hash.hex(),
+            "peer_seq": receipt_seq,
+            "peer_hash": receipt_hash,
         }
         with self._unit() as result:
             self._close_escrow(offer, household_account(receiver), {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
@@ -14,8 +15,12 @@ from homeassistant.helpers.service import async_get_config_entry
 from .books import Device
 from .const import DOMAIN
 from .ledger import LedgerError
+from .ledger.community import Member
 from .results import BudgetError
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+
+if TYPE_CHECKING:
+    from .trade_link import TradeLink
 
 
 def translated_error(key: str, **placeholders: str) -> ServiceValidationError:
@@ -66,6 +71,19 @@ def households(hass: HomeAssistant) -> list[HouseholdRuntime]:
     """Every loaded household."""
     entries: list[EnergyTokensConfigEntry] = hass.config_entries.async_entries(DOMAIN)
     return [entry.runtime_data for entry in entries if entry.state is ConfigEntryState.LOADED]
+
+
+def community_member(runtime: HouseholdRuntime, wanted: str) -> tuple[TradeLink, Member]:
+    """The household's transfers link and an admitted member, by household id or name."""
+    link, community = runtime.trade, runtime.community
+    if link is None or community is None:
+        raise translated_error("not_in_community", household=runtime.entry.title)
+    members = community.members.values()
+    folded = wanted.strip().casefold()
+    found = [m for m in members if m.household == wanted or m.name.casefold() == folded]
+    if len(found) != 1:
+        raise translated_error("unknown_member", member=wanted)
+    return link, found[0]
 
 
 def device(hass: HomeAssistant, device_id: str) -> tuple[HouseholdRuntime, Device]:

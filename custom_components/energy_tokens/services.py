@@ -6,6 +6,7 @@ which refuses before anything is written; the runtime follows it up.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
@@ -17,6 +18,7 @@ import probatio
 from .const import CONF_ALLOWANCE, DOMAIN
 from .helpers import (
     async_require_admin,
+    community_member,
     device,
     household,
     refusals_translated,
@@ -34,6 +36,8 @@ ATTR_HOUSEHOLD = "household"
 ATTR_DEVICE = "device"
 ATTR_FROM = "from_device"
 ATTR_TO = "to_device"
+ATTR_TO_MEMBER = "to_member"
+ATTR_EXPIRES_IN = "expires_in"
 ATTR_AMOUNT = "amount"
 ATTR_NOTE = "note"
 ATTR_WHEN = "when"
@@ -58,13 +62,20 @@ ATTR_PERIOD = "period"
 # and say what is wrong (a schema error would not); the selector offers a number anyway.
 AMOUNT = probatio.Any(int, float, str)
 
-TRANSFER_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(ATTR_FROM): cv.string,
-        probatio.Required(ATTR_TO): cv.string,
-        probatio.Required(ATTR_AMOUNT): AMOUNT,
-        probatio.Optional(ATTR_NOTE, default=""): cv.string,
-    }
+TRANSFER_SCHEMA = probatio.All(
+    probatio.Schema(
+        {
+            probatio.Required(ATTR_FROM): cv.string,
+            probatio.Exclusive(ATTR_TO, "recipient"): cv.string,
+            probatio.Exclusive(ATTR_TO_MEMBER, "recipient"): cv.string,
+            probatio.Required(ATTR_AMOUNT): AMOUNT,
+            probatio.Optional(ATTR_NOTE, default=""): cv.string,
+            probatio.Optional(ATTR_EXPIRES_IN, default=24): probatio.All(
+                probatio.Coerce(float), probatio.Range(min=0.1, max=168)
+            ),
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_TO, ATTR_TO_MEMBER),
 )
 SET_ALLOWANCE_SCHEMA = probatio.Schema(
     {
@@ -109,6 +120,13 @@ def _cause(call: ServiceCall) -> Cause:
 
 async def _async_transfer(call: ServiceCall) -> None:
     runtime, source = device(call.hass, call.data[ATTR_FROM])
+    if ATTR_TO_MEMBER in call.data:  # a household on another instance, over the community
+        link, member = community_member(runtime, call.data[ATTR_TO_MEMBER])
+        expires = timedelta(hours=call.data[ATTR_EXPIRES_IN])
+        with refusals_translated():
+            amount, note = amount_milli(call.data[ATTR_AMOUNT]), call.data[ATTR_NOTE]
+            await link.async_send(source, member.household, amount, _cause(call), note, expires)
+        return
     peer, target = device(call.hass, call.data[ATTR_TO])
     with refusals_translated():
         amount, note = amount_milli(call.data[ATTR_AMOUNT]), call.data[ATTR_NOTE]

@@ -71,7 +71,9 @@ async def async_move_tokens(
             raise
         try:
             await peer.async_act(received)
-            await runtime.async_act(runtime.economy.settle_offer(offer, received.entries[-1]))
+            await runtime.async_act(
+                runtime.economy.settle_offer(offer, *_receipt_ref(received.entries[-1]))
+            )
         except LedgerError as err:
             # Whether the receipt reached the disk is not known (a failed fsync may have kept
             # it): the offer stays in escrow, and is settled or refunded when both ledgers open.
@@ -127,6 +129,10 @@ def async_leave_exchange(hass: HomeAssistant, runtime: HouseholdRuntime) -> None
         del exchange.households[runtime.entry.entry_id]
 
 
+def _receipt_ref(receipt: Entry) -> tuple[int, str]:
+    return receipt.seq, receipt.hash.hex()
+
+
 def _offers(runtime: HouseholdRuntime) -> list[Entry]:
     return open_offers(runtime.economy.ledger.iter_entries())
 
@@ -145,4 +151,4 @@ async def _async_conclude(runtime: HouseholdRuntime, offer: Entry, receipt: Entr
             offer.amount / 1000,
         )
     else:
-        await runtime.async_act(economy.settle_offer(offer, receipt))
+        await runtime.async_act(economy.settle_offer(offer, *_receipt_ref(receipt)))

@@ -278,7 +278,7 @@ def test_sending_to_another_household_records_both_sides(
     [incoming] = cabin.receive("household-1", offer, cabin.devices["sauna"], USER, "share").entries
     assert incoming.from_account == "household:household-1"
     assert incoming.data["peer_hash"] == offer.hash.hex()  # the receipt names the offer
-    settled, link = home.settle_offer(offer, incoming).entries
+    settled, link = home.settle_offer(offer, incoming.seq, incoming.hash.hex()).entries
     assert (settled.from_account, settled.to_account) == (
         "escrow:household-2",
         "household:household-2",
@@ -318,7 +318,7 @@ def test_offers_left_in_escrow_are_found_and_their_receipts_too(
         b"",
         b"r" * 32,
     )
-    home.settle_offer(settled, receipt)
+    home.settle_offer(settled, receipt.seq, receipt.hash.hex())
     home.ledger.commit()
     assert open_offers(home.ledger.iter_entries()) == [open_one]
     assert find_receipt([receipt], settled) == receipt

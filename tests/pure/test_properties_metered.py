@@ -76,7 +76,7 @@ class World:
                 if amount % 3:  # received, then settled
                     sauna = self.cabin.devices["sauna"]
                     [receipt] = self.cabin.receive("household-1", offer, sauna, USER, "").entries
-                    home.settle_offer(offer, receipt)
+                    home.settle_offer(offer, receipt.seq, receipt.hash.hex())
                 else:  # never received: refunded
                     home.refund_offer(offer, "not received")
             case ("transfer", source, target, amount) if source in books and target in books:

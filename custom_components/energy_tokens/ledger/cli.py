@@ -1,9 +1,10 @@
-"""The auditor's command line: verify, balances and export, with no Home Assistant needed.
+"""The auditor's command line: verify, balances, match and export, with no Home Assistant.
 
 Installed as ``energy-tokens-ledger`` by ``pip install <this repository>``; ``python -m
 energy_tokens_ledger`` and the project's ``scripts/ledger`` run the same.
 
-Exit codes: 0 valid, 1 tampered or corrupt, 2 bad arguments or an unreadable ledger.
+Exit codes: 0 valid, 1 tampered or corrupt (or two ledgers whose transfers do not match), 2
+bad arguments or an unreadable ledger.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .entries import Entry
 from .errors import LedgerError
 from .keys import parse_public_key
 from .layout import list_segments
+from .match import match_ledgers
 from .reader import HOUSEHOLD_LABEL, iter_entries, read_checkpoints, read_genesis, read_names
 from .verify import VerifyResult, verify_ledger
 
@@ -86,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     balances.add_argument("directory", type=Path)
     balances.add_argument("--pubkey", type=Path)
     balances.add_argument("--json", action="store_true", help="print the balances as JSON")
+    match = commands.add_parser(
+        "match",
+        help="verify two households' ledgers, then match each side of the transfers between them",
+    )
+    match.add_argument("directory", type=Path)
+    match.add_argument("other", type=Path, help="the other household's ledger directory")
+    match.add_argument("--json", action="store_true", help="print the findings as JSON")
     export = commands.add_parser("export", help="print every entry")
     export.add_argument("directory", type=Path)
     export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
@@ -114,6 +123,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             return _export(directory, "jsonl" if args.json else args.format, out)
         if args.command == "checkpoint":
             return _checkpoint(directory, out)
+        if args.command == "match":
+            return _match(directory, args.other, out, as_json=args.json)
         public_key = None
         if args.pubkey is not None:
             public_key = parse_public_key(args.pubkey.read_text(encoding="utf-8"))
@@ -151,6 +162,38 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if witnessed is not None:
             print(witnessed.summary, file=out)
     return EXIT_OK if result.valid and problem is None else EXIT_TAMPERED
+
+
+def _match(directory: Path, other: Path, out: TextIO, *, as_json: bool) -> int:
+    """Verify both ledgers, then match the transfers between their households."""
+    if not other.is_dir() or not list_segments(other):
+        print(f"ledger: {other} holds no ledger segments (*.seg)", file=sys.stderr)
+        return EXIT_USAGE
+    for path in (directory, other):
+        result = verify_ledger(path)
+        if not result.valid:
+            print(f"TAMPERED {path} at entry {result.first_bad_seq}: {result.reason}", file=out)
+            return EXIT_TAMPERED
+    found = match_ledgers(
+        (read_genesis(directory).household_id, iter_entries(directory)),
+        (read_genesis(other).household_id, iter_entries(other)),
+    )
+    if as_json:
+        print(json.dumps(found.as_dict()), file=out)
+    elif found.problems:
+        print("MISMATCH", file=out)
+        for problem in found.problems:
+            print(f"  {problem}", file=out)
+    else:
+        a, b = found.households
+        print(f"MATCH {found.transfers} transfers between {a} and {b}", file=out)
+        if found.in_flight:
+            print(f"{len(found.in_flight)} in flight:", file=out)
+        for line in found.in_flight:
+            print(f"  {line}", file=out)
+        if not found.in_flight:
+            print(f"net: {tokens(found.net[0])} and {tokens(found.net[1])} tokens", file=out)
+    return EXIT_OK if found.matches else EXIT_TAMPERED
 
 
 def _witness(text: str) -> WitnessKey:

@@ -412,6 +412,14 @@ class Ledger:
         """The segment new entries go to (the current period's)."""
         return self._segment
 
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message`` with the ledger's key.
+
+        The message starts with its caller's own context, so that nothing signed so is ever
+        read as a checkpoint or a cosignature (ledger/trade.py).
+        """
+        return self._key.sign(message)
+
     def balance(self, account: str) -> int:
         """An account's balance in milli-tokens (0 for an account never used)."""
         with self._lock:

@@ -1,0 +1,233 @@
+"""Tokens between households of a community, over MQTT: topics and signed messages.
+
+The protocol, for any implementation (the Home Assistant integration, the benchmark's simulated
+households); no I/O. A transfer is a two-phase commit whose coordinator is the sender:
+
+1. The sender records the tokens leaving a device into ``escrow:<receiver>`` (the *offer*
+   entry), then publishes a signed :class:`Offer` naming that entry's hash, retained on
+   ``<prefix>/offer/<receiver>/<sender>/<id>`` (``id`` is the offer entry's hash, in hex).
+2. The receiver checks the signature against the sender's admitted ledger key and the expiry
+   against its clock, records the tokens arriving from ``household:<sender>`` into
+   ``incoming:<sender>`` (the *receipt*, naming the offer's hash), then publishes a signed
+   :class:`Receipt`, retained on ``<prefix>/receipt/<sender>/<receiver>/<id>``.
+3. The sender alone decides. With a receipt before the offer's expiry plus :data:`CLOCK_SKEW_MS`
+   it closes the escrow towards ``household:<receiver>`` and links the receipt (*settled*);
+   without one by then it returns the tokens to the device (*refunded*), and a receipt arriving
+   later is answered with that refund. Either way it clears its offer and publishes a signed
+   :class:`Decision` on ``<prefix>/decision/<receiver>/<sender>/<id>`` (not retained: it
+   answers every receipt it sees, and the receiver publishes an open receipt again until
+   answered).
+4. The receiver follows the decision: ``incoming:<sender>`` goes to its pool (settled) or back
+   to ``household:<sender>`` (refunded); then it clears its receipt.
+
+Every step is recorded durably before its message is published, and each side looks up what
+its ledger holds before writing, so duplicates, reordering, restarts and a broker losing its
+retained messages never record a side twice; tokens in ``escrow:`` and ``incoming:`` are
+nobody's to spend. Messages are signed with the household's ledger key (the one its
+checkpoints are signed with) over a context that no checkpoint or cosignature starts with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+import enum
+import json
+import re
+from typing import Any, ClassVar, TypeVar
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .community import CommunityError, Payload, decode, encode
+
+CLOCK_SKEW_MS = 5 * 60_000  # households' clocks may differ this much: the sender waits it out
+MAX_AMOUNT = 10**12  # milli-tokens: a billion tokens; more is not a household's transfer
+MAX_NOTE = 200  # characters, as a note of a transfer within a household
+CONTEXT = b"energy-tokens trade v1\n"
+_ID = re.compile(r"^[0-9a-f]{64}$")
+_HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class TradeTopic(enum.StrEnum):
+    """The kinds of a transfer's topics under the community's prefix."""
+
+    OFFER = "offer"
+    RECEIPT = "receipt"
+    DECISION = "decision"
+
+
+class Outcome(enum.StrEnum):
+    """How the sender concluded an offer."""
+
+    SETTLED = "settled"
+    REFUNDED = "refunded"
+
+
+def trade_topic(prefix: str, kind: TradeTopic, to: str, sender: str, offer_id: str) -> str:
+    """The topic of a message of ``kind`` addressed to ``to`` from ``sender``, about an offer."""
+    return f"{prefix}/{kind}/{to}/{sender}/{offer_id}"
+
+
+def trade_subscriptions(prefix: str, household: str) -> list[str]:
+    """The topic filters a household subscribes to: what is addressed to it."""
+    return [f"{prefix}/{kind}/{household}/+/+" for kind in TradeTopic]
+
+
+def parse_trade_topic(prefix: str, name: str) -> tuple[TradeTopic, str, str, str] | None:
+    """Kind, addressee, sender and offer id of a trade topic; None for any other topic."""
+    if not name.startswith(prefix + "/"):
+        return None
+    levels = name[len(prefix) + 1 :].split("/")
+    if len(levels) != 4 or levels[0] not in TradeTopic.__members__.values():
+        return None
+    kind, to, sender, offer_id = levels
+    if not (_HOUSEHOLD.match(to) and _HOUSEHOLD.match(sender) and _ID.match(offer_id)):
+        return None
+    return TradeTopic(kind), to, sender, offer_id
+
+
+def _int(data: Mapping[str, Any], name: str, low: int, high: int) -> int:
+    value = data.get(name)
+    if type(value) is not int or not low <= value <= high:
+        raise CommunityError(f"{name} is not a whole number from {low} to {high}")
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not pattern.match(value):
+        raise CommunityError(f"{name} is not one")
+    return value
+
+
+_Signed = TypeVar("_Signed", bound="_Message")
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A message signed by the household that sends it."""
+
+    KIND: ClassVar[TradeTopic]
+    sender: str  # the household whose offer it is
+    receiver: str
+    offer_id: str  # the offer entry's hash, hex
+
+    def body(self) -> dict[str, Any]:
+        """The fields that are signed."""
+        return asdict(self)
+
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: the context, the kind and the body as canonical JSON."""
+        text = json.dumps(self.body(), separators=(",", ":"), sort_keys=True)
+        return CONTEXT + self.KIND.encode() + b"\n" + text.encode()
+
+    def encode(self, sign: Callable[[bytes], bytes]) -> str:
+        """The payload, signed by ``sign`` (the household's ledger key: ``Ledger.sign``)."""
+        signature = base64.b64encode(sign(self.signed_bytes())).decode()
+        return encode({"body": self.body(), "sig": signature})
+
+    @classmethod
+    def decode(cls: type[_Signed], payload: Payload, public_key: bytes) -> _Signed:
+        """Read one and check its signature; CommunityError if malformed or not signed so."""
+        data = decode(payload)
+        body, signature = data.get("body"), data.get("sig")
+        if not isinstance(body, dict) or not isinstance(signature, str):
+            raise CommunityError(f"not a signed {cls.KIND} message")
+        message = cls.from_body(body)
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(
+                base64.b64decode(signature, validate=True), message.signed_bytes()
+            )
+        except (InvalidSignature, binascii.Error, ValueError) as err:
+            raise CommunityError(f"the {cls.KIND}'s signature does not verify") from err
+        return message
+
+    @classmethod
+    def from_body(cls: type[_Signed], body: Mapping[str, Any]) -> _Signed:
+        """The message from its fields, each checked."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _parties(body: Mapping[str, Any]) -> tuple[str, str, str]:
+        return (
+            _text(body, "sender", _HOUSEHOLD),
+            _text(body, "receiver", _HOUSEHOLD),
+            _text(body, "offer_id", _ID),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(_Message):
+    """Tokens offered: the sender's escrow entry, its amount and until when it may be taken."""
+
+    KIND: ClassVar[TradeTopic] = TradeTopic.OFFER
+    seq: int  # the offer entry's
+    amount: int  # milli-tokens
+    expires_ms: int
+    note: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Offer:
+        """The offer, its fields checked."""
+        note = body.get("note")
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise CommunityError(f"a note is text of at most {MAX_NOTE} characters")
+        if set(body) != {"sender", "receiver", "offer_id", "seq", "amount", "expires_ms", "note"}:
+            raise CommunityError("an offer has other fields")
+        return cls(
+            *cls._parties(body),
+            _int(body, "seq", 1, 2**63),
+            _int(body, "amount", 1, MAX_AMOUNT),
+            _int(body, "expires_ms", 0, 2**63),
+            note,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt(_Message):
+    """The receiver's side recorded: its receipt entry's number and hash."""
+
+    KIND: ClassVar[TradeTopic] = TradeTopic.RECEIPT
+    amount: int
+    seq: int
+    hash: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Receipt:
+        """The receipt, its fields checked."""
+        if set(body) != {"sender", "receiver", "offer_id", "amount", "seq", "hash"}:
+            raise CommunityError("a receipt has other fields")
+        return cls(
+            *cls._parties(body),
+            _int(body, "amount", 1, MAX_AMOUNT),
+            _int(body, "seq", 1, 2**63),
+            _text(body, "hash", _ID),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(_Message):
+    """The sender's conclusion of an offer, and its closing entry's number and hash."""
+
+    KIND: ClassVar[TradeTopic] = TradeTopic.DECISION
+    outcome: str
+    seq: int
+    hash: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Decision:
+        """The decision, its fields checked."""
+        if set(body) != {"sender", "receiver", "offer_id", "outcome", "seq", "hash"}:
+            raise CommunityError("a decision has other fields")
+        outcome = body.get("outcome")
+        if outcome not in Outcome.__members__.values():
+            raise CommunityError("a decision is settled or refunded")
+        return cls(
+            *cls._parties(body),
+            str(outcome),
+            _int(body, "seq", 1, 2**63),
+            _text(body, "hash", _ID),
+        )

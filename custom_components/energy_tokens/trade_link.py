@@ -1,0 +1,198 @@
+"""Transfers with households on other instances, over Home Assistant's MQTT integration.
+
+trading.py decides; this runs it. Every step's unit is durable before its messages are
+published, one message (or timer tick) at a time, so a crash at any moment leaves the ledger
+ahead of what the community was told, never behind: what was not published yet is published
+again from the ledger (every minute, and on connecting), and what is delivered twice is
+recognised in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+import logging
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_time_interval
+
+from .books import Device
+from .economy import Economy
+from .ledger import Cause, LedgerError
+from .ledger.community import CommunityError, Member
+from .ledger.trade import parse_trade_topic, trade_subscriptions
+from .results import Result
+from .trading import Publish, Step, TradeBook, Trader
+
+_LOGGER = logging.getLogger(__name__)
+
+RETRY = timedelta(minutes=1)  # open offers and receipts are published again this often
+DEFAULT_EXPIRY = timedelta(hours=24)
+
+
+class TradeLink:
+    """One household's transfers with the community's other instances."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        act: Callable[[Result], Awaitable[Result]],
+        prefix: str,
+        trader: Trader,
+    ) -> None:
+        """Use ``async_open``; ``act`` makes a unit durable (the runtime's ``async_act``)."""
+        self.hass = hass
+        self.entry = entry
+        self._act = act
+        self.prefix = prefix
+        self.trader = trader
+        self._lock = asyncio.Lock()
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._stopped = False
+
+    @classmethod
+    async def async_open(
+        cls,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        economy: Economy,
+        act: Callable[[Result], Awaitable[Result]],
+        community: tuple[str, str, dict[str, Member]],
+    ) -> TradeLink:
+        """Read what the ledger holds of transfers under way (in the executor)."""
+        prefix, _name, members = community
+        ledger = economy.ledger
+        book = await hass.async_add_executor_job(lambda: TradeBook.read(ledger.iter_entries()))
+        keys = {household: m.log_key.public_key for household, m in members.items()}
+        trader = Trader(
+            economy,
+            book,
+            household=entry.entry_id,
+            prefix=prefix,
+            keys=keys.get,
+            sign=ledger.sign,
+            clock=economy.clock,
+        )
+        return cls(hass, entry, act, prefix, trader)
+
+    async def async_start(self) -> None:
+        """Subscribe to what is addressed to the household; publish what is still open."""
+        household = self.trader.household
+        for topic_filter in trade_subscriptions(self.prefix, household):
+            self._unsubscribe.append(
+                await mqtt.async_subscribe(
+                    self.hass, topic_filter, self._async_message, qos=1, encoding=None
+                )
+            )
+        self._unsubscribe += [
+            mqtt.async_subscribe_connection_status(self.hass, self._async_connection),
+            async_track_time_interval(self.hass, self._async_tick, RETRY),
+        ]
+        await self._async_tick()
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop (the household unloads); what is under way resumes at its next start."""
+        self._stopped = True
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    async def async_send(
+        self,
+        source: Device,
+        receiver: str,
+        amount_milli: int,
+        cause: Cause,
+        note: str,
+        expires: timedelta = DEFAULT_EXPIRY,
+    ) -> None:
+        """Offer tokens to a member; return once the offer is durable (and published if online).
+
+        Raises BudgetError before anything is written, LedgerError if it could not be.
+        """
+        async with self._lock:
+            expires_ms = self.trader.clock() + int(expires.total_seconds() * 1000)
+            step = self.trader.send(
+                source, receiver, amount_milli, cause, note, expires_ms=expires_ms
+            )
+            await self._async_apply(step)
+
+    @property
+    def open_offers(self) -> int:
+        """Offers sent and not decided yet."""
+        return len(self.trader.book.offers)
+
+    @property
+    def open_receipts(self) -> int:
+        """Tokens received that wait for their sender's decision."""
+        return len(self.trader.book.receipts)
+
+    # ----- under way
+
+    @callback
+    def _async_connection(self, connected: bool) -> None:
+        if connected and not self._stopped:  # the broker may have lost what was retained
+            self.entry.async_create_background_task(
+                self.hass, self._async_tick(), "energy_tokens transfers"
+            )
+
+    async def _async_tick(self, _now: datetime | None = None) -> None:
+        """Refund what expired, and publish again what is still open."""
+        async with self._lock:
+            try:
+                await self._async_apply(self.trader.due())
+            except LedgerError as err:  # a storage fault, reported by the runtime
+                _LOGGER.warning("Expired offers not refunded yet: %s", err)
+            for message in self.trader.outstanding():
+                await self._async_publish(message)
+
+    async def _async_message(self, message: mqtt.ReceiveMessage) -> None:
+        parsed = parse_trade_topic(self.prefix, message.topic)
+        if parsed is None or parsed[1] != self.trader.household:
+            self.trader.ignored += 1
+            return
+        kind, _to, sender, offer_id = parsed
+        async with self._lock:
+            if self._stopped:
+                return
+            try:
+                step = self.trader.receive(kind, sender, offer_id, message.payload)
+                await self._async_apply(step)
+            except CommunityError as err:
+                _LOGGER.debug("Ignored %s: %s", message.topic, err)
+            except LedgerError as err:  # not recorded: the message comes again
+                _LOGGER.warning("A transfer message waits for the ledger: %s", err)
+
+    async def _async_apply(self, step: Step) -> None:
+        """Make the step's unit durable, then publish its messages."""
+        if step.result.entries:
+            await self._act(step.result)
+        for message in step.publish:
+            await self._async_publish(message)
+
+    async def _async_publish(self, message: Publish) -> None:
+        name, payload, retain = message
+        if self._stopped or not mqtt.is_connected(self.hass):
+            return  # published again on connecting
+        try:
+            await mqtt.async_publish(self.hass, name, payload, qos=1, retain=retain)
+        except HomeAssistantError as err:
+            _LOGGER.debug("Not published to %s: %s", name, err)
+
+
+def trade_diagnostics(link: TradeLink | None) -> dict[str, Any] | None:
+    """What diagnostics show of transfers with other instances."""
+    if link is None:
+        return None
+    return {
+        "open_offers": link.open_offers,
+        "open_receipts": link.open_receipts,
+        "ignored_messages": link.trader.ignored,
+    }

@@ -1,0 +1,282 @@
+"""A household's transfers with households on other instances: the protocol's decisions.
+
+ledger/trade.py has the phases and messages. This module decides, for each message received
+and each minute that passes, what the household records and what it publishes; the caller
+makes the recorded unit durable first and publishes after (trade_link.py, the benchmark). What
+it knows is read from the ledger (``TradeBook.read``) and kept up to date from the entries it
+appends, so that a restart resumes every transfer where the disk left it.
+
+Pure: no Home Assistant, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+import logging
+
+from .books import Device
+from .economy import Economy
+from .exchange import is_remote_offer
+from .ledger import Cause, Entry, Kind
+from .ledger.community import CommunityError, Payload
+from .ledger.trade import (
+    CLOCK_SKEW_MS,
+    Decision,
+    Offer,
+    Outcome,
+    Receipt,
+    TradeTopic,
+    trade_topic,
+)
+from .results import BudgetError, Result
+
+_LOGGER = logging.getLogger(__name__)
+
+Publish = tuple[str, str, bool]  # topic, payload ("" clears a retained one), retained
+
+
+@dataclass(slots=True)
+class Step:
+    """What to record (durably, first) and then publish."""
+
+    result: Result = field(default_factory=Result)
+    publish: list[Publish] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TradeBook:
+    """What the household's ledger says about transfers with other instances."""
+
+    offers: dict[str, Entry] = field(default_factory=dict)  # sent, open: by offer id
+    decided: dict[str, tuple[Entry, Entry, Outcome]] = field(default_factory=dict)  # offer, close
+    receipts: dict[str, Entry] = field(default_factory=dict)  # received, awaiting the decision
+    concluded: set[str] = field(default_factory=set)  # received and concluded: offer ids
+
+    @classmethod
+    def read(cls, entries: Iterable[Entry]) -> TradeBook:
+        """Fold the whole ledger (blocking: run it in the executor)."""
+        book = cls()
+        book.follow(entries)
+        return book
+
+    def follow(self, entries: Iterable[Entry]) -> None:
+        """Take in entries appended since."""
+        by_receipt: dict[str, str] = {}  # receipt hash -> offer id, for this batch's conclusions
+        for entry in entries:
+            if entry.kind is not Kind.TRANSFER:
+                continue
+            data = entry.data
+            if is_remote_offer(entry):
+                self.offers[entry.hash.hex()] = entry
+            elif (offer := self.offers.pop(data.get("escrow", ""), None)) is not None:
+                outcome = Outcome.REFUNDED if "refund" in data else Outcome.SETTLED
+                self.decided[offer.hash.hex()] = (offer, entry, outcome)
+            elif (entry.to_account or "").startswith("incoming:"):
+                self.receipts[data["peer_hash"]] = entry
+                by_receipt[entry.hash.hex()] = data["peer_hash"]
+            elif "incoming" in data:
+                offer_id = by_receipt.get(data["incoming"]) or next(
+                    (k for k, r in self.receipts.items() if r.hash.hex() == data["incoming"]), ""
+                )
+                self.receipts.pop(offer_id, None)
+                self.concluded.add(offer_id)
+
+    def received(self, offer_id: str) -> bool:
+        """Whether the household recorded a receipt of this offer (concluded or not)."""
+        return offer_id in self.receipts or offer_id in self.concluded
+
+
+class Trader:
+    """One household's side of its transfers with the community's other instances."""
+
+    def __init__(
+        self,
+        economy: Economy,
+        book: TradeBook,
+        *,
+        household: str,
+        prefix: str,
+        keys: Callable[[str], bytes | None],
+        sign: Callable[[bytes], bytes],
+        clock: Callable[[], int],
+    ) -> None:
+        """``keys`` gives an admitted member's ledger key, None for anyone else."""
+        self.economy = economy
+        self.book = book
+        self.household = household
+        self.prefix = prefix
+        self.keys = keys
+        self.sign = sign
+        self.clock = clock
+        self.ignored = 0  # messages not from an admitted member, or not verifying
+
+    # ----- what the household does
+
+    def send(
+        self,
+        source: Device,
+        receiver: str,
+        amount_milli: int,
+        cause: Cause,
+        note: str,
+        *,
+        expires_ms: int,
+    ) -> Step:
+        """Offer a device's tokens to ``receiver``; BudgetError before anything is written."""
+        if self.keys(receiver) is None or receiver == self.household:
+            raise BudgetError("not_a_member")
+        if expires_ms <= self.clock():
+            raise BudgetError("offer_expired")
+        result = self.economy.offer(source, receiver, amount_milli, cause, note, expires_ms)
+        return self._recorded(result, [self._offer_message(result.entries[-1])])
+
+    def due(self) -> Step:
+        """Refund every open offer whose expiry, and the clock skew allowed, have passed."""
+        step = Step()
+        now = self.clock()
+        for offer_id, offer in list(self.book.offers.items()):
+            if now > offer.data["expires_ms"] + CLOCK_SKEW_MS:
+                self._decide(step, offer_id, offer, None)
+        return step
+
+    def outstanding(self) -> list[Publish]:
+        """Every open offer and receipt, to publish again (lost, or the broker restarted)."""
+        offers = [self._offer_message(o) for o in self.book.offers.values()]
+        return offers + [self._receipt_message(r) for r in self.book.receipts.values()]
+
+    # ----- messages
+
+    def receive(self, kind: TradeTopic, sender: str, offer_id: str, payload: Payload) -> Step:
+        """A message on one of the household's topics: verified, then acted on.
+
+        ``sender`` is the other household (the topic's). CommunityError for a message that is
+        not one or does not verify; nothing is recorded then.
+        """
+        key = self.keys(sender)
+        if key is None:
+            self.ignored += 1
+            raise CommunityError(f"a {kind} from a household not admitted")
+        if not payload:
+            return Step()  # a retained message cleared
+        try:
+            match kind:
+                case TradeTopic.OFFER:
+                    return self._offered(Offer.decode(payload, key), sender, offer_id)
+                case TradeTopic.RECEIPT:
+                    return self._received(Receipt.decode(payload, key), sender, offer_id)
+                case TradeTopic.DECISION:
+                    return self._decided(Decision.decode(payload, key), sender, offer_id)
+        except CommunityError:
+            self.ignored += 1
+            raise
+
+    def _check(self, message: Offer | Receipt | Decision, sender: str, offer_id: str) -> None:
+        """The signed fields must say what the topic says: no message is replayed elsewhere."""
+        parties = (message.sender, message.receiver)
+        if isinstance(message, Receipt):
+            parties = parties[::-1]
+        if parties != (sender, self.household) or message.offer_id != offer_id:
+            raise CommunityError(f"a {message.KIND} signed for another topic")
+
+    def _offered(self, offer: Offer, sender: str, offer_id: str) -> Step:
+        """An offer to the household: recorded as received, once, if not expired."""
+        self._check(offer, sender, offer_id)
+        if (receipt := self.book.receipts.get(offer_id)) is not None:
+            return Step(publish=[self._receipt_message(receipt)])  # delivered again
+        if offer_id in self.book.concluded:
+            return Step()
+        if self.clock() > offer.expires_ms:  # the sender refunds it
+            _LOGGER.info("An offer of %s expired before it arrived; not taken", sender)
+            return Step()
+        result = self.economy.receive_remote(
+            sender, offer.seq, offer_id, offer.amount, offer.expires_ms
+        )
+        return self._recorded(result, [self._receipt_message(result.entries[-1])])
+
+    def _received(self, receipt: Receipt, receiver: str, offer_id: str) -> Step:
+        """A receipt of one of the household's offers: the sender decides, once."""
+        self._check(receipt, receiver, offer_id)
+        step = Step()
+        if (offer := self.book.offers.get(offer_id)) is not None:
+            if receipt.amount != offer.amount or offer.data["peer_household"] != receiver:
+                raise CommunityError("a receipt of another amount or by another household")
+            late = self.clock() > offer.data["expires_ms"] + CLOCK_SKEW_MS
+            self._decide(step, offer_id, offer, None if late else receipt)
+        elif offer_id in self.book.decided:  # answered again: its receipt was published again
+            offer, close, outcome = self.book.decided[offer_id]
+            step.publish.append(self._decision_message(offer, close, outcome))
+        return step
+
+    def _decide(self, step: Step, offer_id: str, offer: Entry, receipt: Receipt | None) -> None:
+        economy = self.economy
+        if receipt is None:
+            result = economy.refund_offer(offer, "expired")
+        else:
+            result = economy.settle_offer(offer, receipt.seq, receipt.hash)
+        step.result.merge(result)
+        self.book.follow(result.entries)
+        offer, close, outcome = self.book.decided[offer_id]
+        receiver = offer.data["peer_household"]
+        step.publish += [
+            (
+                trade_topic(self.prefix, TradeTopic.OFFER, receiver, self.household, offer_id),
+                "",
+                True,
+            ),
+            self._decision_message(offer, close, outcome),
+        ]
+
+    def _decided(self, decision: Decision, sender: str, offer_id: str) -> Step:
+        """The sender's decision: the tokens received go to the pool, or back; once."""
+        self._check(decision, sender, offer_id)
+        clear = (
+            trade_topic(self.prefix, TradeTopic.RECEIPT, sender, self.household, offer_id),
+            "",
+            True,
+        )
+        if (receipt := self.book.receipts.get(offer_id)) is None:
+            return Step(publish=[clear] if offer_id in self.book.concluded else [])
+        settled = decision.outcome == Outcome.SETTLED
+        result = self.economy.conclude_receipt(receipt, settled, decision.seq, decision.hash)
+        return self._recorded(result, [clear])
+
+    # ----- messages from the ledger's entries
+
+    def _recorded(self, result: Result, publish: list[Publish]) -> Step:
+        self.book.follow(result.entries)
+        return Step(result, publish)
+
+    def _offer_message(self, offer: Entry) -> Publish:
+        receiver = offer.data["peer_household"]
+        offer_id = offer.hash.hex()
+        message = Offer(
+            self.household,
+            receiver,
+            offer_id,
+            offer.seq,
+            offer.amount,
+            offer.data["expires_ms"],
+            offer.data.get("note", ""),
+        )
+        name = trade_topic(self.prefix, TradeTopic.OFFER, receiver, self.household, offer_id)
+        return name, message.encode(self.sign), True
+
+    def _receipt_message(self, receipt: Entry) -> Publish:
+        sender, offer_id = receipt.data["peer_household"], receipt.data["peer_hash"]
+        message = Receipt(
+            sender, self.household, offer_id, receipt.amount, receipt.seq, receipt.hash.hex()
+        )
+        name = trade_topic(self.prefix, TradeTopic.RECEIPT, sender, self.household, offer_id)
+        return name, message.encode(self.sign), True
+
+    def _decision_message(self, offer: Entry, close: Entry, outcome: Outcome) -> Publish:
+        receiver, offer_id = offer.data["peer_household"], offer.hash.hex()
+        message = Decision(self.household, receiver, offer_id, outcome, close.seq, close.hash.hex())
+        name = trade_topic(self.prefix, TradeTopic.DECISION, receiver, self.household, offer_id)
+        return name, message.encode(self.sign), False
+
+
+def member_keys(members: Mapping[str, bytes]) -> Callable[[str], bytes | None]:
+    """``Trader``'s ``keys`` from the admitted members' ledger keys, by household id."""
+    return members.get
