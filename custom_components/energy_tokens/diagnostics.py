@@ -16,6 +16,7 @@ from .ledger.store import QUARANTINE_FOLDER
 from .runtime import EnergyTokensConfigEntry
 
 if TYPE_CHECKING:
+    from .trade_link import TradeLink
     from .witnessing import CommunityLink
 
 
@@ -60,7 +61,9 @@ async def async_get_config_entry_diagnostics(
         "verification": None if verification is None else verification.as_dict(),
         "balances_milli_tokens": ledger.balances(),
         "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
-        "community": None if runtime.community is None else _community(runtime.community),
+        "community": None
+        if runtime.community is None
+        else _community(runtime.community) | {"transfers": _transfers(runtime.trade)},
     }
 
 
@@ -86,4 +89,15 @@ def _community(link: CommunityLink) -> dict[str, Any]:
         "checkpoint_size": link.status.checkpoint_size,
         "cosigned_by": {h: size for h, (size, _) in link.status.witnessed.items()},
         "witnessing": {origin: cosigned.size for origin, cosigned in link.witness.cosigned.items()},
+    }
+
+
+def _transfers(link: TradeLink | None) -> dict[str, int] | None:
+    """Transfers with the community's other instances: under way, and messages ignored."""
+    if link is None:
+        return None
+    return {
+        "open_offers": len(link.trader.book.offers),
+        "open_receipts": len(link.trader.book.receipts),
+        "ignored_messages": link.trader.ignored,
     }

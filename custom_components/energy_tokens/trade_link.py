@@ -55,6 +55,7 @@ class TradeLink:
         self._lock = asyncio.Lock()
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._stopped = False
+        self.started = False  # subscribed: messages addressed to the household arrive
 
     @classmethod
     async def async_open(
@@ -94,6 +95,7 @@ class TradeLink:
             mqtt.async_subscribe_connection_status(self.hass, self._async_connection),
             async_track_time_interval(self.hass, self._async_tick, RETRY),
         ]
+        self.started = True
         await self._async_tick()
 
     @callback
@@ -123,16 +125,6 @@ class TradeLink:
                 source, receiver, amount_milli, cause, note, expires_ms=expires_ms
             )
             await self._async_apply(step)
-
-    @property
-    def open_offers(self) -> int:
-        """Offers sent and not decided yet."""
-        return len(self.trader.book.offers)
-
-    @property
-    def open_receipts(self) -> int:
-        """Tokens received that wait for their sender's decision."""
-        return len(self.trader.book.receipts)
 
     # ----- under way
 
@@ -185,14 +177,3 @@ class TradeLink:
             await mqtt.async_publish(self.hass, name, payload, qos=1, retain=retain)
         except HomeAssistantError as err:
             _LOGGER.debug("Not published to %s: %s", name, err)
-
-
-def trade_diagnostics(link: TradeLink | None) -> dict[str, Any] | None:
-    """What diagnostics show of transfers with other instances."""
-    if link is None:
-        return None
-    return {
-        "open_offers": link.open_offers,
-        "open_receipts": link.open_receipts,
-        "ignored_messages": link.trader.ignored,
-    }

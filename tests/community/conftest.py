@@ -7,7 +7,7 @@ These tests run in real time: MQTT's acknowledgements and the client's debouncin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -138,7 +138,12 @@ class Household:
 
 
 async def start_household(
-    stack: AsyncExitStack, folder: Path, name: str, port: int, hass: HomeAssistant | None = None
+    stack: AsyncExitStack,
+    folder: Path,
+    name: str,
+    port: int,
+    hass: HomeAssistant | None = None,
+    devices: Sequence[ConfigSubentryData] = (),
 ) -> Household:
     """An instance (``hass``, or a new one) with MQTT on ``port`` and a household that joined."""
     folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test's own folder
@@ -170,7 +175,8 @@ async def start_household(
                 subentry_type=SUBENTRY_COMMUNITY,
                 title=PREFIX,
                 unique_id=PREFIX,
-            )
+            ),
+            *devices,
         ],
     )
     entry.add_to_hass(hass)
@@ -210,12 +216,17 @@ async def admit(household: Household, other: Household) -> None:
 
 
 async def admitted_community(
-    stack: AsyncExitStack, tmp_path: Path, broker: Broker, hass: HomeAssistant, *names: str
+    stack: AsyncExitStack,
+    tmp_path: Path,
+    broker: Broker,
+    hass: HomeAssistant,
+    *names: str,
+    devices: Sequence[ConfigSubentryData] = (),
 ) -> list[Household]:
     """Households on their own instances (the first on ``hass``), each admitting the others."""
     households = [
         await start_household(
-            stack, tmp_path / name, name, broker.port, hass if number == 0 else None
+            stack, tmp_path / name, name, broker.port, hass if number == 0 else None, devices
         )
         for number, name in enumerate(names)
     ]

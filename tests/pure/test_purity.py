@@ -22,6 +22,7 @@ PURE = {
     "results",
     "restore",
     "settings",
+    "trading",
     "view",
     "witness_status",
 }

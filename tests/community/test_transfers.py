@@ -1,0 +1,263 @@
+"""Tokens between households on different Home Assistant instances, over a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import timedelta
+import io
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+
+from custom_components.energy_tokens import trade_link
+from custom_components.energy_tokens.const import DOMAIN
+from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+from custom_components.energy_tokens.ledger import cli
+from custom_components.energy_tokens.ledger.trade import (
+    CLOCK_SKEW_MS,
+    Offer,
+    TradeTopic,
+    trade_topic,
+)
+from custom_components.energy_tokens.trading import Publish
+
+from ..conftest import device_subentry
+from ..helpers import device_id
+from .conftest import PREFIX, Broker, Household, admitted_community, wait_for
+
+DEVICES = [device_subentry("Heater", "sensor.heater_energy", 40)]
+HOUR_MS = 3_600_000
+
+
+@pytest.fixture(autouse=True)
+def quick_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open offers and receipts are published again every second, not every minute."""
+    monkeypatch.setattr(trade_link, "RETRY", timedelta(seconds=1))
+
+
+async def _community(
+    stack: AsyncExitStack, tmp_path: Path, broker: Broker, hass: HomeAssistant, *names: str
+) -> list[Household]:
+    households = await admitted_community(stack, tmp_path, broker, hass, *names, devices=DEVICES)
+    await wait_for(
+        lambda: all(h.runtime.trade and h.runtime.trade.started for h in households),
+        "transfers to start",
+    )
+    return households
+
+
+async def _send(sender: Household, member: str, amount: Any, **extra: Any) -> None:
+    await sender.hass.services.async_call(
+        DOMAIN,
+        "transfer",
+        {
+            "from_device": device_id(sender.hass, sender.entry, "Heater"),
+            "to_member": member,
+            "amount": amount,
+        }
+        | extra,
+        blocking=True,
+    )
+
+
+def _balance(household: Household, account: str) -> int:
+    return household.runtime.economy.ledger.balance(account)
+
+
+def _heater(household: Household) -> str:
+    """The ledger account of the household's heater."""
+    devices = household.runtime.economy.devices.values()
+    return next(d.settings.account for d in devices if d.settings.name == "Heater")
+
+
+def _settled(households: list[Household]) -> bool:
+    """Nothing in escrow or waiting for a decision, anywhere."""
+    return all(
+        not balance
+        for h in households
+        for account, balance in h.runtime.economy.ledger.balances().items()
+        if account.startswith(("escrow:", "incoming:"))
+    )
+
+
+def _tokens(households: list[Household]) -> int:
+    """The community's tokens: every device's, pool's and those under way."""
+    return sum(
+        balance
+        for h in households
+        for account, balance in h.runtime.economy.ledger.balances().items()
+        if account.split(":")[0] in ("device", "pool", "escrow", "incoming")
+    )
+
+
+async def _match(one: Household, two: Household) -> str:
+    """The auditor's command, matching both ledgers as they are on disk."""
+    await one.runtime.async_commit()
+    await two.runtime.async_commit()
+    out = io.StringIO()
+    code = await one.hass.async_add_executor_job(
+        cli.main, ["match", str(one.folder), str(two.folder)], out
+    )
+    assert code == 0, out.getvalue()
+    return out.getvalue()
+
+
+async def test_tokens_go_to_households_on_other_instances_and_both_sides_match(
+    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+) -> None:
+    """Three instances send each other tokens; each ledger records its side; they match."""
+    one, two, three = households = await _community(
+        stack, tmp_path, broker, hass, "One", "Two", "Three"
+    )
+    total = _tokens(households)
+    pool = _balance(two, "pool")
+    await _send(one, "two", 3, note="for the sauna")  # by name, in any case
+    # Durable at once, on its way: the tokens are in escrow, nobody's to spend.
+    assert _balance(one, _heater(one)) == 37_000
+    await _send(two, three.entry.entry_id, 2.5)  # by household id
+    await _send(three, "One", 1)
+    await wait_for(lambda: _settled(households), "every transfer to settle")
+    assert _tokens(households) == total
+    assert _balance(one, f"household:{two.entry.entry_id}") == 3_000
+    assert _balance(two, f"household:{one.entry.entry_id}") == -3_000
+    assert _balance(two, "pool") == pool + 3_000  # received into the pool
+    entries = list(two.runtime.economy.ledger.iter_entries())
+    receipt = next(
+        e for e in entries if e.to_account == f"incoming:{one.entry.entry_id}" and e.amount
+    )
+    offer = next(
+        e
+        for e in one.runtime.economy.ledger.iter_entries()
+        if e.to_account == f"escrow:{two.entry.entry_id}" and e.amount
+    )
+    assert receipt.data["peer_hash"] == offer.hash.hex()  # the receipt names the offer
+    assert offer.data["note"] == "for the sauna"
+    for a, b in ((one, two), (two, three), (three, one)):
+        assert (await _match(a, b)).startswith("MATCH 1 transfers")
+    assert (await _match(one, two)).splitlines()[-1] == "net: 3.000 and -3.000 tokens"
+
+
+async def test_an_offer_waits_for_its_receiver_or_comes_back_when_it_expires(
+    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+) -> None:
+    """A receiver offline takes the offer when back; one back too late never gets it."""
+    one, two = households = await _community(stack, tmp_path, broker, hass, "One", "Two")
+    total = _tokens(households)
+    assert await two.hass.config_entries.async_unload(two.entry.entry_id)
+    await _send(one, "Two", 4)
+    assert await two.hass.config_entries.async_setup(two.entry.entry_id)
+    await wait_for(lambda: _settled(households), "the offer taken when Two came back")
+    assert _balance(one, f"household:{two.entry.entry_id}") == 4_000
+
+    assert await two.hass.config_entries.async_unload(two.entry.entry_id)
+    await _send(one, "Two", 2, expires_in=1)
+    assert _balance(one, _heater(one)) == 34_000
+    trader = one.runtime.trade.trader  # type: ignore[union-attr]
+    clock = trader.clock
+    trader.clock = lambda: clock() + HOUR_MS  # the hour is over; the skew allowed is not
+    await trade_link_tick(one)
+    assert _balance(one, f"escrow:{two.entry.entry_id}") == 2_000
+    trader.clock = lambda: clock() + HOUR_MS + CLOCK_SKEW_MS + 1_000
+    await trade_link_tick(one)
+    assert _balance(one, _heater(one)) == 36_000  # refunded
+    refund = one.runtime.economy.ledger.recent_entries()[0]
+    assert refund.data["refund"] == "expired"
+    assert await two.hass.config_entries.async_setup(two.entry.entry_id)
+    await asyncio.sleep(1)  # the offer was cleared from the broker: Two never sees it
+    assert _balance(two, f"household:{one.entry.entry_id}") == -4_000
+    assert _settled(households)
+    assert _tokens(households) == total
+    assert (await _match(one, two)).startswith("MATCH 1 transfers")
+
+
+async def trade_link_tick(household: Household) -> None:
+    """A minute passes for the household's transfers: expired offers are refunded."""
+    link = household.runtime.trade
+    assert link is not None
+    await link._async_tick()
+    await household.runtime.async_commit()
+
+
+async def test_a_broker_restart_and_restarts_mid_transfer_lose_nothing(
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sent while the broker is down, to a receiver offline, and decided while it restarts."""
+    one, two = households = await _community(stack, tmp_path, broker, hass, "One", "Two")
+    total = _tokens(households)
+    broker.stop()
+    await wait_for(lambda: not mqtt.is_connected(one.hass), "One to see the broker gone")
+    await _send(one, "Two", 5)  # durable; published when the broker is back
+    assert _balance(one, f"escrow:{two.entry.entry_id}") == 5_000
+    broker.start()
+    await wait_for(lambda: _settled(households), "the transfer to settle", 60)
+
+    # To One while it is unloaded: it takes the offer when it is back.
+    assert await one.hass.config_entries.async_unload(one.entry.entry_id)
+    await _send(two, "One", 1)
+    assert await one.hass.config_entries.async_setup(one.entry.entry_id)
+    await wait_for(lambda: _settled(households), "the offer taken when One came back", 60)
+
+    # One's decisions are lost while Two holds its receipt; Two restarts; then they arrive.
+    publish = trade_link.TradeLink._async_publish
+
+    async def no_decisions(link: trade_link.TradeLink, message: Publish) -> None:
+        if "/decision/" not in message[0]:
+            await publish(link, message)
+
+    monkeypatch.setattr(trade_link.TradeLink, "_async_publish", no_decisions)
+    await _send(one, "Two", 2)
+    incoming = f"incoming:{one.entry.entry_id}"
+    await wait_for(lambda: _balance(two, incoming) == 2_000, "Two's receipt")
+    await wait_for(lambda: _balance(one, f"household:{two.entry.entry_id}") == 6_000, "decided")
+    await two.reload()
+    assert _balance(two, incoming) == 2_000  # waiting for the decision, across the restart
+    monkeypatch.setattr(trade_link.TradeLink, "_async_publish", publish)
+    await wait_for(lambda: _settled(households), "the decision to arrive", 60)
+    assert _tokens(households) == total
+    assert (await _match(one, two)).startswith("MATCH 3 transfers")
+
+
+async def test_bad_recipients_amounts_and_strangers_change_nothing(
+    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+) -> None:
+    """Translated refusals before anything is written; messages of strangers ignored, counted."""
+    one, two = await _community(stack, tmp_path, broker, hass, "One", "Two")
+    seq = one.runtime.economy.ledger.seq
+    for member, amount, key in (
+        ("Nobody", 1, "unknown_member"),
+        ("Two", "nan", "amount_not_finite"),
+        ("Two", 1e12, "amount_too_large"),
+        ("Two", 1000, "insufficient_balance"),
+        ("Two", -1, "amount_not_positive"),
+    ):
+        with pytest.raises(ServiceValidationError) as refused:
+            await _send(one, member, amount)
+        assert refused.value.translation_key == key, member
+    assert one.runtime.economy.ledger.seq == seq
+
+    # A stranger's offer on Two's topic, and one of One's offers replayed with another amount.
+    stranger = "0" * 64
+    name = trade_topic(PREFIX, TradeTopic.OFFER, two.entry.entry_id, "mallory", stranger)
+    await mqtt.async_publish(one.hass, name, '{"v":1}', qos=1)
+    forged = Offer(one.entry.entry_id, two.entry.entry_id, stranger, 1, 9_000, 2**40, "")
+    name = trade_topic(PREFIX, TradeTopic.OFFER, two.entry.entry_id, one.entry.entry_id, stranger)
+    await mqtt.async_publish(one.hass, name, forged.encode(two.runtime.economy.ledger.sign), qos=1)
+    link = two.runtime.trade
+    assert link is not None
+    await wait_for(lambda: link.trader.ignored == 2, "both to be ignored")
+    assert _balance(two, f"incoming:{one.entry.entry_id}") == 0
+    diagnostics = await async_get_config_entry_diagnostics(two.hass, two.entry)
+    assert diagnostics["community"]["transfers"] == {
+        "open_offers": 0,
+        "open_receipts": 0,
+        "ignored_messages": 2,
+    }
