@@ -93,6 +93,7 @@ async def test_transfer_moves_tokens_and_records_who(
         ({"amount": 31}, "insufficient_balance"),
         ({"to_device": "same"}, "same_device"),
         ({"from_device": "nope"}, "unknown_device"),
+        ({"to_device": None, "to_member": "Neighbours"}, "not_in_community"),
     ],
 )
 async def test_refused_transfers_write_nothing(
@@ -103,6 +104,8 @@ async def test_refused_transfers_write_nothing(
     call = {"from_device": dryer, "to_device": heater, "amount": 2} | data
     if call["to_device"] == "same":
         call["to_device"] = dryer
+    if call["to_device"] is None:  # to a member of a community this household is not in
+        del call["to_device"]
     before = await _snapshot(loaded_entry)
     with pytest.raises(ServiceValidationError) as error:
         await _call(hass, "transfer", call)

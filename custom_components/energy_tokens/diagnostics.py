@@ -62,7 +62,7 @@ async def async_get_config_entry_diagnostics(
         "balances_milli_tokens": ledger.balances(),
         "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
         "community": None
-        if runtime.community is None
+        if runtime.community is None or runtime.trade is None  # both, or neither
         else _community(runtime.community) | {"transfers": _transfers(runtime.trade)},
     }
 
@@ -92,10 +92,8 @@ def _community(link: CommunityLink) -> dict[str, Any]:
     }
 
 
-def _transfers(link: TradeLink | None) -> dict[str, int] | None:
+def _transfers(link: TradeLink) -> dict[str, int]:
     """Transfers with the community's other instances: under way, and messages ignored."""
-    if link is None:
-        return None
     return {
         "open_offers": len(link.trader.book.offers),
         "open_receipts": len(link.trader.book.receipts),
