@@ -11,6 +11,7 @@ from custom_components.energy_tokens.inputs import (
     amount_milli,
     check_note,
 )
+from custom_components.energy_tokens.ledger import trade
 from custom_components.energy_tokens.results import BudgetError
 
 
@@ -121,3 +122,8 @@ def test_notes() -> None:
         with pytest.raises(BudgetError) as refused:
             check_note(note)
         assert refused.value.key == key
+
+
+def test_a_note_accepted_here_is_accepted_by_another_instance() -> None:
+    """Transfers to another instance carry the note in their signed offer: same limit."""
+    assert trade.MAX_NOTE == MAX_NOTE_CHARS

@@ -45,7 +45,7 @@ from .community import CommunityError, Payload, decode, encode
 
 CLOCK_SKEW_MS = 5 * 60_000  # households' clocks may differ this much: the sender waits it out
 MAX_AMOUNT = 10**12  # milli-tokens: a billion tokens; more is not a household's transfer
-MAX_NOTE = 200  # characters, as a note of a transfer within a household
+MAX_NOTE = 1000  # characters: as a note of a transfer within a household (MAX_NOTE_CHARS)
 CONTEXT = b"energy-tokens trade v1\n"
 _ID = re.compile(r"^[0-9a-f]{64}$")
 _HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
