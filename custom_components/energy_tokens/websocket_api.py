@@ -16,7 +16,7 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import DOMAIN
-from .exchange import escrow_account, household_account
+from .exchange import escrow_account, household_account, incoming_account
 from .helpers import household
 from .ledger import Entry
 from .ledger.entries import MOVEMENT_KINDS
@@ -108,9 +108,12 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     names |= {
         book.settings.account: book.settings.name for book in runtime.economy.devices.values()
     }
-    for other in runtime.hass.config_entries.async_entries(DOMAIN):
-        names[household_account(other.entry_id)] = other.title
-        names[escrow_account(other.entry_id)] = other.title  # tokens on their way there
+    others = {e.entry_id: e.title for e in runtime.hass.config_entries.async_entries(DOMAIN)}
+    members = {} if runtime.community is None else runtime.community.members
+    others |= {member.household: member.name for member in members.values()}
+    for other, title in others.items():  # tokens on their way are named by where they go
+        for account in (household_account, escrow_account, incoming_account):
+            names[account(other)] = title
     response = balances_response(runtime, view)
     if period is not None:  # each device's burn-down chart, at the same moment as its figures
         now_ms = round(now.timestamp() * 1000)
@@ -135,13 +138,28 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
         "consumed": view.consumed,
         "token_kwh": view.token_wh / 1000,
         "ledger": {"entries": view.ledger.durable_entries, "head": view.ledger.head},
+        # Admitted members of the household's community: the card offers them as recipients.
+        "members": sorted(
+            ({"household": m.household, "name": m.name} for m in members.values()),
+            key=lambda member: member["name"].casefold(),
+        ),
         "recent": [
             _movement(names, entry)
             for entry in runtime.economy.ledger.recent_entries()
-            # An escrow's settlement repeats its offer (the movement a user made): shown once.
-            if entry.kind in MOVEMENT_KINDS and set(entry.data) & {"escrow", "refund"} != {"escrow"}
+            if _shown(names, entry)
         ][:RECENT_MOVEMENTS],
     }
+
+
+def _shown(names: dict[str, str], entry: Entry) -> bool:
+    """Movements a user would count: each transfer once, as it leaves or arrives."""
+    if entry.kind not in MOVEMENT_KINDS:
+        return False
+    # An escrow's settlement repeats its offer (the movement a user made); tokens from another
+    # instance move between that household's accounts until they reach the pool (or go back).
+    return set(entry.data) & {"escrow", "refund"} != {"escrow"} and _name(
+        names, entry.from_account
+    ) != _name(names, entry.to_account)
 
 
 def _movement(names: dict[str, str], entry: Entry) -> dict[str, Any]:

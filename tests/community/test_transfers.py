@@ -29,6 +29,7 @@ from custom_components.energy_tokens.ledger.trade import (
     trade_topic,
 )
 from custom_components.energy_tokens.trading import Publish
+from custom_components.energy_tokens.websocket_api import household_view
 
 from ..conftest import device_subentry
 from ..helpers import device_id
@@ -144,6 +145,14 @@ async def test_tokens_go_to_households_on_other_instances_and_both_sides_match(
     for a, b in ((one, two), (two, three), (three, one)):
         assert (await _match(a, b)).startswith("MATCH 1 transfers")
     assert (await _match(one, two)).splitlines()[-1] == "net: 3.000 and -3.000 tokens"
+    # The card offers the members as recipients and shows each transfer once, by name.
+    view = household_view(two.runtime)
+    assert view["members"] == [
+        {"household": one.entry.entry_id, "name": "One"},
+        {"household": three.entry.entry_id, "name": "Three"},
+    ]
+    moves = [(m["from"], m["to"], m["amount"]) for m in view["recent"] if m["kind"] == "transfer"]
+    assert sorted(moves[:2]) == [("Heater", "Three", 2.5), ("One", "pool", 3.0)]
 
 
 async def test_an_offer_waits_for_its_receiver_or_comes_back_when_it_expires(

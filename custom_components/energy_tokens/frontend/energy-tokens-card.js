@@ -16,6 +16,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const SLICES = 24; // the view's burn-down points: one per 24th of the period (history.py)
 const CHART = { width: 300, height: 72, pad: 6 }; // viewBox units; stretched to the card's width
 const SYSTEM_ACCOUNTS = ["pool", "provider", "market", "consumed"]; // named by the translations
+const MEMBER_PREFIX = "member:"; // a recipient on another instance: "member:<household id>"
 
 const STYLE = `
   :host { display: block; }
@@ -261,6 +262,8 @@ class EnergyTokensCard extends HTMLElement {
       this._showMessage("error", this._t("transfer_invalid"));
       return;
     }
+    // A member of the community (another instance's household) or one of this instance's devices.
+    const member = to.startsWith(MEMBER_PREFIX) ? to.slice(MEMBER_PREFIX.length) : null;
     this._busy = true;
     this._showMessage(null, "");
     this._renderForm();
@@ -269,13 +272,14 @@ class EnergyTokensCard extends HTMLElement {
         type: "call_service",
         domain: DOMAIN,
         service: "transfer",
-        service_data: { from_device: from, to_device: to, amount },
+        service_data: member
+          ? { from_device: from, to_member: member, amount }
+          : { from_device: from, to_device: to, amount },
       });
       const names = this._deviceNames();
-      this._showMessage(
-        "ok",
-        this._t("transfer_done", { tokens: this._tokens(amount), source: names[from], target: names[to] })
-      );
+      const members = Object.fromEntries((this._data.members || []).map((m) => [m.household, m.name]));
+      const values = { tokens: this._tokens(amount), source: names[from], target: member ? members[member] : names[to] };
+      this._showMessage("ok", member ? this._t("transfer_offered", values) : this._t("transfer_done", values));
       form.elements.amount.value = "";
     } catch (err) {
       this._showMessage("error", (err && err.message) || String(err)); // translated by the action
@@ -618,8 +622,10 @@ class EnergyTokensCard extends HTMLElement {
   _renderForm() {
     if (!this._data) return;
     const devices = this._data.devices.filter((device) => device.device_id);
+    const members = this._data.members || [];
     const key = [this._hass.language]
       .concat(devices.map((device) => `${device.device_id}:${this._displayName(device)}`))
+      .concat(members.map((member) => `${MEMBER_PREFIX}${member.household}:${member.name}`))
       .join("|");
     if (key !== this._formDevices) {
       const keep = this._form.elements.from ? this._form.elements.from.value : "";
@@ -632,7 +638,26 @@ class EnergyTokensCard extends HTMLElement {
       const fallbackTo = devices.length > 1 ? devices[1].device_id : "";
       this._form.replaceChildren(
         h("label", {}, this._t("transfer_from"), h("select", { name: "from" }, options(keep || (devices[0] || {}).device_id))),
-        h("label", {}, this._t("transfer_to"), h("select", { name: "to" }, options(keepTo || fallbackTo))),
+        h(
+          "label",
+          {},
+          this._t("transfer_to"),
+          h(
+            "select",
+            { name: "to" },
+            options(keepTo || fallbackTo),
+            members.length
+              ? h(
+                  "optgroup",
+                  { label: this._t("transfer_members") },
+                  members.map((member) => {
+                    const value = `${MEMBER_PREFIX}${member.household}`;
+                    return h("option", { value, selected: value === keepTo }, member.name);
+                  })
+                )
+              : null
+          )
+        ),
         h(
           "label",
           {},
@@ -643,7 +668,8 @@ class EnergyTokensCard extends HTMLElement {
       );
       this._formDevices = key;
     }
-    this._form.elements.transfer.disabled = this._busy || devices.length < 2;
+    const recipients = devices.length - 1 + members.length;
+    this._form.elements.transfer.disabled = this._busy || !devices.length || recipients < 1;
   }
 
   _showMessage(kind, text) {
