@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import difflib
+from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -18,13 +19,17 @@ import probatio
 
 from .books import Device
 from .const import DOMAIN
-from .helpers import households
+from .helpers import community_member, households
 from .inputs import MAX_TOKENS, amount_milli
 from .ledger import Cause, CauseKind, LedgerError
 from .results import BudgetError
 from .runtime import HouseholdRuntime
 from .settings import MILLI
 from .transfers import async_move_tokens
+
+if TYPE_CHECKING:
+    from .ledger.community import Member
+    from .trade_link import TradeLink
 
 INTENT_BALANCE = "EnergyTokensBalance"
 INTENT_STATUS = "EnergyTokensStatus"
@@ -172,7 +177,8 @@ class TransferHandler(intent.IntentHandler):
     intent_type = INTENT_TRANSFER
     description = (
         "Moves energy tokens from one device's budget to another's, e.g. to let the heater use "
-        "tokens the dryer does not need. Both devices are named; the amount is in tokens."
+        "tokens the dryer does not need. Both devices are named; the amount is in tokens. The "
+        "recipient may also be a member household of the community, by its name."
     )
     slot_schema = {  # noqa: RUF012 - as IntentHandler declares it
         probatio.Required("from_device"): cv.string,
@@ -186,11 +192,17 @@ class TransferHandler(intent.IntentHandler):
         """Move the tokens, or say why not."""
         slots = self.async_validate_slots(intent_obj.slots)
         hass = intent_obj.hass
+        spoken_to = slots["to_device"]["value"]
         try:
             household, source = find_device(hass, slots["from_device"]["value"])
-            peer, target = find_device(hass, slots["to_device"]["value"])
         except _NotFound as err:
             return _not_found(intent_obj, err)
+        try:
+            peer, target = find_device(hass, spoken_to)
+        except _NotFound as err:  # not a device here: perhaps a member of the community
+            if (member := _member(household, spoken_to)) is None:
+                return _not_found(intent_obj, err)
+            return await self._async_offer(intent_obj, household, source, *member)
         cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
         amount = 0
         try:
@@ -212,6 +224,38 @@ class TransferHandler(intent.IntentHandler):
             f"Moved {_count(amount, exact=True)} from the {source.settings.name} to the "
             f"{received.name}. The {received.name} now has {_count(received.balance_milli)}.",
         )
+
+    async def _async_offer(
+        self,
+        intent_obj: intent.Intent,
+        household: HouseholdRuntime,
+        source: Device,
+        link: TradeLink,
+        member: Member,
+    ) -> intent.IntentResponse:
+        """To a member of the community, on another instance: offered, and on its way."""
+        cause = Cause(CauseKind.VOICE, intent_obj.context.user_id or "")
+        amount = 0
+        try:
+            amount = amount_milli(intent_obj.slots["amount"]["value"])
+            await link.async_send(source, member.household, amount, cause, "by voice")
+        except LedgerError:
+            return _refuse(intent_obj, "The tokens could not be recorded, so nothing moved.")
+        except BudgetError as err:
+            return _refuse(intent_obj, _refusal(err, household, source, amount))
+        return _answer(
+            intent_obj,
+            f"Offered {_count(amount, exact=True)} from the {source.settings.name} to "
+            f"{member.name}. They arrive once {member.name}'s Home Assistant takes them.",
+        )
+
+
+def _member(household: HouseholdRuntime, spoken: str) -> tuple[TradeLink, Member] | None:
+    """The household's community member a spoken name means, if it has a community."""
+    try:
+        return community_member(household, _normal(spoken))
+    except HomeAssistantError:
+        return None
 
 
 def _refusal(err: BudgetError, household: HouseholdRuntime, source: Device, amount: int) -> str:

@@ -10,12 +10,14 @@ import io
 import itertools
 from pathlib import Path
 import random
+import shutil
 from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 
 from custom_components.energy_tokens import trade_link
@@ -33,6 +35,7 @@ from custom_components.energy_tokens.websocket_api import household_view
 
 from ..conftest import device_subentry
 from ..helpers import device_id
+from ..test_intent import SENTENCES, _say as say
 from .conftest import PREFIX, Broker, Household, admitted_community, wait_for
 
 DEVICES = [device_subentry("Heater", "sensor.heater_energy", 40)]
@@ -153,6 +156,35 @@ async def test_tokens_go_to_households_on_other_instances_and_both_sides_match(
     ]
     moves = [(m["from"], m["to"], m["amount"]) for m in view["recent"] if m["kind"] == "transfer"]
     assert sorted(moves[:2]) == [("Heater", "Three", 2.5), ("One", "pool", 3.0)]
+
+
+async def test_tokens_go_to_a_member_by_voice(
+    hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
+) -> None:
+    """The shipped sentences name a member where they name a device; refusals in words."""
+    one, two = households = await _community(stack, tmp_path, broker, hass, "One", "Two")
+    target = Path(one.hass.config.path("custom_sentences", "en"))
+
+    def copy() -> None:
+        target.mkdir(parents=True)
+        shutil.copy(SENTENCES, target)
+
+    await one.hass.async_add_executor_job(copy)
+    for component in ("homeassistant", "conversation", "intent"):
+        assert await async_setup_component(one.hass, component, {})
+    pool = _balance(two, "pool")
+    assert await say(one.hass, "send 2 tokens from the heater to the two") == (
+        "Offered 2 tokens from the Heater to Two. They arrive once Two's Home Assistant takes them."
+    )
+    await wait_for(lambda: _settled(households), "the transfer to settle")
+    assert _balance(two, "pool") == pool + 2_000
+    assert await say(one.hass, "send 50 tokens from the heater to two", refused=True) == (
+        "The Heater has only 38 tokens, so it can't give 50."
+    )
+    assert await say(one.hass, "send 1 token from the heater to nobody", refused=True) == (
+        "I don't know a device called nobody. Your devices are Heater."
+    )
+    assert (await _match(one, two)).startswith("MATCH 1 transfers")
 
 
 async def test_an_offer_waits_for_its_receiver_or_comes_back_when_it_expires(
