@@ -15,7 +15,7 @@ from homeassistant.util import dt as dt_util
 
 from . import issues, witness_issues
 from .card import async_setup_card
-from .community_setup import community_of
+from .community_setup import community_of, shares_totals
 from .const import DOMAIN
 from .entity import household_device_info
 from .ledger import CorruptLedgerError, LedgerError
@@ -29,6 +29,7 @@ from .transfers import async_join_exchange, async_leave_exchange
 from .websocket_api import async_setup_websocket_api
 
 if TYPE_CHECKING:
+    from .totals_link import TotalsLink
     from .trade_link import TradeLink
     from .witnessing import CommunityLink
 
@@ -98,6 +99,8 @@ async def _async_entry_updated(hass: HomeAssistant, entry: EnergyTokensConfigEnt
     link, community = runtime.community, community_of(entry)
     if link is not None and (community is None or community[0] != link.prefix):
         await link.async_leave()  # it left the community: the others see it go
+        if runtime.totals is not None:
+            await runtime.totals.async_withdraw()  # and what it published of its periods
     async_entry_updated(runtime)
 
 
@@ -153,6 +156,7 @@ async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -
         return
     # Imported only now: Home Assistant installs the MQTT client library with its MQTT
     # integration, which a household without a community does not need.
+    from .totals_link import TotalsLink  # noqa: PLC0415
     from .trade_link import TradeLink  # noqa: PLC0415
     from .witnessing import CommunityLink  # noqa: PLC0415
 
@@ -164,13 +168,17 @@ async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -
         hass, entry, runtime.economy, runtime.async_act, community
     )
     entry.async_on_unload(trade.async_stop)
+    totals = runtime.totals = TotalsLink(
+        hass, entry, runtime.economy.ledger, runtime.async_commit, community, shares_totals(entry)
+    )
+    entry.async_on_unload(totals.async_stop)
     entry.async_create_background_task(
-        hass, _async_start_community(hass, link, trade), "energy_tokens community"
+        hass, _async_start_community(hass, link, trade, totals), "energy_tokens community"
     )
 
 
 async def _async_start_community(
-    hass: HomeAssistant, link: CommunityLink, trade: TradeLink
+    hass: HomeAssistant, link: CommunityLink, trade: TradeLink, totals: TotalsLink
 ) -> None:
     """Wait for MQTT (set up after this integration, or not at all), then join."""
     from homeassistant.components import mqtt  # noqa: PLC0415
@@ -182,3 +190,4 @@ async def _async_start_community(
     witness_issues.async_clear_no_mqtt(hass, entry.entry_id)
     await link.async_start()
     await trade.async_start()
+    await totals.async_start()

@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -19,8 +20,9 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
-from .const import CONF_PREFIX, SUBENTRY_COMMUNITY, SUBENTRY_MEMBER
+from .const import CONF_PREFIX, CONF_SHARE_TOTALS, SUBENTRY_COMMUNITY, SUBENTRY_MEMBER
 from .ledger.community import MAX_NAME, valid_prefix
+from .settings import MILLI
 
 DEFAULT_PREFIX = "energy_tokens/community"
 CONF_MEMBER = "member"
@@ -55,6 +57,34 @@ class CommunitySubentryFlow(ConfigSubentryFlow):
             }
         )
         return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Opt in or out of publishing the periods' totals, seeing what would be published."""
+        entry, subentry = self._get_entry(), self._get_reconfigure_subentry()
+        if user_input is not None:
+            share = {CONF_SHARE_TOTALS: bool(user_input[CONF_SHARE_TOTALS])}
+            return self.async_update_and_abort(entry, subentry, data=dict(subentry.data) | share)
+        link = getattr(getattr(entry, "runtime_data", None), "totals", None)
+        totals = None if link is None else link.own
+        names = ("period", "consumed", "consumed_kwh", "allowance", "surplus")
+        shown = dict.fromkeys(names, "—")  # no period closed yet
+        if totals is not None:
+            shown = {
+                "period": totals.period,
+                "consumed": f"{totals.consumed / MILLI:g}",
+                "consumed_kwh": f"{totals.consumed_kwh:g}",
+                "allowance": f"{totals.allowance / MILLI:g}",
+                "surplus": f"{totals.surplus / MILLI:g}",
+            }
+        default = bool(subentry.data.get(CONF_SHARE_TOTALS, False))
+        schema = probatio.Schema(
+            {probatio.Required(CONF_SHARE_TOTALS, default=default): BooleanSelector()}
+        )
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=schema, description_placeholders=shown
+        )
 
 
 class MemberSubentryFlow(ConfigSubentryFlow):

@@ -12,6 +12,7 @@ SUBENTRY_DEVICE: Final = "device"
 SUBENTRY_COMMUNITY: Final = "community"  # the MQTT community the household joined (one at most)
 SUBENTRY_MEMBER: Final = "member"  # a household of the community this one admitted
 CONF_PREFIX: Final = "prefix"  # the community's MQTT topic prefix
+CONF_SHARE_TOTALS: Final = "share_totals"  # publish each closed period's totals (opt-in)
 EVENT_WITNESS_REFUSED: Final = "energy_tokens_witness_refused"
 
 # Household settings (config entry data)

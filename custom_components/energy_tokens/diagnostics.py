@@ -16,6 +16,7 @@ from .ledger.store import QUARANTINE_FOLDER
 from .runtime import EnergyTokensConfigEntry
 
 if TYPE_CHECKING:
+    from .totals_link import TotalsLink
     from .trade_link import TradeLink
     from .witnessing import CommunityLink
 
@@ -62,8 +63,9 @@ async def async_get_config_entry_diagnostics(
         "balances_milli_tokens": ledger.balances(),
         "cut_loads": {key: cut.entity_id for key, cut in runtime.loads.cuts.items()},
         "community": None
-        if runtime.community is None or runtime.trade is None  # both, or neither
-        else _community(runtime.community) | {"transfers": _transfers(runtime.trade)},
+        if runtime.community is None or runtime.trade is None or runtime.totals is None
+        else _community(runtime.community)  # with a community come all three
+        | {"transfers": _transfers(runtime.trade), "ranking": _ranking(runtime.totals)},
     }
 
 
@@ -98,4 +100,17 @@ def _transfers(link: TradeLink) -> dict[str, int]:
         "open_offers": len(link.trader.book.offers),
         "open_receipts": len(link.trader.book.receipts),
         "ignored_messages": link.trader.ignored,
+    }
+
+
+def _ranking(link: TotalsLink) -> dict[str, Any]:
+    """The community's ranking: what the household publishes (if it opted in), what it got."""
+    published = None
+    if link.share and link.own is not None:
+        published = link.own.body()
+    return {
+        "shares_totals": link.share,
+        "published": published,
+        "members_with_totals": len(link.received),
+        "ignored_messages": link.ignored,
     }

@@ -201,9 +201,11 @@ class Economy(Exchange):
         assert self.period is not None
         self._flush_all(at_ms)
         kind, target = surplus_move(self.period_settings.surplus)
+        unused = 0  # the devices' tokens left at the end: the period's surplus
         for device in self.devices.values():
             balance = self.ledger.balance(device.settings.account)
             if balance > 0:
+                unused += balance
                 self._move_surplus(kind, device.settings.account, target, balance, at_ms=at_ms)
             elif balance < 0:  # consumed beyond its tokens: bought at the household price
                 self._purchase(device.settings.account, -balance, at_ms=at_ms, mark="overage")
@@ -214,6 +216,10 @@ class Economy(Exchange):
             "consumed_milli": {d.settings.account: d.period_milli for d in self.devices.values()},
             "cost_micro": self.cost_micro,
             "sales_micro": self.sales_micro,
+            # The period's totals, as a household may publish them to its community.
+            "allowance_milli": sum(d.allowance_milli for d in self.devices.values()),
+            "surplus_milli": unused,
+            "token_wh": self.period_settings.token_wh,
         }
         self._append(Kind.PERIOD_CLOSE, data=close, ts_ms=at_ms, cause=cause)
         self._event(

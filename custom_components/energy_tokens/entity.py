@@ -16,8 +16,16 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
+from .ledger.community import Member
+from .ranking import Ranking, Standing
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
-from .signals import signal_device, signal_device_added, signal_household, signal_witnessing
+from .signals import (
+    signal_device,
+    signal_device_added,
+    signal_household,
+    signal_ranking,
+    signal_witnessing,
+)
 from .view import Aspect, DeviceView
 from .witness_status import WitnessingStatus
 
@@ -102,6 +110,48 @@ class WitnessEntity(HouseholdEntity):
         """The witnessing figures."""
         assert self.runtime.community is not None  # added only with a community
         return self.runtime.community.status
+
+
+class RankingEntity(HouseholdEntity):
+    """An entity of the community's ranking (added only when the household joined one)."""
+
+    @property
+    def _signal(self) -> str:
+        return signal_ranking(self.runtime.entry.entry_id)
+
+    @property
+    def ranking(self) -> Ranking:
+        """The household among its members."""
+        assert self.runtime.totals is not None  # added only with a community
+        return self.runtime.totals.ranking
+
+
+class MemberEntity(RankingEntity):
+    """An entity of an admitted member's standing, under the member's subentry."""
+
+    def __init__(
+        self,
+        runtime: HouseholdRuntime,
+        description: EntityDescription,
+        subentry_id: str,
+        member: Member,
+    ) -> None:
+        """On a device of its own: the member household, as this one admitted it."""
+        super().__init__(runtime, description)
+        self.member = member
+        self._attr_unique_id = f"{subentry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry_id)},
+            name=member.name,
+            manufacturer="Energy Tokens",
+            model="Community member",
+            entry_type=DeviceEntryType.SERVICE,
+        )
+
+    @property
+    def standing(self) -> Standing:
+        """The member's place in the ranking."""
+        return self.ranking.members[self.member.household]
 
 
 class DeviceEntity(EnergyTokensEntity):

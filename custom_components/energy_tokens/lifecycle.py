@@ -11,7 +11,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from . import issues
-from .community_setup import community_of
+from .community_setup import community_of, shares_totals
 from .const import DOMAIN
 from .results import Result
 from .runtime import HouseholdRuntime, devices_of
@@ -26,6 +26,7 @@ def async_entry_updated(runtime: HouseholdRuntime) -> None:
     if (
         HouseholdSettings.from_data(entry.data) != runtime.economy.settings
         or community_of(entry) != runtime.community_config  # joined, left, admitted, removed
+        or (runtime.totals is not None and shares_totals(entry) != runtime.totals.share)
     ):
         hass.config_entries.async_schedule_reload(entry.entry_id)
     else:

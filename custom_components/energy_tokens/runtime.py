@@ -45,6 +45,7 @@ from .storage import RETRY_FIRST_SECONDS, Storage
 from .view import household_view, ledger_view
 
 if TYPE_CHECKING:
+    from .totals_link import TotalsLink
     from .trade_link import TradeLink
     from .witnessing import CommunityLink
 
@@ -95,6 +96,7 @@ class HouseholdRuntime(Publisher, Storage):
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self.community: CommunityLink | None = None  # its part in a community it joined
         self.trade: TradeLink | None = None  # its transfers with the community's households
+        self.totals: TotalsLink | None = None  # its part in the community's ranking
         self.community_config = community_of(entry)  # what it was set up with
 
     @classmethod

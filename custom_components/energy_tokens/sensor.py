@@ -13,14 +13,24 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE, EntityCategory
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .entity import DeviceEntity, HouseholdEntity, WitnessEntity, add_device_entities
+from .community_setup import members_of
+from .entity import (
+    DeviceEntity,
+    HouseholdEntity,
+    MemberEntity,
+    RankingEntity,
+    WitnessEntity,
+    add_device_entities,
+)
 from .policies import Status
+from .ranking import Ranking, Standing
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+from .settings import MILLI
 from .view import Aspect, DeviceView, HouseholdView
 from .witness_status import WitnessingStatus
 
@@ -211,6 +221,36 @@ HOUSEHOLD_SENSORS: tuple[HouseholdSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RankingSensorDescription(SensorEntityDescription):
+    """Describe a sensor of the household's own standing in its community."""
+
+    value_fn: Callable[[Standing], StateType]
+
+
+RANKING_SENSORS: tuple[RankingSensorDescription, ...] = (
+    RankingSensorDescription(
+        key="community_rank",
+        translation_key="community_rank",
+        value_fn=lambda own: own.rank,
+    ),
+    RankingSensorDescription(
+        key="community_share",
+        translation_key="community_share",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+        value_fn=lambda own: own.share,
+    ),
+)
+MEMBER_CONSUMPTION = SensorEntityDescription(
+    key="member_consumption",
+    translation_key="member_consumption",
+    device_class=SensorDeviceClass.ENERGY,
+    native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+    suggested_display_precision=1,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: EnergyTokensConfigEntry,
@@ -221,6 +261,12 @@ async def async_setup_entry(
     async_add_entities(HouseholdSensor(runtime, description) for description in HOUSEHOLD_SENSORS)
     if runtime.community is not None:
         async_add_entities(WitnessSensor(runtime, description) for description in WITNESS_SENSORS)
+        async_add_entities(RankingSensor(runtime, description) for description in RANKING_SENSORS)
+        for subentry_id, member in members_of(entry).items():  # one call per subentry
+            async_add_entities(
+                [MemberSensor(runtime, MEMBER_CONSUMPTION, subentry_id, member)],
+                config_subentry_id=subentry_id,
+            )
     add_device_entities(
         entry,
         async_add_entities,
@@ -284,3 +330,39 @@ class DeviceSensor(DeviceEntity, SensorEntity):
         if description.attrs_fn is not None:
             attributes = self._attr_extra_state_attributes = description.attrs_fn(view)
         return self._attr_native_value, self._attr_last_reset, attributes
+
+
+def _ranked(ranking: Ranking) -> dict[str, Any]:
+    """What every ranking sensor tells beside its state: the period and how many were ranked."""
+    return {"period": ranking.period, "ranked": ranking.ranked}
+
+
+class RankingSensor(RankingEntity, SensorEntity):
+    """The household's own rank, or share of its community's consumption."""
+
+    entity_description: RankingSensorDescription
+
+    def refresh(self) -> object:
+        """The described value."""
+        ranking = self.ranking
+        self._attr_native_value = self.entity_description.value_fn(ranking.own)
+        self._attr_extra_state_attributes = _ranked(ranking)
+        return self._attr_native_value, self._attr_extra_state_attributes
+
+
+class MemberSensor(MemberEntity, SensorEntity):
+    """What a member consumed in its latest closed period (as it published), with its rank."""
+
+    def refresh(self) -> object:
+        """The member's published totals, unknown while it publishes none."""
+        standing, ranking = self.standing, self.ranking
+        totals = standing.totals
+        self._attr_native_value = None if totals is None else round(totals.consumed_kwh, 3)
+        self._attr_extra_state_attributes = _ranked(ranking) | {
+            "member_period": None if totals is None else totals.period,
+            "rank": standing.rank,
+            "share": standing.share,
+            "allowance": None if totals is None else totals.allowance / MILLI,
+            "surplus": None if totals is None else totals.surplus / MILLI,
+        }
+        return self._attr_native_value, self._attr_extra_state_attributes

@@ -29,3 +29,8 @@ def signal_view(entry_id: str) -> str:
 def signal_witnessing(entry_id: str) -> str:
     """Sent when the household's witnessing changed (cosignatures, connection, behind)."""
     return f"{DOMAIN}_{entry_id}_witnessing"
+
+
+def signal_ranking(entry_id: str) -> str:
+    """Sent when the community's ranking may have changed (totals published or received)."""
+    return f"{DOMAIN}_{entry_id}_ranking"

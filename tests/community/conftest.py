@@ -7,7 +7,7 @@ These tests run in real time: MQTT's acknowledgements and the client's debouncin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -144,6 +144,7 @@ async def start_household(
     port: int,
     hass: HomeAssistant | None = None,
     devices: Sequence[ConfigSubentryData] = (),
+    settings: Mapping[str, Any] | None = None,
 ) -> Household:
     """An instance (``hass``, or a new one) with MQTT on ``port`` and a household that joined."""
     folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test's own folder
@@ -168,7 +169,7 @@ async def start_household(
     entry = MockConfigEntry(
         domain=DOMAIN,
         title=name,
-        data={CONF_NAME: name, **DEFAULTS},
+        data={CONF_NAME: name, **DEFAULTS, **(settings or {})},
         subentries_data=[
             ConfigSubentryData(
                 data={CONF_PREFIX: PREFIX, CONF_NAME: name},
@@ -222,11 +223,18 @@ async def admitted_community(
     hass: HomeAssistant,
     *names: str,
     devices: Sequence[ConfigSubentryData] = (),
+    settings: Mapping[str, Any] | None = None,
 ) -> list[Household]:
     """Households on their own instances (the first on ``hass``), each admitting the others."""
     households = [
         await start_household(
-            stack, tmp_path / name, name, broker.port, hass if number == 0 else None, devices
+            stack,
+            tmp_path / name,
+            name,
+            broker.port,
+            hass if number == 0 else None,
+            devices,
+            settings,
         )
         for number, name in enumerate(names)
     ]

@@ -29,26 +29,18 @@ checkpoints are signed with) over a context that no checkpoint or cosignature st
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 import enum
-import json
-import re
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from .community import CommunityError, Payload, decode, encode
+from .community import CommunityError
+from .signed import HASH, HOUSEHOLD, SignedMessage, fields, text, whole
 
 CLOCK_SKEW_MS = 5 * 60_000  # households' clocks may differ this much: the sender waits it out
 MAX_AMOUNT = 10**12  # milli-tokens: a billion tokens; more is not a household's transfer
 MAX_NOTE = 1000  # characters: as a note of a transfer within a household (MAX_NOTE_CHARS)
 CONTEXT = b"energy-tokens trade v1\n"
-_ID = re.compile(r"^[0-9a-f]{64}$")
-_HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class TradeTopic(enum.StrEnum):
@@ -84,78 +76,27 @@ def parse_trade_topic(prefix: str, name: str) -> tuple[TradeTopic, str, str, str
     if len(levels) != 4 or levels[0] not in TradeTopic.__members__.values():
         return None
     kind, to, sender, offer_id = levels
-    if not (_HOUSEHOLD.match(to) and _HOUSEHOLD.match(sender) and _ID.match(offer_id)):
+    if not (HOUSEHOLD.match(to) and HOUSEHOLD.match(sender) and HASH.match(offer_id)):
         return None
     return TradeTopic(kind), to, sender, offer_id
 
 
-def _int(data: Mapping[str, Any], name: str, low: int, high: int) -> int:
-    value = data.get(name)
-    if type(value) is not int or not low <= value <= high:
-        raise CommunityError(f"{name} is not a whole number from {low} to {high}")
-    return value
-
-
-def _text(data: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not pattern.match(value):
-        raise CommunityError(f"{name} is not one")
-    return value
-
-
-_Signed = TypeVar("_Signed", bound="_Message")
-
-
 @dataclass(frozen=True, slots=True)
-class _Message:
-    """A message signed by the household that sends it."""
+class _Message(SignedMessage):
+    """A message of a transfer, signed by the household that sends it."""
 
+    CONTEXT: ClassVar[bytes] = CONTEXT
     KIND: ClassVar[TradeTopic]
     sender: str  # the household whose offer it is
     receiver: str
     offer_id: str  # the offer entry's hash, hex
 
-    def body(self) -> dict[str, Any]:
-        """The fields that are signed."""
-        return asdict(self)
-
-    def signed_bytes(self) -> bytes:
-        """What the signature covers: the context, the kind and the body as canonical JSON."""
-        text = json.dumps(self.body(), separators=(",", ":"), sort_keys=True)
-        return CONTEXT + self.KIND.encode() + b"\n" + text.encode()
-
-    def encode(self, sign: Callable[[bytes], bytes]) -> str:
-        """The payload, signed by ``sign`` (the household's ledger key: ``Ledger.sign``)."""
-        signature = base64.b64encode(sign(self.signed_bytes())).decode()
-        return encode({"body": self.body(), "sig": signature})
-
-    @classmethod
-    def decode(cls: type[_Signed], payload: Payload, public_key: bytes) -> _Signed:
-        """Read one and check its signature; CommunityError if malformed or not signed so."""
-        data = decode(payload)
-        body, signature = data.get("body"), data.get("sig")
-        if not isinstance(body, dict) or not isinstance(signature, str):
-            raise CommunityError(f"not a signed {cls.KIND} message")
-        message = cls.from_body(body)
-        try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(
-                base64.b64decode(signature, validate=True), message.signed_bytes()
-            )
-        except (InvalidSignature, binascii.Error, ValueError) as err:
-            raise CommunityError(f"the {cls.KIND}'s signature does not verify") from err
-        return message
-
-    @classmethod
-    def from_body(cls: type[_Signed], body: Mapping[str, Any]) -> _Signed:
-        """The message from its fields, each checked."""
-        raise NotImplementedError
-
     @staticmethod
     def _parties(body: Mapping[str, Any]) -> tuple[str, str, str]:
         return (
-            _text(body, "sender", _HOUSEHOLD),
-            _text(body, "receiver", _HOUSEHOLD),
-            _text(body, "offer_id", _ID),
+            text(body, "sender", HOUSEHOLD),
+            text(body, "receiver", HOUSEHOLD),
+            text(body, "offer_id", HASH),
         )
 
 
@@ -175,13 +116,16 @@ class Offer(_Message):
         note = body.get("note")
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise CommunityError(f"a note is text of at most {MAX_NOTE} characters")
-        if set(body) != {"sender", "receiver", "offer_id", "seq", "amount", "expires_ms", "note"}:
-            raise CommunityError("an offer has other fields")
+        fields(
+            body,
+            {"sender", "receiver", "offer_id", "seq", "amount", "expires_ms", "note"},
+            "an offer",
+        )
         return cls(
             *cls._parties(body),
-            _int(body, "seq", 1, 2**63),
-            _int(body, "amount", 1, MAX_AMOUNT),
-            _int(body, "expires_ms", 0, 2**63),
+            whole(body, "seq", 1, 2**63),
+            whole(body, "amount", 1, MAX_AMOUNT),
+            whole(body, "expires_ms", 0, 2**63),
             note,
         )
 
@@ -198,13 +142,12 @@ class Receipt(_Message):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Receipt:
         """The receipt, its fields checked."""
-        if set(body) != {"sender", "receiver", "offer_id", "amount", "seq", "hash"}:
-            raise CommunityError("a receipt has other fields")
+        fields(body, {"sender", "receiver", "offer_id", "amount", "seq", "hash"}, "a receipt")
         return cls(
             *cls._parties(body),
-            _int(body, "amount", 1, MAX_AMOUNT),
-            _int(body, "seq", 1, 2**63),
-            _text(body, "hash", _ID),
+            whole(body, "amount", 1, MAX_AMOUNT),
+            whole(body, "seq", 1, 2**63),
+            text(body, "hash", HASH),
         )
 
 
@@ -220,14 +163,13 @@ class Decision(_Message):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Decision:
         """The decision, its fields checked."""
-        if set(body) != {"sender", "receiver", "offer_id", "outcome", "seq", "hash"}:
-            raise CommunityError("a decision has other fields")
+        fields(body, {"sender", "receiver", "offer_id", "outcome", "seq", "hash"}, "a decision")
         outcome = body.get("outcome")
         if outcome not in Outcome.__members__.values():
             raise CommunityError("a decision is settled or refunded")
         return cls(
             *cls._parties(body),
             str(outcome),
-            _int(body, "seq", 1, 2**63),
-            _text(body, "hash", _ID),
+            whole(body, "seq", 1, 2**63),
+            text(body, "hash", HASH),
         )
