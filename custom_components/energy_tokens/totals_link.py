@@ -26,7 +26,7 @@ from .ledger.layout import segment_first_seq
 from .ledger.store import Ledger
 from .ledger.totals import PeriodTotals, parse_totals_topic, totals_topic
 from .ranking import Ranking, rank
-from .signals import signal_ranking
+from .signals import signal_ranking, signal_view
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class TotalsLink:
             ),
         ]
         await self._async_publish()
-        async_dispatcher_send(self.hass, signal_ranking(self.entry.entry_id))
+        self._async_changed()
 
     @callback
     def async_stop(self) -> None:
@@ -117,7 +117,7 @@ class TotalsLink:
         await self._commit()  # published only once the close is on disk
         self.own = await self.hass.async_add_executor_job(latest_totals, self.ledger)
         await self._async_publish()
-        async_dispatcher_send(self.hass, signal_ranking(self.entry.entry_id))
+        self._async_changed()
 
     async def _async_publish(self) -> None:
         """Its totals, retained, when it shares them; otherwise its topic cleared."""
@@ -153,4 +153,10 @@ class TotalsLink:
                 _LOGGER.debug("Ignored totals on %s: %s", message.topic, err)
                 return
             self.received[household] = totals
+        self._async_changed()
+
+    @callback
+    def _async_changed(self) -> None:
+        """The ranking's sensors and the card follow."""
         async_dispatcher_send(self.hass, signal_ranking(self.entry.entry_id))
+        async_dispatcher_send(self.hass, signal_view(self.entry.entry_id))

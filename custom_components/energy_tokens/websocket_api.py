@@ -20,6 +20,7 @@ from .exchange import escrow_account, household_account, incoming_account
 from .helpers import household
 from .ledger import Entry
 from .ledger.entries import MOVEMENT_KINDS
+from .ranking import Ranking
 from .runtime import HouseholdRuntime
 from .services import balances_response
 from .settings import MILLI
@@ -143,6 +144,7 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
             ({"household": m.household, "name": m.name} for m in members.values()),
             key=lambda member: member["name"].casefold(),
         ),
+        "ranking": None if runtime.totals is None else _ranking(runtime.totals.ranking),
         "recent": [
             _movement(names, entry)
             for entry in runtime.economy.ledger.recent_entries()
@@ -178,3 +180,22 @@ def _movement(names: dict[str, str], entry: Entry) -> dict[str, Any]:
 
 def _name(names: dict[str, str], account: str | None) -> str | None:
     return None if account is None else names.get(account, account)
+
+
+def _ranking(ranking: Ranking) -> dict[str, Any]:
+    """The community's ranking as the card lists it: ranked first, then the others by name."""
+    standings = [ranking.own, *ranking.members.values()]
+    shown = [
+        {
+            "name": standing.name,
+            "own": standing is ranking.own,
+            "consumed_kwh": round(standing.totals.consumed_kwh, 3),
+            "period": standing.totals.period,
+            "rank": standing.rank,
+            "share": standing.share,
+        }
+        for standing in standings
+        if standing.totals is not None
+    ]
+    shown.sort(key=lambda row: (row["rank"] is None, row["rank"] or 0, str(row["name"]).casefold()))
+    return {"period": ranking.period, "households": shown}

@@ -11,6 +11,8 @@ from homeassistant.components import mqtt
 from homeassistant.config_entries import SOURCE_RECONFIGURE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
+import pytest
 
 from custom_components.energy_tokens.const import (
     CONF_MAX_POWER_KW,
@@ -20,6 +22,7 @@ from custom_components.energy_tokens.const import (
 )
 from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
 from custom_components.energy_tokens.ledger.totals import PeriodTotals, totals_topic
+from custom_components.energy_tokens.websocket_api import household_view
 
 from ..conftest import device_subentry
 from ..helpers import state_of, subentry_id
@@ -113,6 +116,28 @@ async def test_members_who_opt_in_are_ranked_on_every_instance(
     assert state_of(three.hass, "sensor.three_community_rank") == "3"
     assert state_of(three.hass, "sensor.three_share_of_community_consumption") == "14.3"
 
+    # The card lists them: ranked first; at One, Three is missing (it published nothing).
+    view = household_view(one.runtime)["ranking"]
+    period = view["period"]
+    assert view["households"] == [
+        {
+            "name": "One",
+            "own": True,
+            "consumed_kwh": 1.0,
+            "period": period,
+            "rank": 1,
+            "share": 66.7,
+        },
+        {
+            "name": "Two",
+            "own": False,
+            "consumed_kwh": 0.5,
+            "period": period,
+            "rank": 2,
+            "share": 33.3,
+        },
+    ]
+
     # What Three would publish is shown before it opts in: its latest closed period.
     shown = await _share(three, False)
     assert shown["consumed"] == "0.25"
@@ -145,14 +170,71 @@ async def test_totals_of_strangers_or_forged_are_ignored(
         two.hass, totals_topic(PREFIX, "mallory"), forged.encode(two.runtime.economy.ledger.sign)
     )
     await mqtt.async_publish(two.hass, totals_topic(PREFIX, one.entry.entry_id + "x"), "{}")
+    # Two's own signature, on its own topic, over totals that say they are One's.
+    lying = PeriodTotals(one.entry.entry_id, "2026-11-01", 1, 1, 0, 1000, 5, "ab" * 32)
+    await mqtt.async_publish(
+        two.hass,
+        totals_topic(PREFIX, two.entry.entry_id),
+        lying.encode(two.runtime.economy.ledger.sign),
+    )
     link = one.runtime.totals
     assert link is not None
-    await wait_for(lambda: link.ignored == 3, "all three ignored")
+    await wait_for(lambda: link.ignored == 4, "all four ignored")
     assert link.received == {}
     diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)
     assert diagnostics["community"]["ranking"] == {
         "shares_totals": False,
         "published": None,
         "members_with_totals": 0,
-        "ignored_messages": 3,
+        "ignored_messages": 4,
     }
+
+
+async def test_totals_survive_a_broker_restart_and_leave_with_the_household(
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Published on reconnecting (a refusal is logged, not raised) and at every start; another
+    household's period closing publishes nothing; leaving the community clears them."""
+    one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
+    await _share(one, True)
+    await _close(one)
+    await wait_for(lambda: _received(two) == {one.entry.entry_id}, "One's totals at Two")
+    link = one.runtime.totals
+    assert link is not None
+    own = link.own
+    assert own is not None
+    # Another household's period (of the same instance) closing: nothing to do.
+    one.hass.bus.async_fire("energy_tokens_period_closed", {"household_id": two.entry.entry_id})
+    await one.hass.async_block_till_done()
+    assert link.own is own
+
+    publish = mqtt.async_publish
+    refused: list[str] = []
+
+    async def refusing(hass: HomeAssistant, topic: str, *args: Any, **kwargs: Any) -> None:
+        if "/totals/" in topic and not refused:
+            refused.append(topic)
+            raise HomeAssistantError("MQTT is not ready")
+        await publish(hass, topic, *args, **kwargs)
+
+    monkeypatch.setattr(mqtt, "async_publish", refusing)
+    broker.stop()  # it forgets what was retained
+    await wait_for(lambda: not mqtt.is_connected(one.hass), "One to see the broker gone")
+    broker.start()
+    await wait_for(lambda: refused != [], "the first publish, refused")
+    # The broker holds nothing of One (its publish on reconnecting was refused): restarted,
+    # One publishes its totals again, and Two, restarted, receives them.
+    await wait_for(lambda: mqtt.is_connected(one.hass), "One connected again")
+    await one.reload()
+    await two.reload()
+    await wait_for(lambda: _received(two) == {one.entry.entry_id}, "One's totals again")
+
+    # One leaves the community: its totals are cleared from the broker.
+    community = subentry_id(one.entry, PREFIX)
+    assert one.hass.config_entries.async_remove_subentry(one.entry, community)
+    await one.hass.async_block_till_done()
+    await wait_for(lambda: _received(two) == set(), "One's totals withdrawn")

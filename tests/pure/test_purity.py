@@ -19,6 +19,7 @@ PURE = {
     "power",
     "periods",
     "policies",
+    "ranking",
     "results",
     "restore",
     "settings",

@@ -82,6 +82,9 @@ const STYLE = `
     border-top: 1px solid var(--divider-color); }
   li .seq, li .time { color: var(--secondary-text-color); font-variant-numeric: tabular-nums; }
   code { font-size: 12px; }
+  .ranking-list li { display: block; }
+  .ranking-list li.own { font-weight: 500; }
+  .ranking-period, .ranking-none { font-size: 13px; color: var(--secondary-text-color); }
   .error-box { color: var(--error-color, #db4437); }
 `;
 
@@ -368,6 +371,7 @@ class EnergyTokensCard extends HTMLElement {
     this._form = h("form", { onsubmit: (event) => this._transfer(event) });
     this._messageBox = h("div", { class: "message", role: "status" });
     this._ledger = h("div", { class: "ledger" });
+    this._ranking = h("div", { class: "ranking" });
     this._card.append(
       this._header,
       this._breakdown,
@@ -375,6 +379,7 @@ class EnergyTokensCard extends HTMLElement {
       this._transferTitle,
       this._form,
       this._messageBox,
+      this._ranking,
       this._ledger
     );
     root.append(h("style", {}, STYLE), this._card);
@@ -412,7 +417,38 @@ class EnergyTokensCard extends HTMLElement {
     this._devices.replaceChildren(...data.devices.map((device) => this._renderDevice(device)));
     this._transferTitle.textContent = this._t("transfer_title");
     this._renderForm();
+    this._renderRanking();
     this._renderLedger();
+  }
+
+  /** The community's ranking: who consumed most in the latest closed period (in a community). */
+  _renderRanking() {
+    const ranking = this._data.ranking;
+    if (!ranking) {
+      this._ranking.replaceChildren();
+      return;
+    }
+    const rows = ranking.households.map((row) =>
+      h(
+        "li",
+        { class: row.own ? "own" : "", "data-rank": row.rank ?? "" },
+        row.rank === null
+          ? this._t("ranking_unranked", { name: row.name, kwh: this._number(row.consumed_kwh), period: row.period })
+          : this._t("ranking_row", {
+              rank: row.rank,
+              name: row.name,
+              kwh: this._number(row.consumed_kwh),
+              share: this._number(row.share ?? 0),
+            })
+      )
+    );
+    this._ranking.replaceChildren(
+      h("h3", {}, this._t("ranking_title")),
+      ranking.period === null
+        ? h("div", { class: "ranking-none" }, this._t("ranking_none"))
+        : h("div", { class: "ranking-period" }, this._t("ranking_period", { period: ranking.period })),
+      h("ol", { class: "ranking-list" }, rows)
+    );
   }
 
   /** Where the period's tokens went: used by each device, left on devices, in the pool, sold. */
