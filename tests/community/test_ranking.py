@@ -207,6 +207,9 @@ async def test_totals_survive_a_broker_restart_and_leave_with_the_household(
     assert link is not None
     own = link.own
     assert own is not None
+    diagnostics = await async_get_config_entry_diagnostics(one.hass, one.entry)
+    assert diagnostics["community"]["ranking"]["published"] == own.body()
+    assert diagnostics["community"]["ranking"]["shares_totals"] is True
     # Another household's period (of the same instance) closing: nothing to do.
     one.hass.bus.async_fire("energy_tokens_period_closed", {"household_id": two.entry.entry_id})
     await one.hass.async_block_till_done()
