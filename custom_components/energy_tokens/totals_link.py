@@ -68,6 +68,7 @@ class TotalsLink:
         self.ignored = 0  # totals not from an admitted member, or not verifying
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._stopped = False
+        self.started = False  # subscribed, and its own totals published (or cleared)
 
     @property
     def ranking(self) -> Ranking:
@@ -89,6 +90,7 @@ class TotalsLink:
             ),
         ]
         await self._async_publish()
+        self.started = True
         self._async_changed()
 
     @callback

@@ -57,7 +57,7 @@ async def _share(household: Household, share: bool) -> dict[str, Any]:
     )
     assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "reconfigure_successful")
     await hass.async_block_till_done()  # the household reloads with the new choice
-    await wait_for(lambda: household.runtime.totals is not None, "the household back")
+    await wait_for(lambda: _started(household), "the household back")
     return shown
 
 
@@ -65,6 +65,11 @@ async def _close(household: Household) -> None:
     await household.hass.services.async_call(
         DOMAIN, "close_period", {"household": household.entry.entry_id}, blocking=True
     )
+
+
+def _started(household: Household) -> bool:
+    totals = household.runtime.totals
+    return totals is not None and totals.started
 
 
 def _received(household: Household) -> set[str]:
@@ -91,7 +96,7 @@ async def test_members_who_opt_in_are_ranked_on_every_instance(
         ("period", "consumed", "consumed_kwh", "allowance", "surplus"), "—"
     )
     await _share(two, True)
-    await wait_for(lambda: all(h.runtime.totals for h in households), "the ranking to start")
+    await wait_for(lambda: all(_started(h) for h in households), "the ranking to start")
     await _consume(households, [1.0, 0.5, 0.25])
     for household in households:
         await _close(household)
@@ -156,8 +161,8 @@ async def test_members_who_opt_in_are_ranked_on_every_instance(
 async def test_totals_of_strangers_or_forged_are_ignored(
     hass: HomeAssistant, broker: Broker, tmp_path: Path, stack: AsyncExitStack
 ) -> None:
-    one, two = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
-    await wait_for(lambda: one.runtime.totals is not None, "the ranking to start")
+    one, two = households = await admitted_community(stack, tmp_path, broker, hass, "One", "Two")
+    await wait_for(lambda: all(_started(h) for h in households), "the ranking to start")
     forged = PeriodTotals(two.entry.entry_id, "2026-11-01", 1, 1, 0, 1000, 5, "ab" * 32)
     # Signed by One's key, on Two's topic; Two's totals on a stranger's topic; a stranger's.
     await mqtt.async_publish(
