@@ -18,6 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+import probatio
 import pytest
 
 from custom_components.energy_tokens import trade_link
@@ -287,6 +288,9 @@ async def test_bad_recipients_amounts_and_strangers_change_nothing(
         with pytest.raises(ServiceValidationError) as refused:
             await _send(one, member, amount)
         assert refused.value.translation_key == key, member
+    for expires_in in ("nan", 0, 169, "soon"):  # hours: from 0.1 to 168
+        with pytest.raises(probatio.Invalid):
+            await _send(one, "Two", 1, expires_in=expires_in)
     assert one.runtime.economy.ledger.seq == seq
 
     # A stranger's offer on Two's topic, and one of One's offers replayed with another amount.
