@@ -104,6 +104,7 @@ class CommunityLink:
         # if its cosignature does not verify: a ledger rewritten since must answer all the same).
         self._asked: dict[str, int] = {}
         self._published: tuple[str, frozenset[int]] | None = None  # note and its proofs' sizes
+        self._acknowledged: str | None = None  # the note the broker last acknowledged
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._cancel_behind: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
@@ -128,8 +129,8 @@ class CommunityLink:
 
     @property
     def published_note(self) -> str | None:
-        """The household's checkpoint published last (None before the first)."""
-        return None if self._published is None else self._published[0]
+        """The household's checkpoint the broker acknowledged last (None before the first)."""
+        return self._acknowledged
 
     # ----- connection
 
@@ -240,6 +241,8 @@ class CommunityLink:
         own_topic = topic(self.prefix, Topic.CHECKPOINT, self.household)
         if message is None or not await self._async_publish(own_topic, message):
             self._published = None  # tried again at the next change or connection
+        else:
+            self._acknowledged = note
 
     def _mark_unwitnessed(self, size: int) -> None:
         self.status.checkpoint_size = size
