@@ -87,6 +87,7 @@ class Books:
         self.cost_micro = 0
         self.sales_micro = 0
         self.sold_milli = 0  # tokens sold this period
+        self.community = False  # in a community: surplus may be offered to its members
         self.clock = clock
         self.zone = zone
         self.devices: dict[str, Device] = {}
@@ -209,6 +210,11 @@ class Books:
             case Kind.SALE:
                 self.sales_micro += entry.amount * data["price_micro"] // MILLI
                 self.sold_milli += entry.amount
+            case Kind.TRANSFER if "sold_micro" in data:  # sold to a member of the community
+                self.sales_micro += data["sold_micro"]
+                self.sold_milli += entry.amount
+            case Kind.TRANSFER if "bought_micro" in data:  # bought from one
+                self.cost_micro += data["bought_micro"]
             case Kind.ALLOCATE:  # from the pool: the device's allowance
                 if (allocated := self._by_account.get(entry.to_account or "")) is not None:
                     allocated.allowance_milli += entry.amount

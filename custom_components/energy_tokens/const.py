@@ -49,6 +49,7 @@ class Surplus(StrEnum):
     ROLLOVER = "rollover"
     SELL = "sell"
     FORFEIT = "forfeit"
+    COMMUNITY = "community"  # offered to the community's members (rolled over outside one)
 
 
 class Priority(StrEnum):

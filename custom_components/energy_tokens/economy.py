@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from .books import Device
+from .const import Surplus
 from .consumption import position
 from .events import BudgetEvent
-from .exchange import Exchange
+from .exchange import SALE_ESCROW, Exchange
 from .inputs import TOP_UP_PERIODS, check_note
 from .ledger import Cause, CauseKind, Kind
 from .ledger.entries import SYSTEM
@@ -29,6 +30,7 @@ from .settings import MICRO, MILLI, DeviceSettings, HouseholdSettings
 # Changes made in the household's settings: Home Assistant's flows are for administrators, and
 # do not say which one.
 SETTINGS = Cause(CauseKind.USER, "settings")
+SURPLUS_OFFER_MS = 24 * 3_600_000  # a period's unused tokens are offered to the community a day
 
 
 class Economy(Exchange):
@@ -211,6 +213,8 @@ class Economy(Exchange):
                 self._purchase(device.settings.account, -balance, at_ms=at_ms, mark="overage")
         if self.pool_milli > 0 and target != POOL:
             self._move_surplus(kind, POOL, target, self.pool_milli, at_ms=at_ms)
+        elif self.pool_milli > 0 and self.period_settings.surplus is Surplus.COMMUNITY:
+            self._offer_surplus(at_ms)
         close = {
             "period": self.period.key,
             "consumed_milli": {d.settings.account: d.period_milli for d in self.devices.values()},
@@ -229,6 +233,25 @@ class Economy(Exchange):
             cost=self.cost_micro / MICRO,
             sales=self.sales_micro / MICRO,
         )
+
+    def _offer_surplus(self, at_ms: int) -> None:
+        """The pool's unused tokens offered to the community at the sell price, for a day.
+
+        Outside a community they stay in the pool: rolled over.
+        """
+        if self.community:
+            self._append(
+                Kind.TRANSFER,
+                from_account=POOL,
+                to_account=SALE_ESCROW,
+                amount=self.pool_milli,
+                data={
+                    "price_micro": self.period_settings.sell_price_micro,
+                    "expires_ms": at_ms + SURPLUS_OFFER_MS,
+                    "note": f"Unused tokens of {self.period.key if self.period else ''}",
+                },
+                ts_ms=at_ms,
+            )
 
     # ----- actions
 

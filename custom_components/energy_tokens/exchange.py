@@ -12,6 +12,10 @@ With a household on another instance the same phases travel over the community's
 with the sender deciding (ledger/trade.py): the receipt goes into ``incoming:<sender>`` first,
 and to the pool (or back) when the sender's decision arrives.
 
+A *sale* to the community is an offer to no household in particular, into ``escrow:sale``, with
+a price per token; the first member's receipt settles it. The settlement records the money
+earned (``sold_micro``) and the buyer's conclusion the money owed (``bought_micro``).
+
 Each ledger stays zero-sum at every step. After a crash, an offer still in escrow is settled if
 the receiver has its receipt and refunded if not (the runtime asks); so either both sides are
 recorded, or the sender got its tokens back. Pure: no Home Assistant.
@@ -29,6 +33,9 @@ from .ledger import Cause, Entry, Kind
 from .ledger.entries import SYSTEM
 from .policies import POOL
 from .results import BudgetError, Result
+from .settings import MILLI
+
+SALE_ESCROW = "escrow:sale"  # tokens offered to the community, until a member buys them
 
 
 def household_account(household_id: str) -> str:
@@ -49,6 +56,16 @@ def incoming_account(household_id: str) -> str:
 def is_remote_offer(entry: Entry) -> bool:
     """An offer to a household on another instance (it expires; the community concludes it)."""
     return "expires_ms" in entry.data and (entry.to_account or "").startswith("escrow:")
+
+
+def is_sale(entry: Entry) -> bool:
+    """An offer of tokens for sale to the community (its first buyer takes them)."""
+    return entry.to_account == SALE_ESCROW
+
+
+def sale_total_micro(amount_milli: int, price_micro: int) -> int:
+    """What ``amount_milli`` tokens cost at ``price_micro`` per token (rounded down)."""
+    return amount_milli * price_micro // MILLI
 
 
 def open_offers(entries: Iterable[Entry]) -> list[Entry]:
@@ -119,26 +136,66 @@ class Exchange(Consumption):
             )
         return result
 
+    def offer_sale(
+        self,
+        source: Device | None,
+        amount_milli: int,
+        price_micro: int,
+        cause: Cause,
+        note: str,
+        expires_ms: int,
+    ) -> Result:
+        """Offer a device's (or, with None, the pool's) tokens for sale to the community."""
+        if source is None:
+            if amount_milli <= 0:
+                raise BudgetError("amount_not_positive")
+            if amount_milli > self.pool_milli:
+                raise BudgetError("insufficient_balance", device=self.name)
+        else:
+            self._check_spend(source, amount_milli)
+        check_note(note)
+        data: dict[str, Any] = {"price_micro": price_micro, "expires_ms": expires_ms}
+        with self._unit() as result:
+            self._append(
+                Kind.TRANSFER,
+                from_account=POOL if source is None else source.settings.account,
+                to_account=SALE_ESCROW,
+                amount=amount_milli,
+                cause=cause,
+                data=data | ({"note": note} if note else {}),
+            )
+        return result
+
     def receive_remote(
-        self, sender: str, offer_seq: int, offer_id: str, amount_milli: int, expires_ms: int
+        self,
+        sender: str,
+        offer_seq: int,
+        offer_id: str,
+        amount_milli: int,
+        expires_ms: int,
+        price_micro: int | None = None,
+        cause: Cause = SYSTEM,
     ) -> Result:
         """Phase two, from another instance: the tokens wait in ``incoming:<sender>``.
 
-        They are nobody's to spend until the sender decides (``conclude_receipt``).
+        They are nobody's to spend until the sender decides (``conclude_receipt``). A purchase
+        from a sale offer has its price (``price_micro``) and the buyer who asked (``cause``).
         """
-        data = {
+        data: dict[str, Any] = {
             "peer_household": sender,
             "peer_seq": offer_seq,
             "peer_hash": offer_id,
             "expires_ms": expires_ms,
         }
+        if price_micro is not None:
+            data["price_micro"] = price_micro
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,
                 from_account=household_account(sender),
                 to_account=incoming_account(sender),
                 amount=amount_milli,
-                cause=SYSTEM,
+                cause=cause,
                 data=data,
             )
         return result
@@ -153,6 +210,10 @@ class Exchange(Consumption):
             "decision_seq": decision_seq,
             "decision_hash": decision_hash,
         }
+        if not settled:
+            data["refund"] = "refunded by the sender"
+        elif (price := receipt.data.get("price_micro")) is not None:  # bought: the money owed
+            data["bought_micro"] = sale_total_micro(receipt.amount, price)
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,
@@ -160,13 +221,21 @@ class Exchange(Consumption):
                 to_account=POOL if settled else household_account(sender),
                 amount=receipt.amount,
                 cause=SYSTEM,
-                data=data if settled else data | {"refund": "refunded by the sender"},
+                data=data,
             )
         return result
 
-    def settle_offer(self, offer: Entry, receipt_seq: int, receipt_hash: str) -> Result:
-        """Phase three: the receiver recorded its side; the escrow goes to its account."""
-        receiver = offer.data["peer_household"]
+    def settle_offer(
+        self, offer: Entry, receipt_seq: int, receipt_hash: str, buyer: str | None = None
+    ) -> Result:
+        """Phase three: the receiver recorded its side; the escrow goes to its account.
+
+        A sale goes to its ``buyer``, with the money earned.
+        """
+        receiver = buyer or offer.data["peer_household"]
+        extra: dict[str, Any] = {}
+        if buyer is not None:
+            extra["sold_micro"] = sale_total_micro(offer.amount, offer.data["price_micro"])
         link = {
             "seq": offer.seq,
             "peer_household": receiver,
@@ -174,7 +243,7 @@ class Exchange(Consumption):
             "peer_hash": receipt_hash,
         }
         with self._unit() as result:
-            self._close_escrow(offer, household_account(receiver), {})
+            self._close_escrow(offer, household_account(receiver), extra)
             self._append(Kind.LINK, cause=offer.cause, data=link)
         return result
 
@@ -184,7 +253,7 @@ class Exchange(Consumption):
             self._close_escrow(offer, offer.from_account or "", {"refund": reason})
         return result
 
-    def _close_escrow(self, offer: Entry, target: str, extra: dict[str, str]) -> None:
+    def _close_escrow(self, offer: Entry, target: str, extra: dict[str, Any]) -> None:
         self._append(
             Kind.TRANSFER,
             from_account=offer.to_account,

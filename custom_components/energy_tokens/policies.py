@@ -35,7 +35,7 @@ def allocation_order(devices: Iterable[DeviceSettings]) -> list[DeviceSettings]:
 def surplus_move(surplus: Surplus) -> tuple[Kind, str]:
     """The entry kind and the receiving account for unused tokens at period end."""
     match surplus:
-        case Surplus.ROLLOVER:
+        case Surplus.ROLLOVER | Surplus.COMMUNITY:  # offered from the pool once rolled over
             return Kind.ROLLOVER, POOL
         case Surplus.SELL:
             return Kind.SALE, MARKET

@@ -17,7 +17,7 @@ import logging
 
 from .books import Device
 from .economy import Economy
-from .exchange import is_remote_offer
+from .exchange import household_account, is_remote_offer, is_sale
 from .ledger import Cause, Entry, Kind
 from .ledger.community import CommunityError, Payload
 from .ledger.trade import (
@@ -26,7 +26,9 @@ from .ledger.trade import (
     Offer,
     Outcome,
     Receipt,
+    SaleOffer,
     TradeTopic,
+    sale_topic,
     trade_topic,
 )
 from .results import BudgetError, Result
@@ -67,14 +69,17 @@ class TradeBook:
             if entry.kind is not Kind.TRANSFER:
                 continue
             data = entry.data
+            # Each step is taken in once: entries may be followed again (read after a close).
             if is_remote_offer(entry):
-                self.offers[entry.hash.hex()] = entry
+                if entry.hash.hex() not in self.decided:
+                    self.offers[entry.hash.hex()] = entry
             elif (offer := self.offers.pop(data.get("escrow", ""), None)) is not None:
                 outcome = Outcome.REFUNDED if "refund" in data else Outcome.SETTLED
                 self.decided[offer.hash.hex()] = (offer, entry, outcome)
             elif (entry.to_account or "").startswith("incoming:"):
-                self.receipts[data["peer_hash"]] = entry
-                by_receipt[entry.hash.hex()] = data["peer_hash"]
+                if data["peer_hash"] not in self.concluded:
+                    self.receipts[data["peer_hash"]] = entry
+                    by_receipt[entry.hash.hex()] = data["peer_hash"]
             elif "incoming" in data:
                 offer_id = by_receipt.get(data["incoming"]) or next(
                     (k for k, r in self.receipts.items() if r.hash.hex() == data["incoming"]), ""
@@ -100,6 +105,7 @@ class Trader:
         keys: Callable[[str], bytes | None],
         sign: Callable[[bytes], bytes],
         clock: Callable[[], int],
+        currency: str = "EUR",
     ) -> None:
         """``keys`` gives an admitted member's ledger key, None for anyone else."""
         self.economy = economy
@@ -109,6 +115,8 @@ class Trader:
         self.keys = keys
         self.sign = sign
         self.clock = clock
+        self.currency = currency  # the household's: it buys only what is priced in it
+        self.market: dict[str, tuple[str, SaleOffer]] = {}  # members' sale offers, by id
         self.ignored = 0  # messages not from an admitted member, or not verifying
 
     # ----- what the household does
@@ -130,6 +138,55 @@ class Trader:
             raise BudgetError("offer_expired")
         result = self.economy.offer(source, receiver, amount_milli, cause, note, expires_ms)
         return self._recorded(result, [self._offer_message(result.entries[-1])])
+
+    def sell(
+        self,
+        source: Device | None,
+        amount_milli: int,
+        price_micro: int,
+        cause: Cause,
+        note: str,
+        *,
+        expires_ms: int,
+    ) -> Step:
+        """Offer a device's (None: the pool's) tokens for sale to the community's members."""
+        if expires_ms <= self.clock():
+            raise BudgetError("offer_expired")
+        result = self.economy.offer_sale(source, amount_milli, price_micro, cause, note, expires_ms)
+        return self._recorded(result, [self._offer_message(result.entries[-1])])
+
+    def buy(self, offer_id: str, cause: Cause) -> Step:
+        """Take a member's sale offer: the tokens wait in ``incoming:<seller>`` until it decides.
+
+        BudgetError before anything is written when it cannot be bought.
+        """
+        if (listed := self.market.get(offer_id)) is None:
+            raise BudgetError("unknown_offer")
+        seller, sale = listed
+        if self.keys(seller) is None:
+            raise BudgetError("not_a_member")
+        if self.book.received(offer_id):
+            raise BudgetError("already_bought")
+        if self.clock() > sale.expires_ms:
+            raise BudgetError("offer_expired")
+        if sale.currency != self.currency:
+            raise BudgetError("other_currency", currency=sale.currency)
+        result = self.economy.receive_remote(
+            seller, sale.seq, offer_id, sale.amount, sale.expires_ms, sale.price_micro, cause
+        )
+        return self._recorded(result, [self._receipt_message(result.entries[-1])])
+
+    def offers_for_sale(self) -> list[tuple[str, SaleOffer]]:
+        """The members' sale offers the household may still buy, soonest to expire first."""
+        now = self.clock()
+        return sorted(
+            (
+                (seller, sale)
+                for offer_id, (seller, sale) in self.market.items()
+                if now <= sale.expires_ms and not self.book.received(offer_id)
+            ),
+            key=lambda listed: listed[1].expires_ms,
+        )
 
     def due(self) -> Step:
         """Refund every open offer whose expiry, and the clock skew allowed, have passed."""
@@ -153,14 +210,19 @@ class Trader:
         ``sender`` is the other household (the topic's). CommunityError for a message that is
         not one or does not verify; nothing is recorded then.
         """
+        if kind is TradeTopic.SALE and sender == self.household:
+            return Step()  # its own, as every member sees it
         key = self.keys(sender)
         if key is None:
             self.ignored += 1
             raise CommunityError(f"a {kind} from a household not admitted")
         if not payload:
+            self.market.pop(offer_id, None)  # a sale offer sold or withdrawn
             return Step()  # a retained message cleared
         try:
             match kind:
+                case TradeTopic.SALE:
+                    return self._listed(SaleOffer.decode(payload, key), sender, offer_id)
                 case TradeTopic.OFFER:
                     return self._offered(Offer.decode(payload, key), sender, offer_id)
                 case TradeTopic.RECEIPT:
@@ -178,6 +240,13 @@ class Trader:
             parties = parties[::-1]
         if parties != (sender, self.household) or message.offer_id != offer_id:
             raise CommunityError(f"a {message.KIND} signed for another topic")
+
+    def _listed(self, sale: SaleOffer, seller: str, offer_id: str) -> Step:
+        """A member's sale offer: listed until it is sold, withdrawn or expires."""
+        if sale.sender != seller or sale.offer_id != offer_id:
+            raise CommunityError("a sale offer signed for another topic")
+        self.market[offer_id] = (seller, sale)
+        return Step()
 
     def _offered(self, offer: Offer, sender: str, offer_id: str) -> Step:
         """An offer to the household: recorded as received, once, if not expired."""
@@ -199,33 +268,53 @@ class Trader:
         self._check(receipt, receiver, offer_id)
         step = Step()
         if (offer := self.book.offers.get(offer_id)) is not None:
-            if receipt.amount != offer.amount or offer.data["peer_household"] != receiver:
+            buyer = receiver if is_sale(offer) else offer.data["peer_household"]
+            if receipt.amount != offer.amount or buyer != receiver:
                 raise CommunityError("a receipt of another amount or by another household")
             late = self.clock() > offer.data["expires_ms"] + CLOCK_SKEW_MS
-            self._decide(step, offer_id, offer, None if late else receipt)
+            self._decide(step, offer_id, offer, None if late else receipt, receiver)
         elif offer_id in self.book.decided:  # answered again: its receipt was published again
             offer, close, outcome = self.book.decided[offer_id]
-            step.publish.append(self._decision_message(offer, close, outcome))
+            if not is_sale(offer):
+                receiver = offer.data["peer_household"]
+            elif close.to_account != household_account(receiver):
+                outcome = Outcome.REFUNDED  # sold to another member, or expired: not this one's
+            step.publish.append(self._decision_message(offer, close, outcome, receiver))
         return step
 
-    def _decide(self, step: Step, offer_id: str, offer: Entry, receipt: Receipt | None) -> None:
+    def _decide(
+        self,
+        step: Step,
+        offer_id: str,
+        offer: Entry,
+        receipt: Receipt | None,
+        receiver: str | None = None,
+    ) -> None:
+        """Settle (with a receipt) or refund an open offer; a sale settles with its buyer."""
         economy = self.economy
+        sale = is_sale(offer)
         if receipt is None:
             result = economy.refund_offer(offer, "expired")
         else:
-            result = economy.settle_offer(offer, receipt.seq, receipt.hash)
+            result = economy.settle_offer(
+                offer, receipt.seq, receipt.hash, receiver if sale else None
+            )
         step.result.merge(result)
         self.book.follow(result.entries)
         offer, close, outcome = self.book.decided[offer_id]
-        receiver = offer.data["peer_household"]
-        step.publish += [
-            (
-                trade_topic(self.prefix, TradeTopic.OFFER, receiver, self.household, offer_id),
-                "",
-                True,
-            ),
-            self._decision_message(offer, close, outcome),
-        ]
+        if sale:
+            step.publish.append((sale_topic(self.prefix, self.household, offer_id), "", True))
+        else:
+            receiver = offer.data["peer_household"]
+            step.publish.append(
+                (
+                    trade_topic(self.prefix, TradeTopic.OFFER, receiver, self.household, offer_id),
+                    "",
+                    True,
+                )
+            )
+        if receiver is not None:
+            step.publish.append(self._decision_message(offer, close, outcome, receiver))
 
     def _decided(self, decision: Decision, sender: str, offer_id: str) -> Step:
         """The sender's decision: the tokens received go to the pool, or back; once."""
@@ -248,8 +337,21 @@ class Trader:
         return Step(result, publish)
 
     def _offer_message(self, offer: Entry) -> Publish:
-        receiver = offer.data["peer_household"]
         offer_id = offer.hash.hex()
+        if is_sale(offer):
+            data = offer.data
+            sale = SaleOffer(
+                self.household,
+                offer_id,
+                offer.seq,
+                offer.amount,
+                data["price_micro"],
+                self.currency,
+                data["expires_ms"],
+                data.get("note", ""),
+            )
+            return sale_topic(self.prefix, self.household, offer_id), sale.encode(self.sign), True
+        receiver = offer.data["peer_household"]
         message = Offer(
             self.household,
             receiver,
@@ -270,8 +372,10 @@ class Trader:
         name = trade_topic(self.prefix, TradeTopic.RECEIPT, sender, self.household, offer_id)
         return name, message.encode(self.sign), True
 
-    def _decision_message(self, offer: Entry, close: Entry, outcome: Outcome) -> Publish:
-        receiver, offer_id = offer.data["peer_household"], offer.hash.hex()
+    def _decision_message(
+        self, offer: Entry, close: Entry, outcome: Outcome, receiver: str
+    ) -> Publish:
+        offer_id = offer.hash.hex()
         message = Decision(self.household, receiver, offer_id, outcome, close.seq, close.hash.hex())
         name = trade_topic(self.prefix, TradeTopic.DECISION, receiver, self.household, offer_id)
         return name, message.encode(self.sign), False

@@ -13,11 +13,14 @@ from custom_components.energy_tokens.ledger.keys import public_key_bytes
 from custom_components.energy_tokens.ledger.trade import (
     CONTEXT,
     MAX_AMOUNT,
+    MAX_PRICE,
     Decision,
     Offer,
     Receipt,
+    SaleOffer,
     TradeTopic,
     parse_trade_topic,
+    sale_topic,
     trade_subscriptions,
     trade_topic,
 )
@@ -30,6 +33,7 @@ ID = "ab" * 32
 OFFER = Offer("home-a", "home-b", ID, 7, 2_500, 1_800_000_000_000, "for the sauna")
 RECEIPT = Receipt("home-a", "home-b", ID, 2_500, 12, "cd" * 32)
 DECISION = Decision("home-a", "home-b", ID, "settled", 9, "ef" * 32)
+SALE = SaleOffer("home-a", ID, 7, 2_500, 180_000, "EUR", 1_800_000_000_000, "unused")
 
 
 def test_topics_name_addressee_sender_and_offer() -> None:
@@ -40,8 +44,15 @@ def test_topics_name_addressee_sender_and_offer() -> None:
         "et/offer/home-a/+/+",
         "et/receipt/home-a/+/+",
         "et/decision/home-a/+/+",
+        "et/sale/+/+",  # every member's sales
     ]
+    sale = sale_topic("et", "home-b", ID)
+    assert sale == f"et/sale/home-b/{ID}"
+    assert parse_trade_topic("et", sale) == (TradeTopic.SALE, "*", "home-b", ID)
     for other in (
+        f"et/sale/home-a/home-b/{ID}",  # a sale is addressed to no one
+        f"et/sale/home+b/{ID}",  # not a household id
+        "et/sale/home-b/12",  # not an offer id
         f"other/receipt/home-a/home-b/{ID}",  # another prefix
         f"et/member/home-a/home-b/{ID}",  # another kind
         "et/offer/home-a/home-b",  # too few levels
@@ -66,9 +77,17 @@ def test_signed_bytes_are_pinned() -> None:
     assert hashlib.sha256(payload.encode()).hexdigest() == (
         "4872bbc3fae601df7dd2146714b19d6056d9abad24cc5a1ae2b4169e06eabcc0"
     )
+    assert SALE.signed_bytes() == (
+        b"energy-tokens trade v1\nsale\n"
+        b'{"amount":2500,"currency":"EUR","expires_ms":1800000000000,"note":"unused",'
+        b'"offer_id":"' + ID.encode() + b'","price_micro":180000,"sender":"home-a","seq":7}'
+    )
+    assert hashlib.sha256(SALE.encode(KEY.sign).encode()).hexdigest() == (
+        "7056095b751fa15522409585994a93ee50c2a31d32b97b1c71cbc6062f39af6a"
+    )
 
 
-@pytest.mark.parametrize("message", [OFFER, RECEIPT, DECISION])
+@pytest.mark.parametrize("message", [OFFER, RECEIPT, DECISION, SALE])
 def test_each_message_round_trips_and_only_with_its_key(message: Any) -> None:
     payload = message.encode(KEY.sign)
     assert type(message).decode(payload, PUBLIC) == message
@@ -132,6 +151,14 @@ def test_every_offer_field_is_checked(change: dict[str, Any], reason: str) -> No
         (DECISION, {"outcome": "maybe"}, "settled or refunded"),
         (DECISION, {"hash": None}, "hash is not one"),
         (DECISION, {"extra": 1}, "a decision has other fields"),
+        (SALE, {"price_micro": -1}, "price_micro is not a whole number"),
+        (SALE, {"price_micro": MAX_PRICE + 1}, "price_micro is not a whole number"),
+        (SALE, {"price_micro": 0.18}, "price_micro is not a whole number"),
+        (SALE, {"currency": "eur"}, "currency is not one"),
+        (SALE, {"currency": None}, "currency is not one"),
+        (SALE, {"amount": 0}, "amount is not a whole number"),
+        (SALE, {"note": 5}, "a note is text"),
+        (SALE, {"receiver": "home-b"}, "a sale offer has other fields"),
     ],
 )
 def test_receipt_and_decision_fields_are_checked(

@@ -7,7 +7,8 @@ messages and a household can crash before or after making a step durable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
@@ -28,6 +29,7 @@ from custom_components.energy_tokens.ledger.match import match_ledgers
 from custom_components.energy_tokens.ledger.trade import (
     CLOCK_SKEW_MS,
     Offer,
+    SaleOffer,
     TradeTopic,
     parse_trade_topic,
 )
@@ -98,12 +100,17 @@ class Home:
         )
 
 
+def _addressed(name: str, household: str) -> bool:
+    to = parse_trade_topic(PREFIX, name)[1]  # type: ignore[index]
+    return to in (household, "*")
+
+
 @dataclass
 class Network:
     """A broker and its deliveries, with faults on demand."""
 
     rng: random.Random
-    queue: list[tuple[str, str]] = field(default_factory=list)
+    queue: list[tuple[str, str, str]] = field(default_factory=list)  # to whom, topic, payload
     retained: dict[str, str] = field(default_factory=dict)
 
     def publish(self, messages: list[Publish]) -> None:
@@ -113,14 +120,15 @@ class Network:
                     self.retained[name] = payload
                 else:
                     self.retained.pop(name, None)
-            if payload:
-                self.queue.append((name, payload))
+            for household in HOUSEHOLDS:  # a sale, and a sale cleared, reach every member
+                if _addressed(name, household):
+                    self.queue.append((household, name, payload))
 
     def subscribed(self, household: str) -> None:
         """A household (re)subscribes: the retained messages addressed to it are delivered."""
         for name, payload in self.retained.items():
-            if parse_trade_topic(PREFIX, name)[1] == household:  # type: ignore[index]
-                self.queue.append((name, payload))
+            if _addressed(name, household):
+                self.queue.append((household, name, payload))
 
     def restart(self) -> None:
         """The broker restarts without persistence: retained and queued messages are gone."""
@@ -170,15 +178,35 @@ class Community:
         self.apply(sender, step, faults=faults)
         return True
 
+    def sell(self, seller: Home, amount: int, expires_in: int, *, faults: bool = True) -> bool:
+        """Offer the pool's tokens for sale at 0.30 per token."""
+        try:
+            step = seller.trader.sell(
+                None, amount, 300_000, USER, "", expires_ms=self.clock.now + expires_in
+            )
+        except BudgetError:
+            return False
+        self.apply(seller, step, faults=faults)
+        return True
+
+    def buy(self, buyer: Home, *, faults: bool = True) -> bool:
+        """Take one of the sale offers the buyer sees, if any."""
+        listed = buyer.trader.offers_for_sale()
+        if not listed:
+            return False
+        offer_id = self.rng.choice(listed)[1].offer_id
+        self.apply(buyer, buyer.trader.buy(offer_id, USER), faults=faults)
+        return True
+
     def deliver(self, *, faults: bool) -> None:
         net = self.net
         index = self.rng.randrange(len(net.queue)) if faults else 0
-        name, payload = net.queue[index]
+        to, name, payload = net.queue[index]
         if not faults or self.rng.random() > 0.2:  # else delivered again later: a duplicate
             net.queue.pop(index)
         if faults and self.rng.random() < 0.15:
             return  # dropped
-        kind, to, sender, offer_id = parse_trade_topic(PREFIX, name)  # type: ignore[misc]
+        kind, _to, sender, offer_id = parse_trade_topic(PREFIX, name)  # type: ignore[misc]
         home = self.homes[to]
         self.apply(home, home.trader.receive(kind, sender, offer_id, payload), faults=faults)
 
@@ -190,10 +218,14 @@ class Community:
         rng, homes = self.rng, list(self.homes.values())
         for _ in range(actions):
             roll = rng.random()
-            if roll < 0.3:
+            if roll < 0.2:
                 sender, receiver = rng.sample(homes, 2)
                 self.send(sender, receiver, rng.randint(1, 5_000), rng.randint(1, 30) * MINUTE)
-            elif roll < 0.75 and self.net.queue:
+            elif roll < 0.26:
+                self.sell(rng.choice(homes), rng.randint(1, 5_000), rng.randint(1, 30) * MINUTE)
+            elif roll < 0.38:
+                self.buy(rng.choice(homes))
+            elif roll < 0.78 and self.net.queue:
                 self.deliver(faults=True)
             elif roll < 0.85:
                 self.tick(rng.choice(homes), faults=True)
@@ -224,6 +256,7 @@ class Community:
                 b for a, b in balances.items() if a.startswith(("escrow:", "incoming:"))
             ), (home.household, balances)
         assert sum(home.tokens() for home in self.homes.values()) == self.start
+        self.sales = _money(self.homes.values())
         for home in self.homes.values():
             home.close()
             assert verify_ledger(home.folder / LEDGER_FOLDER).valid
@@ -235,6 +268,24 @@ class Community:
 
     def _entries(self, household: str) -> tuple[str, Iterator[Entry]]:
         return household, iter_entries(self.homes[household].folder / LEDGER_FOLDER)
+
+
+def _money(homes: Collection[Home]) -> int:
+    """Each seller's sales to each buyer are what that buyer owes it; return how many sales."""
+    sold: dict[tuple[str, str], int] = defaultdict(int)
+    bought: dict[tuple[str, str], int] = defaultdict(int)
+    for home in homes:
+        for entry in home.economy.ledger.iter_entries():
+            if "sold_micro" in entry.data:
+                buyer = (entry.to_account or "").removeprefix("household:")
+                sold[home.household, buyer] += entry.data["sold_micro"]
+            if "bought_micro" in entry.data:
+                seller = (entry.from_account or "").removeprefix("incoming:")
+                bought[seller, home.household] += entry.data["bought_micro"]
+    assert sold == bought
+    return sum(
+        1 for home in homes for e in home.economy.ledger.iter_entries() if "sold_micro" in e.data
+    )
 
 
 @pytest.fixture
@@ -367,3 +418,138 @@ def test_faults_never_make_or_lose_tokens(tmp_path: Path, seed: int) -> None:
     community.run(actions=80)
     community.settle_down()
     community.check()
+    SALES[seed] = community.sales
+
+
+SALES: dict[int, int] = {}  # sales settled in each fault trial
+
+
+def test_the_fault_trials_include_sales(tmp_path: Path) -> None:
+    """The trials are not only transfers: about half of them settle sales too (42 in all)."""
+    for seed in range(60):
+        if seed not in SALES:  # run alone: the trial is run here
+            test_faults_never_make_or_lose_tokens(tmp_path / str(seed), seed)
+    assert sum(SALES.values()) >= 40
+    assert sum(1 for sales in SALES.values() if sales) >= 25
+
+
+def _sell(community: Community, seller: Home, amount: int, expires_in: int = 10 * MINUTE) -> str:
+    """Offer the seller's pool tokens; deliver the offer to everyone; return its id."""
+    assert community.sell(seller, amount, expires_in, faults=False)
+    while community.net.queue:
+        community.deliver(faults=False)
+    return next(reversed(seller.trader.book.offers))
+
+
+def test_a_sale_goes_to_the_first_buyer_and_both_ledgers_record_the_money(
+    community: Community,
+) -> None:
+    """Two members buy the same offer: the first receipt the seller sees wins, the other is
+    refunded; the seller earns what the buyer owes."""
+    alpha, bravo, charlie = (community.homes[h] for h in HOUSEHOLDS)
+    pools = {h.household: h.economy.pool_milli for h in (alpha, bravo, charlie)}
+    offer_id = _sell(community, alpha, 2_500)
+    assert alpha.economy.pool_milli == pools["alpha"] - 2_500
+    assert alpha.economy.ledger.balance("escrow:sale") == 2_500
+    for buyer in (bravo, charlie):
+        listed = buyer.trader.offers_for_sale()
+        assert [(seller, sale.amount, sale.price_micro) for seller, sale in listed] == [
+            ("alpha", 2_500, 300_000)
+        ]
+    assert not alpha.trader.offers_for_sale()  # its own is not for it to buy
+    community.apply(charlie, charlie.trader.buy(offer_id, USER), faults=False)
+    community.apply(bravo, bravo.trader.buy(offer_id, USER), faults=False)
+    assert bravo.economy.ledger.balance("incoming:alpha") == 2_500  # until alpha decides
+    community.settle_down()
+    assert alpha.economy.ledger.balance("household:charlie") == 2_500  # the first receipt
+    assert charlie.economy.pool_milli == pools["charlie"] + 2_500
+    assert bravo.economy.pool_milli == pools["bravo"]  # refunded
+    assert alpha.economy.sales_micro == 750_000  # 2.5 tokens at 0.30
+    assert alpha.economy.sold_milli == 2_500
+    assert charlie.economy.cost_micro - bravo.economy.cost_micro == 750_000
+    assert not bravo.trader.offers_for_sale()  # sold: cleared for everyone
+    community.check()
+    assert community.sales == 1
+
+
+def test_a_sale_nobody_buys_returns_to_the_pool_and_cannot_be_bought_late(
+    community: Community,
+) -> None:
+    alpha, bravo = community.homes["alpha"], community.homes["bravo"]
+    pool = alpha.economy.pool_milli
+    offer_id = _sell(community, alpha, 1_000, MINUTE)
+    community.clock.advance(MINUTE + 1)
+    assert not bravo.trader.offers_for_sale()  # expired: no longer listed
+    with pytest.raises(BudgetError) as late:
+        bravo.trader.buy(offer_id, USER)
+    assert late.value.key == "offer_expired"
+    community.clock.advance(CLOCK_SKEW_MS)
+    community.tick(alpha, faults=False)
+    assert alpha.economy.pool_milli == pool
+    assert alpha.economy.sales_micro == 0
+    community.check()
+    assert community.sales == 0
+
+
+def test_refused_sales_and_purchases_write_nothing(community: Community) -> None:
+    alpha, bravo = community.homes["alpha"], community.homes["bravo"]
+    offer_id = _sell(community, alpha, 1_000)
+    seqs = {h: h.economy.ledger.seq for h in (alpha, bravo)}
+    now = community.clock.now
+    for amount, expires, key in (
+        (0, now + MINUTE, "amount_not_positive"),
+        (10**12, now + MINUTE, "insufficient_balance"),
+        (1_000, now, "offer_expired"),
+    ):
+        with pytest.raises(BudgetError) as refused:
+            alpha.trader.sell(None, amount, 300_000, USER, "", expires_ms=expires)
+        assert refused.value.key == key
+    with pytest.raises(BudgetError) as refused:
+        alpha.trader.buy(offer_id, USER)  # its own
+    assert refused.value.key == "unknown_offer"
+    with pytest.raises(BudgetError) as refused:
+        bravo.trader.buy("0" * 64, USER)
+    assert refused.value.key == "unknown_offer"
+    bravo.trader.currency = "CHF"
+    with pytest.raises(BudgetError) as refused:
+        bravo.trader.buy(offer_id, USER)
+    assert (refused.value.key, refused.value.placeholders) == (
+        "other_currency",
+        {"currency": "EUR"},
+    )
+    bravo.trader.currency = "EUR"
+    del community.keys["alpha"]  # the seller is no longer admitted
+    with pytest.raises(BudgetError) as refused:
+        bravo.trader.buy(offer_id, USER)
+    assert refused.value.key == "not_a_member"
+    assert {h: h.economy.ledger.seq for h in (alpha, bravo)} == seqs
+    community.keys["alpha"] = alpha.economy.ledger.public_key
+    community.apply(bravo, bravo.trader.buy(offer_id, USER), faults=False)
+    with pytest.raises(BudgetError) as refused:
+        bravo.trader.buy(offer_id, USER)  # bought already (its receipt is recorded)
+    assert refused.value.key == "already_bought"
+
+
+def test_forged_and_misplaced_sale_offers_are_ignored(community: Community) -> None:
+    alpha, bravo, charlie = (community.homes[h] for h in HOUSEHOLDS)
+    step = alpha.trader.sell(
+        None, 1_000, 300_000, USER, "", expires_ms=community.clock.now + MINUTE
+    )
+    name, payload, _ = step.publish[0]
+    offer_id = name.rsplit("/", 1)[1]
+    sale = SaleOffer.decode(payload, community.keys["alpha"])
+    for sender, body, topic_id in (
+        ("alpha", payload.replace('"price_micro":300000', '"price_micro":1'), offer_id),
+        ("alpha", sale.encode(charlie.economy.ledger.sign), offer_id),  # not alpha's key
+        ("charlie", payload, offer_id),  # on another seller's topic
+        ("alpha", payload, "0" * 64),  # under another id
+        ("mallory", payload, offer_id),  # a stranger
+    ):
+        with pytest.raises(CommunityError):
+            bravo.trader.receive(TradeTopic.SALE, sender, topic_id, body)
+    assert not bravo.trader.offers_for_sale()
+    assert bravo.trader.ignored == 5
+    bravo.trader.receive(TradeTopic.SALE, "alpha", offer_id, payload)
+    assert [listed.offer_id for _, listed in bravo.trader.offers_for_sale()] == [offer_id]
+    bravo.trader.receive(TradeTopic.SALE, "alpha", offer_id, "")  # withdrawn (sold)
+    assert not bravo.trader.offers_for_sale()

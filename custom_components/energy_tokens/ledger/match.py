@@ -4,7 +4,10 @@ Tokens between households are recorded by both (exchange.py in the integration, 
 households on different instances): the sender's offer into ``escrow:<receiver>`` and its
 settlement or refund, the receiver's receipt naming the offer's hash (straight to a device, or
 into ``incoming:<sender>`` until the sender's decision) and, across instances, its conclusion
-naming the decision's entry. This pairs them up and reports:
+naming the decision's entry. A sale to the community (``escrow:sale``) is an offer to whichever
+member buys it first: it pairs with the household it was settled with, and with every other
+that recorded a receipt of it (each of which must have been refunded). This pairs them up and
+reports:
 
 - *problems*: a receipt of an offer the sender never made, or of another amount; two receipts
   of one offer; a settlement without a receipt; a conclusion the sender's ledger contradicts
@@ -32,6 +35,7 @@ class _Side:
 
     household: str
     offers: dict[str, Entry] = field(default_factory=dict)  # to the other: by hash
+    sales: dict[str, Entry] = field(default_factory=dict)  # to any member: by hash
     closes: dict[str, Entry] = field(default_factory=dict)  # of those offers: by offer hash
     links: dict[int, str] = field(default_factory=dict)  # settled offer seq: receipt hash
     receipts: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
@@ -42,6 +46,7 @@ class _Side:
 def _side(household: str, other: str, entries: Iterable[Entry]) -> _Side:
     side = _Side(household)
     account, escrow = f"household:{other}", f"escrow:{other}"
+    sale = "escrow:sale"
     for entry in entries:
         data = entry.data
         if entry.kind is Kind.LINK and data.get("peer_household") == other:
@@ -52,7 +57,9 @@ def _side(household: str, other: str, entries: Iterable[Entry]) -> _Side:
             side.balance += entry.amount if entry.to_account == account else -entry.amount
         if entry.to_account == escrow:
             side.offers[entry.hash.hex()] = entry
-        elif entry.from_account == escrow and "escrow" in data:
+        elif entry.to_account == sale:
+            side.sales[entry.hash.hex()] = entry
+        elif entry.from_account in (escrow, sale) and "escrow" in data:
             side.closes[data["escrow"]] = entry
         elif entry.from_account == account and "peer_hash" in data:
             side.receipts[data["peer_hash"]].append(entry)
@@ -108,19 +115,24 @@ def _match_direction(sender: _Side, receiver: _Side, found: Match) -> None:
     """Every offer from ``sender`` against what ``receiver`` recorded of it."""
     problems, where = found.problems, f"{sender.household} to {receiver.household}"
     for offer_id, receipts in receiver.receipts.items():
-        offer = sender.offers.get(offer_id)
+        offer = sender.offers.get(offer_id) or sender.sales.get(offer_id)
         if offer is None:
             problems.append(f"{where}: a receipt (entry {receipts[0].seq}) of no offer")
         elif any(r.amount != offer.amount for r in receipts):
             problems.append(f"{where}: offer {offer.seq} received as another amount")
         if len(receipts) > 1:
             problems.append(f"{where}: an offer received {len(receipts)} times")
-    for offer_id, offer in sender.offers.items():
+    account = f"household:{receiver.household}"
+    for offer_id, offer in (sender.offers | sender.sales).items():
         receipt = next(iter(receiver.receipts.get(offer_id, ())), None)
         close = sender.closes.get(offer_id)
         settled = close is not None and "refund" not in close.data
+        if offer_id in sender.sales:  # the receiver's only if sold to it
+            settled = settled and close is not None and close.to_account == account
+            if receipt is None and not settled:
+                continue  # another member's purchase, or nobody's
         conclusion = None if receipt is None else receiver.conclusions.get(receipt.hash.hex())
-        label = f"{where}: offer {offer.seq}"
+        label = f"{where}: {'sale' if offer_id in sender.sales else 'offer'} {offer.seq}"
         if settled and (receipt is None or sender.links.get(offer.seq) != receipt.hash.hex()):
             problems.append(f"{label} settled without its receipt")
         elif conclusion is not None:

@@ -20,6 +20,14 @@ households); no I/O. A transfer is a two-phase commit whose coordinator is the s
 4. The receiver follows the decision: ``incoming:<sender>`` goes to its pool (settled) or back
    to ``household:<sender>`` (refunded); then it clears its receipt.
 
+A *sale* is an offer to whichever member takes it first, at a price: the seller's tokens go
+into ``escrow:sale`` and a signed :class:`SaleOffer` (amount, price per token and currency,
+expiry) is retained on ``<prefix>/sale/<seller>/<id>``, which every member follows. A buyer
+records its receipt into ``incoming:<seller>`` and publishes it as in step 2; the seller
+settles with the first receipt before the expiry (towards ``household:<buyer>``, with the
+price: the money it earned) and answers every other buyer with a refund. The buyer's
+conclusion carries the price too: the money it owes.
+
 Every step is recorded durably before its message is published, and each side looks up what
 its ledger holds before writing, so duplicates, reordering, restarts and a broker losing its
 retained messages never record a side twice; tokens in ``escrow:`` and ``incoming:`` are
@@ -32,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 import enum
+import re
 from typing import Any, ClassVar
 
 from .community import CommunityError
@@ -39,8 +48,10 @@ from .signed import HASH, HOUSEHOLD, SignedMessage, fields, text, whole
 
 CLOCK_SKEW_MS = 5 * 60_000  # households' clocks may differ this much: the sender waits it out
 MAX_AMOUNT = 10**12  # milli-tokens: a billion tokens; more is not a household's transfer
+MAX_PRICE = 10**12  # micro-units of the currency per token: a million per token
 MAX_NOTE = 1000  # characters: as a note of a transfer within a household (MAX_NOTE_CHARS)
 CONTEXT = b"energy-tokens trade v1\n"
+CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class TradeTopic(enum.StrEnum):
@@ -49,6 +60,7 @@ class TradeTopic(enum.StrEnum):
     OFFER = "offer"
     RECEIPT = "receipt"
     DECISION = "decision"
+    SALE = "sale"  # to every member: <prefix>/sale/<seller>/<id>
 
 
 class Outcome(enum.StrEnum):
@@ -63,20 +75,32 @@ def trade_topic(prefix: str, kind: TradeTopic, to: str, sender: str, offer_id: s
     return f"{prefix}/{kind}/{to}/{sender}/{offer_id}"
 
 
+def sale_topic(prefix: str, seller: str, offer_id: str) -> str:
+    """The topic of a sale offer: every member follows them all."""
+    return f"{prefix}/{TradeTopic.SALE}/{seller}/{offer_id}"
+
+
 def trade_subscriptions(prefix: str, household: str) -> list[str]:
-    """The topic filters a household subscribes to: what is addressed to it."""
-    return [f"{prefix}/{kind}/{household}/+/+" for kind in TradeTopic]
+    """The topic filters a household subscribes to: what is addressed to it, and every sale."""
+    addressed = [f"{prefix}/{kind}/{household}/+/+" for kind in TradeTopic if kind != "sale"]
+    return [*addressed, sale_topic(prefix, "+", "+")]
 
 
 def parse_trade_topic(prefix: str, name: str) -> tuple[TradeTopic, str, str, str] | None:
-    """Kind, addressee, sender and offer id of a trade topic; None for any other topic."""
+    """Kind, addressee, sender and offer id of a trade topic; None for any other topic.
+
+    A sale is addressed to every member: its addressee is ``*``.
+    """
     if not name.startswith(prefix + "/"):
         return None
     levels = name[len(prefix) + 1 :].split("/")
-    if len(levels) != 4 or levels[0] not in TradeTopic.__members__.values():
+    if levels[0] == TradeTopic.SALE and len(levels) == 3:
+        levels.insert(1, "*")
+    elif len(levels) != 4 or levels[0] not in TradeTopic.__members__.values():
         return None
     kind, to, sender, offer_id = levels
-    if not (HOUSEHOLD.match(to) and HOUSEHOLD.match(sender) and HASH.match(offer_id)):
+    addressee = to == "*" if kind == TradeTopic.SALE else bool(HOUSEHOLD.match(to))
+    if not (addressee and HOUSEHOLD.match(sender) and HASH.match(offer_id)):
         return None
     return TradeTopic(kind), to, sender, offer_id
 
@@ -172,4 +196,51 @@ class Decision(_Message):
             str(outcome),
             whole(body, "seq", 1, 2**63),
             text(body, "hash", HASH),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SaleOffer(SignedMessage):
+    """Tokens for sale to the member that takes them first: the seller's escrow entry."""
+
+    CONTEXT: ClassVar[bytes] = CONTEXT
+    KIND: ClassVar[TradeTopic] = TradeTopic.SALE
+    sender: str  # the seller
+    offer_id: str
+    seq: int
+    amount: int  # milli-tokens
+    price_micro: int  # micro-units of the currency, per token
+    currency: str  # ISO 4217, as Home Assistant's
+    expires_ms: int
+    note: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> SaleOffer:
+        """The sale offer, its fields checked."""
+        note = body.get("note")
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise CommunityError(f"a note is text of at most {MAX_NOTE} characters")
+        fields(
+            body,
+            {
+                "sender",
+                "offer_id",
+                "seq",
+                "amount",
+                "price_micro",
+                "currency",
+                "expires_ms",
+                "note",
+            },
+            "a sale offer",
+        )
+        return cls(
+            text(body, "sender", HOUSEHOLD),
+            text(body, "offer_id", HASH),
+            whole(body, "seq", 1, 2**63),
+            whole(body, "amount", 1, MAX_AMOUNT),
+            whole(body, "price_micro", 0, MAX_PRICE),
+            text(body, "currency", CURRENCY),
+            whole(body, "expires_ms", 0, 2**63),
+            note,
         )
