@@ -165,7 +165,7 @@ async def async_open_community(hass: HomeAssistant, runtime: HouseholdRuntime) -
     )
     entry.async_on_unload(link.async_stop)
     trade = runtime.trade = await TradeLink.async_open(
-        hass, entry, runtime.economy, runtime.async_act, community
+        hass, entry, runtime.economy, (runtime.async_act, runtime.async_commit), community
     )
     entry.async_on_unload(trade.async_stop)
     totals = runtime.totals = TotalsLink(

@@ -84,10 +84,8 @@ class Books:
         self.period_settings = settings  # the money settings the running period opened with
         self.period: Period | None = None
         self.closed_at: int | None = None  # the running period's close, while none opened after
-        self.cost_micro = 0
-        self.sales_micro = 0
+        self.cost_micro = self.sales_micro = 0
         self.sold_milli = 0  # tokens sold this period
-        self.community = False  # in a community: surplus may be offered to its members
         self.clock = clock
         self.zone = zone
         self.devices: dict[str, Device] = {}
@@ -213,7 +211,7 @@ class Books:
             case Kind.TRANSFER if "sold_micro" in data:  # sold to a member of the community
                 self.sales_micro += data["sold_micro"]
                 self.sold_milli += entry.amount
-            case Kind.TRANSFER if "bought_micro" in data:  # bought from one
+            case Kind.TRANSFER if "bought_micro" in data:  # bought from a member
                 self.cost_micro += data["bought_micro"]
             case Kind.ALLOCATE:  # from the pool: the device's allowance
                 if (allocated := self._by_account.get(entry.to_account or "")) is not None:

@@ -36,6 +36,8 @@ SURPLUS_OFFER_MS = 24 * 3_600_000  # a period's unused tokens are offered to the
 class Economy(Exchange):
     """One household's books and every operation on them."""
 
+    community = False  # in a community: its surplus may be offered to the members
+
     # ----- devices
 
     def add_devices(self, added: Iterable[DeviceSettings]) -> Result:

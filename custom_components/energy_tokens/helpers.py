@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_get_config_entry
+from homeassistant.util import dt as dt_util
 
 from .books import Device
 from .const import DOMAIN
@@ -18,6 +19,7 @@ from .ledger import LedgerError
 from .ledger.community import Member
 from .results import BudgetError
 from .runtime import EnergyTokensConfigEntry, HouseholdRuntime
+from .settings import MICRO, MILLI
 
 if TYPE_CHECKING:
     from .trade_link import TradeLink
@@ -73,12 +75,37 @@ def households(hass: HomeAssistant) -> list[HouseholdRuntime]:
     return [entry.runtime_data for entry in entries if entry.state is ConfigEntryState.LOADED]
 
 
+def community_link(runtime: HouseholdRuntime) -> TradeLink:
+    """The household's link for trading with its community; refused outside one."""
+    if runtime.trade is None or runtime.community is None:
+        raise translated_error("not_in_community", household=runtime.entry.title)
+    return runtime.trade
+
+
+def offers_response(runtime: HouseholdRuntime) -> list[dict[str, Any]]:
+    """The members' sale offers the household may buy (none outside a community)."""
+    if runtime.trade is None or runtime.community is None:
+        return []
+    members = runtime.community.members
+    return [
+        {
+            "offer": sale.offer_id,
+            "seller": members[seller].name if seller in members else seller,
+            "amount": sale.amount / MILLI,
+            "price": sale.price_micro / MICRO,
+            "currency": sale.currency,
+            "expires": dt_util.utc_from_timestamp(sale.expires_ms / 1000).isoformat(),
+            "note": sale.note,
+        }
+        for seller, sale in runtime.trade.trader.offers_for_sale()
+    ]
+
+
 def community_member(runtime: HouseholdRuntime, wanted: str) -> tuple[TradeLink, Member]:
     """The household's transfers link and an admitted member, by household id or name."""
-    link, community = runtime.trade, runtime.community
-    if link is None or community is None:
-        raise translated_error("not_in_community", household=runtime.entry.title)
-    members = community.members.values()
+    link = community_link(runtime)
+    assert runtime.community is not None
+    members = runtime.community.members.values()
     folded = wanted.strip().casefold()
     found = [m for m in members if m.household == wanted or m.name.casefold() == folded]
     if len(found) != 1:

@@ -3,7 +3,8 @@
 An amount is a number of tokens: an integer or a float (never a boolean), or a string that
 reads as one; finite; a whole number of thousandths (the ledger counts milli-tokens; only a
 float's own rounding error is taken off); at most ``MAX_TOKENS`` per call. A note is text of
-at most ``MAX_NOTE_CHARS`` characters. A refusal is a ``BudgetError`` whose key names a
+at most ``MAX_NOTE_CHARS`` characters. A price per token is a number as an amount is, from zero
+to ``MAX_PRICE``, in millionths at most. A refusal is a ``BudgetError`` whose key names a
 translated message, raised before anything is written. Pure.
 """
 
@@ -12,10 +13,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation, localcontext
 
 from .results import BudgetError
-from .settings import MILLI
+from .settings import MICRO, MILLI
 
 MAX_TOKENS = 1_000_000  # per call: far above any household's period, far below overflow
 MAX_NOTE_CHARS = 1000
+MAX_PRICE = 1_000_000  # per token, in the currency: as a sale offer's (ledger.trade.MAX_PRICE)
 MAX_DIGITS = 100  # an amount written longer is no amount
 TOP_UP_PERIODS = 100  # a top-up may buy at most this many periods' cap at once
 _FLOAT_NOISE = Decimal("1e-6")  # of a milli-token: far above float error, far below 0.001
@@ -38,6 +40,22 @@ def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
     if (scaled != milli and not noise) or (milli == 0 and number != 0):
         raise BudgetError("amount_too_precise", **shown)
     return int(milli)
+
+
+def price_micro(value: object) -> int:
+    """A user's price per token, in the currency, as micro-units; or a refusal."""
+    number = _number(value)
+    shown = {"amount": _shown(value)}
+    if number < 0:
+        raise BudgetError("price_negative")
+    if number > MAX_PRICE:
+        raise BudgetError("price_too_large", limit=f"{MAX_PRICE:,}", **shown)
+    with localcontext(prec=2 * MAX_DIGITS):
+        scaled = number * MICRO
+    micro = scaled.to_integral_value()
+    if scaled != micro and not (isinstance(value, float) and abs(scaled - micro) < _FLOAT_NOISE):
+        raise BudgetError("price_too_precise", **shown)
+    return int(micro)
 
 
 def _number(value: object) -> Decimal:

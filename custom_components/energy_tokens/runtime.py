@@ -98,6 +98,7 @@ class HouseholdRuntime(Publisher, Storage):
         self.trade: TradeLink | None = None  # its transfers with the community's households
         self.totals: TotalsLink | None = None  # its part in the community's ranking
         self.community_config = community_of(entry)  # what it was set up with
+        economy.community = self.community_config is not None
 
     @classmethod
     async def async_open(

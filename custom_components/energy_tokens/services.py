@@ -18,13 +18,15 @@ import probatio
 from .const import CONF_ALLOWANCE, DOMAIN
 from .helpers import (
     async_require_admin,
+    community_link,
     community_member,
     device,
     household,
+    offers_response,
     refusals_translated,
     translated_error,
 )
-from .inputs import amount_milli
+from .inputs import amount_milli, price_micro
 from .ledger import Cause, CauseKind, Entry
 from .reconcile import async_reconcile
 from .runtime import HouseholdRuntime
@@ -57,10 +59,16 @@ SERVICE_GET_BALANCES = "get_balances"
 SERVICE_GET_LEDGER = "get_ledger"
 SERVICE_RECONCILE = "reconcile"
 ATTR_PERIOD = "period"
+ATTR_PRICE = "price"
+ATTR_OFFER = "offer"
+SERVICE_OFFER_FOR_SALE = "offer_for_sale"
+SERVICE_BUY_OFFER = "buy_offer"
+SERVICE_GET_OFFERS = "get_offers"
 
 # Amounts are taken as given and checked by inputs.amount_milli, whose refusals are translated
 # and say what is wrong (a schema error would not); the selector offers a number anyway.
 AMOUNT = probatio.Any(int, float, str)
+EXPIRES_IN = probatio.All(probatio.Coerce(float), probatio.Range(min=0.1, max=168))  # hours
 
 TRANSFER_SCHEMA = probatio.All(
     probatio.Schema(
@@ -70,9 +78,7 @@ TRANSFER_SCHEMA = probatio.All(
             probatio.Exclusive(ATTR_TO_MEMBER, "recipient"): cv.string,
             probatio.Required(ATTR_AMOUNT): AMOUNT,
             probatio.Optional(ATTR_NOTE, default=""): cv.string,
-            probatio.Optional(ATTR_EXPIRES_IN, default=24): probatio.All(
-                probatio.Coerce(float), probatio.Range(min=0.1, max=168)
-            ),
+            probatio.Optional(ATTR_EXPIRES_IN, default=24): EXPIRES_IN,
         }
     ),
     cv.has_at_least_one_key(ATTR_TO, ATTR_TO_MEMBER),
@@ -109,6 +115,15 @@ GET_LEDGER_SCHEMA = HOUSEHOLD_SCHEMA.extend(
     }
 )
 RECONCILE_SCHEMA = HOUSEHOLD_SCHEMA.extend({probatio.Optional(ATTR_PERIOD): cv.string})
+OFFER_FOR_SALE_SCHEMA = SELL_SCHEMA.extend(
+    {
+        probatio.Required(ATTR_AMOUNT): AMOUNT,
+        probatio.Required(ATTR_PRICE): AMOUNT,
+        probatio.Optional(ATTR_NOTE, default=""): cv.string,
+        probatio.Optional(ATTR_EXPIRES_IN, default=24): EXPIRES_IN,
+    }
+)
+BUY_OFFER_SCHEMA = HOUSEHOLD_SCHEMA.extend({probatio.Required(ATTR_OFFER): cv.string})
 
 
 def _cause(call: ServiceCall) -> Cause:
@@ -170,6 +185,33 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
         amount = call.data.get(ATTR_AMOUNT)
         milli = None if amount is None else amount_milli(amount)
         await runtime.async_act(runtime.economy.sell(books, milli, _cause(call)))
+
+
+async def _async_offer_for_sale(call: ServiceCall) -> None:
+    if ATTR_DEVICE in call.data:
+        runtime, books = device(call.hass, call.data[ATTR_DEVICE])
+    elif ATTR_HOUSEHOLD in call.data:
+        runtime, books = household(call.hass, call.data[ATTR_HOUSEHOLD]), None
+        await async_require_admin(call.hass, call.context, "pool_sale_admin_only")
+    else:
+        raise translated_error("seller_missing")
+    link = community_link(runtime)
+    expires = timedelta(hours=call.data[ATTR_EXPIRES_IN])
+    with refusals_translated():
+        amount, price = amount_milli(call.data[ATTR_AMOUNT]), price_micro(call.data[ATTR_PRICE])
+        note = call.data[ATTR_NOTE]
+        await link.async_sell(books, amount, price, _cause(call), note, expires)
+
+
+async def _async_buy_offer(call: ServiceCall) -> None:
+    link = community_link(household(call.hass, call.data[ATTR_HOUSEHOLD]))
+    with refusals_translated():
+        await link.async_buy(call.data[ATTR_OFFER].strip().lower(), _cause(call))
+
+
+async def _async_get_offers(call: ServiceCall) -> ServiceResponse:
+    runtime = household(call.hass, call.data[ATTR_HOUSEHOLD])
+    return {"offers": cast(JsonValueType, offers_response(runtime))}
 
 
 async def _async_close_period(call: ServiceCall) -> None:
@@ -259,11 +301,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, for every household)."""
     hass.services.async_register(DOMAIN, SERVICE_TRANSFER, _async_transfer, TRANSFER_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SELL_SURPLUS, _async_sell_surplus, SELL_SCHEMA)
-    # Actions that create money or change allowances are for administrators.
+    hass.services.async_register(
+        DOMAIN, SERVICE_OFFER_FOR_SALE, _async_offer_for_sale, OFFER_FOR_SALE_SCHEMA
+    )  # Actions that create money or change allowances are for administrators.
     for name, action, schema in (
         (SERVICE_SET_ALLOWANCE, _async_set_allowance, SET_ALLOWANCE_SCHEMA),
         (SERVICE_TOP_UP, _async_top_up, TOP_UP_SCHEMA),
         (SERVICE_CLOSE_PERIOD, _async_close_period, HOUSEHOLD_SCHEMA),
+        (SERVICE_BUY_OFFER, _async_buy_offer, BUY_OFFER_SCHEMA),
     ):
         async_register_admin_service(hass, DOMAIN, name, action, schema)
     for name, handler, schema in (
@@ -271,6 +316,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_GET_BALANCES, _async_get_balances, HOUSEHOLD_SCHEMA),
         (SERVICE_GET_LEDGER, _async_get_ledger, GET_LEDGER_SCHEMA),
         (SERVICE_RECONCILE, _async_reconcile, RECONCILE_SCHEMA),
+        (SERVICE_GET_OFFERS, _async_get_offers, HOUSEHOLD_SCHEMA),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema, supports_response=SupportsResponse.ONLY

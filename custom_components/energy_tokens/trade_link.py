@@ -17,16 +17,19 @@ from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 
 from .books import Device
 from .economy import Economy
+from .events import BudgetEvent
 from .ledger import Cause, LedgerError
 from .ledger.community import CommunityError, Member
-from .ledger.trade import parse_trade_topic, trade_subscriptions
+from .ledger.trade import TradeTopic, parse_trade_topic, trade_subscriptions
 from .results import Result
+from .signals import signal_view
 from .trading import Publish, Step, TradeBook, Trader
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,14 +45,16 @@ class TradeLink:
         self,
         hass: HomeAssistant,
         entry: ConfigEntry[Any],
-        act: Callable[[Result], Awaitable[Result]],
+        act: tuple[Callable[[Result], Awaitable[Result]], Callable[[], Awaitable[int]]],
         prefix: str,
         trader: Trader,
+        read_to: int,
     ) -> None:
-        """Use ``async_open``; ``act`` makes a unit durable (the runtime's ``async_act``)."""
+        """Use ``async_open``; ``act`` makes a unit durable, ``commit`` all (the runtime's)."""
         self.hass = hass
         self.entry = entry
-        self._act = act
+        self._act, self._commit = act
+        self._read_to = read_to  # the ledger's entries the trader's book has taken in
         self.prefix = prefix
         self.trader = trader
         self._lock = asyncio.Lock()
@@ -63,12 +68,13 @@ class TradeLink:
         hass: HomeAssistant,
         entry: ConfigEntry[Any],
         economy: Economy,
-        act: Callable[[Result], Awaitable[Result]],
+        act: tuple[Callable[[Result], Awaitable[Result]], Callable[[], Awaitable[int]]],
         community: tuple[str, str, dict[str, Member]],
     ) -> TradeLink:
         """Read what the ledger holds of transfers under way (in the executor)."""
         prefix, _name, members = community
         ledger = economy.ledger
+        read_to = ledger.durable_seq  # read at least this far (an entry read twice is no harm)
         book = await hass.async_add_executor_job(lambda: TradeBook.read(ledger.iter_entries()))
         keys = {household: m.log_key.public_key for household, m in members.items()}
         trader = Trader(
@@ -79,8 +85,9 @@ class TradeLink:
             keys=keys.get,
             sign=ledger.sign,
             clock=economy.clock,
+            currency=hass.config.currency,
         )
-        return cls(hass, entry, act, prefix, trader)
+        return cls(hass, entry, act, prefix, trader, read_to)
 
     async def async_start(self) -> None:
         """Subscribe to what is addressed to the household; publish what is still open."""
@@ -94,6 +101,9 @@ class TradeLink:
         self._unsubscribe += [
             mqtt.async_subscribe_connection_status(self.hass, self._async_connection),
             async_track_time_interval(self.hass, self._async_tick, RETRY),
+            self.hass.bus.async_listen(
+                BudgetEvent.PERIOD_CLOSED.event_type, self._async_period_closed
+            ),
         ]
         self.started = True
         await self._async_tick()
@@ -126,7 +136,55 @@ class TradeLink:
             )
             await self._async_apply(step)
 
+    async def async_sell(
+        self,
+        source: Device | None,
+        amount_milli: int,
+        price_micro: int,
+        cause: Cause,
+        note: str,
+        expires: timedelta = DEFAULT_EXPIRY,
+    ) -> None:
+        """Offer tokens for sale to the members; return once durable (and published if online)."""
+        async with self._lock:
+            expires_ms = self.trader.clock() + int(expires.total_seconds() * 1000)
+            step = self.trader.sell(
+                source, amount_milli, price_micro, cause, note, expires_ms=expires_ms
+            )
+            await self._async_apply(step)
+
+    async def async_buy(self, offer_id: str, cause: Cause) -> None:
+        """Buy a member's sale offer; return once the receipt is durable (the seller decides)."""
+        async with self._lock:
+            await self._async_apply(self.trader.buy(offer_id, cause))
+        self._market_changed()
+
     # ----- under way
+
+    async def _async_period_closed(self, event: Event[dict[str, Any]]) -> None:
+        """A period closed: the unused tokens it offered for sale are published."""
+        if event.data.get("household_id") != self.trader.household or self._stopped:
+            return
+        async with self._lock:
+            ledger = self.trader.economy.ledger
+            try:
+                await self._commit()  # the close is durable before it is offered
+                since = self._read_to + 1
+                entries = await self.hass.async_add_executor_job(
+                    lambda: list(ledger.iter_entries(since))
+                )
+            except LedgerError as err:  # published at the next tick, read again then
+                _LOGGER.warning("The period's surplus is not offered yet: %s", err)
+                return
+            if entries:
+                self._read_to = entries[-1].seq
+            self.trader.book.follow(entries)
+            for message in self.trader.outstanding():
+                await self._async_publish(message)
+
+    @callback
+    def _market_changed(self) -> None:
+        async_dispatcher_send(self.hass, signal_view(self.entry.entry_id))
 
     @callback
     def _async_connection(self, connected: bool) -> None:
@@ -147,7 +205,7 @@ class TradeLink:
 
     async def _async_message(self, message: mqtt.ReceiveMessage) -> None:
         parsed = parse_trade_topic(self.prefix, message.topic)
-        if parsed is None or parsed[1] != self.trader.household:
+        if parsed is None or parsed[1] not in (self.trader.household, "*"):
             self.trader.ignored += 1
             return
         kind, _to, sender, offer_id = parsed
@@ -157,6 +215,8 @@ class TradeLink:
             try:
                 step = self.trader.receive(kind, sender, offer_id, message.payload)
                 await self._async_apply(step)
+                if kind is TradeTopic.SALE:
+                    self._market_changed()
             except CommunityError as err:
                 _LOGGER.debug("Ignored %s: %s", message.topic, err)
             except LedgerError as err:  # not recorded: the message comes again

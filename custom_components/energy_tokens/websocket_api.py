@@ -16,8 +16,8 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from .const import DOMAIN
-from .exchange import escrow_account, household_account, incoming_account
-from .helpers import household
+from .exchange import SALE_ESCROW, escrow_account, household_account, incoming_account
+from .helpers import household, offers_response
 from .ledger import Entry
 from .ledger.entries import MOVEMENT_KINDS
 from .ranking import Ranking
@@ -115,6 +115,7 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
     for other, title in others.items():  # tokens on their way are named by where they go
         for account in (household_account, escrow_account, incoming_account):
             names[account(other)] = title
+    names[SALE_ESCROW] = "for_sale"  # a system account: the card names it
     response = balances_response(runtime, view)
     if period is not None:  # each device's burn-down chart, at the same moment as its figures
         now_ms = round(now.timestamp() * 1000)
@@ -131,26 +132,30 @@ def household_view(runtime: HouseholdRuntime) -> dict[str, Any]:
                 "borrowed": [tokens(milli) for milli in chart.borrowed_milli],
                 "projected": tokens(chart.projected_milli),
             }
-    return response | {
-        "entry_id": runtime.entry.entry_id,
-        "period_start": None if period is None else period.start.isoformat(),
-        "now": now.isoformat(),
-        "sold": tokens(view.sold_milli),
-        "consumed": view.consumed,
-        "token_kwh": view.token_wh / 1000,
-        "ledger": {"entries": view.ledger.durable_entries, "head": view.ledger.head},
-        # Admitted members of the household's community: the card offers them as recipients.
-        "members": sorted(
-            ({"household": m.household, "name": m.name} for m in members.values()),
-            key=lambda member: member["name"].casefold(),
-        ),
-        "ranking": None if runtime.totals is None else _ranking(runtime.totals.ranking),
-        "recent": [
-            _movement(names, entry)
-            for entry in runtime.economy.ledger.recent_entries()
-            if _shown(names, entry)
-        ][:RECENT_MOVEMENTS],
-    }
+    return (
+        response
+        | {
+            "entry_id": runtime.entry.entry_id,
+            "period_start": None if period is None else period.start.isoformat(),
+            "now": now.isoformat(),
+            "sold": tokens(view.sold_milli),
+            "consumed": view.consumed,
+            "token_kwh": view.token_wh / 1000,
+            "ledger": {"entries": view.ledger.durable_entries, "head": view.ledger.head},
+            # Admitted members of the household's community: the card offers them as recipients.
+            "members": sorted(
+                ({"household": m.household, "name": m.name} for m in members.values()),
+                key=lambda member: member["name"].casefold(),
+            ),
+            "offers": offers_response(runtime),  # the members' sale offers it may buy
+            "ranking": None if runtime.totals is None else _ranking(runtime.totals.ranking),
+            "recent": [
+                _movement(names, entry)
+                for entry in runtime.economy.ledger.recent_entries()
+                if _shown(names, entry)
+            ][:RECENT_MOVEMENTS],
+        }
+    )
 
 
 def _shown(names: dict[str, str], entry: Entry) -> bool:

@@ -15,7 +15,7 @@ const CLOCK_MS = 30000; // re-render "time left" twice a minute
 const SVG = "http://www.w3.org/2000/svg";
 const SLICES = 24; // the view's burn-down points: one per 24th of the period (history.py)
 const CHART = { width: 300, height: 72, pad: 6 }; // viewBox units; stretched to the card's width
-const SYSTEM_ACCOUNTS = ["pool", "provider", "market", "consumed"]; // named by the translations
+const SYSTEM_ACCOUNTS = ["pool", "provider", "market", "consumed", "for_sale"]; // named by the translations
 const MEMBER_PREFIX = "member:"; // a recipient on another instance: "member:<household id>"
 
 const STYLE = `
@@ -83,6 +83,8 @@ const STYLE = `
   li .seq, li .time { color: var(--secondary-text-color); font-variant-numeric: tabular-nums; }
   code { font-size: 12px; }
   .ranking-list li { display: block; }
+  .offers-list { list-style: none; padding: 0; margin: 4px 0; }
+  .offers-list li { display: flex; align-items: center; justify-content: space-between; gap: 8px; padding: 2px 0; }
   .ranking-list li.own { font-weight: 500; }
   .ranking-period, .ranking-none { font-size: 13px; color: var(--secondary-text-color); }
   .error-box { color: var(--error-color, #db4437); }
@@ -372,6 +374,7 @@ class EnergyTokensCard extends HTMLElement {
     this._messageBox = h("div", { class: "message", role: "status" });
     this._ledger = h("div", { class: "ledger" });
     this._ranking = h("div", { class: "ranking" });
+    this._offers = h("div", { class: "offers" });
     this._card.append(
       this._header,
       this._breakdown,
@@ -379,6 +382,7 @@ class EnergyTokensCard extends HTMLElement {
       this._transferTitle,
       this._form,
       this._messageBox,
+      this._offers,
       this._ranking,
       this._ledger
     );
@@ -417,8 +421,57 @@ class EnergyTokensCard extends HTMLElement {
     this._devices.replaceChildren(...data.devices.map((device) => this._renderDevice(device)));
     this._transferTitle.textContent = this._t("transfer_title");
     this._renderForm();
+    this._renderOffers();
     this._renderRanking();
     this._renderLedger();
+  }
+
+  /** The community members' sale offers, each with a button to buy it (in a community). */
+  _renderOffers() {
+    const offers = this._data.offers || [];
+    if (!offers.length) {
+      this._offers.replaceChildren();
+      return;
+    }
+    const rows = offers.map((offer) =>
+      h(
+        "li",
+        { "data-offer": offer.offer },
+        h(
+          "span",
+          { title: offer.note || "" },
+          this._t("offer_row", {
+            seller: offer.seller,
+            tokens: this._tokens(offer.amount),
+            price: this._number(offer.price),
+            currency: offer.currency,
+            time: this._time(offer.expires, true),
+          })
+        ),
+        h("button", { type: "button", name: "buy", disabled: this._busy, onclick: () => this._buy(offer) }, this._t("offer_buy"))
+      )
+    );
+    this._offers.replaceChildren(h("h3", {}, this._t("offers_title")), h("ul", { class: "offers-list" }, rows));
+  }
+
+  async _buy(offer) {
+    this._busy = true;
+    this._showMessage(null, "");
+    this._renderOffers();
+    try {
+      await this._hass.callWS({
+        type: "call_service",
+        domain: DOMAIN,
+        service: "buy_offer",
+        service_data: { household: this._data.entry_id, offer: offer.offer },
+      });
+      this._showMessage("ok", this._t("offer_bought", { tokens: this._tokens(offer.amount), seller: offer.seller }));
+    } catch (err) {
+      this._showMessage("error", (err && err.message) || String(err)); // translated by the action
+    } finally {
+      this._busy = false;
+      this._renderOffers();
+    }
   }
 
   /** The community's ranking: who consumed most in the latest closed period (in a community). */
