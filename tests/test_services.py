@@ -9,6 +9,7 @@ from homeassistant.auth.models import User
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.helpers.service import async_get_all_descriptions
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -561,3 +562,15 @@ async def test_selling_the_pool_is_for_administrators(
     await _call(hass, "sell_surplus", household, hass_admin_user)
     await _call(hass, "sell_surplus", household)  # an automation
     assert state_of(hass, "sensor.home_unallocated_pool") == "210.0"
+
+
+async def test_every_action_is_described_as_home_assistant_reads_it(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """services.yaml passes Home Assistant's own schema (else the UI shows no fields)."""
+    descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
+    assert set(descriptions) == set(hass.services.async_services_for_domain(DOMAIN))
+    for name, description in descriptions.items():
+        assert description["fields"] or name == "sell_surplus", name
+    price = descriptions["offer_for_sale"]["fields"]["price"]
+    assert price["selector"]["number"]["step"] == "any"

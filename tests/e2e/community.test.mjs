@@ -142,3 +142,25 @@ test("a transfer to a member beyond the balance is refused and moves nothing", a
   await pages.north.waitForTimeout(2000); // a commit would have landed by now
   assert.deepEqual(await movements("north"), before);
 });
+
+test("North offers a token for sale; South buys it with the card's button", async () => {
+  // North's user offers through Home Assistant's own API, as an automation or the actions page would.
+  const heater = await card("north").locator('.device[data-device="Heater"]').getAttribute("data-device-id");
+  await pages.north.evaluate(
+    (device) =>
+      document
+        .querySelector("home-assistant")
+        .hass.callService("energy_tokens", "offer_for_sale", { device, amount: 1, price: 0.25, note: "sunny week" }),
+    heater
+  );
+  await waitForMovement("north", "Transfer: Heater → For sale to the community, 1 token");
+  const offer = card("south").locator(".offers-list li").filter({ hasText: "North: 1 token at €0.25 per token" });
+  await offer.waitFor();
+  assert.equal(await card("south").locator(".offers h3").textContent(), "Tokens for sale in the community");
+  await pages.south.screenshot({ path: join(SCREENSHOTS, "community-04-south-offer.png"), fullPage: true });
+  await offer.locator("button[name=buy]").click();
+  await card("south").locator(".message.ok").filter({ hasText: "Bought 1 token from North" }).waitFor();
+  await waitForMovement("south", "Transfer: North → Household pool, 1 token");
+  await card("south").locator(".offers-list").waitFor({ state: "detached" }); // sold: gone from the list
+  await pages.south.screenshot({ path: join(SCREENSHOTS, "community-05-south-bought.png"), fullPage: true });
+});

@@ -40,6 +40,11 @@ class Home:
         data = {"peer_household": to.id} | ({"expires_ms": 2**40} if remote else {})
         return self._write(Kind.TRANSFER, "device:a", f"escrow:{to.id}", amount, data)
 
+    def sell(self, amount: int) -> Entry:
+        """A sale to the community: to whichever member buys it first."""
+        data = {"price_micro": 250_000, "expires_ms": 2**40}
+        return self._write(Kind.TRANSFER, "device:a", "escrow:sale", amount, data)
+
     def receive(self, sender: Home, offer: Entry, amount: int | None = None) -> Entry:
         """Across instances: into incoming:<sender> until the sender decides."""
         data = {"peer_household": sender.id, "peer_seq": offer.seq, "peer_hash": offer.hash.hex()}
@@ -256,3 +261,40 @@ def test_the_auditor_reports_in_flight_mismatch_and_tampering(homes: tuple[Home,
     segment.write_bytes(bytes(data))
     code, out = _cli("match", a.folder, b.folder)
     assert (code, out.split(" at entry")[0]) == (1, f"TAMPERED {b.folder}")
+
+
+def test_a_sale_matches_its_buyer_and_every_buyer_refunded(
+    homes: tuple[Home, Home], clock: FakeClock
+) -> None:
+    """Two members bought one sale: it went to b; c was refunded; neither pair has a problem."""
+    a, b = homes
+    c = Home(a.folder.parent / "c", "home-c", clock)
+    offer = a.sell(2_000)
+    won, lost = b.receive(a, offer), c.receive(a, offer)
+    close = a.settle(b, offer, won)
+    b.conclude(won, close, settled=True)
+    c.conclude(lost, close, settled=False)  # answered: sold to another member
+    found = a.match(b)
+    assert (found.matches, found.transfers, found.net) == (True, 1, (2_000, -2_000))
+    found = a.match(c)
+    assert (found.matches, found.transfers, found.net, found.in_flight) == (True, 0, (0, 0), [])
+    unsold = a.sell(500)  # nobody bought it: no other household's business
+    assert a.match(c).in_flight == []
+    c.receive(a, unsold)
+    assert a.match(c).in_flight == ["home-a to home-c: sale 10 not decided yet"]
+
+
+def test_a_sale_kept_by_a_buyer_it_was_not_sold_to(
+    homes: tuple[Home, Home], clock: FakeClock
+) -> None:
+    a, b = homes
+    c = Home(a.folder.parent / "c", "home-c", clock)
+    offer = a.sell(2_000)
+    won, lost = b.receive(a, offer), c.receive(a, offer)
+    close = a.settle(b, offer, won)
+    c.conclude(lost, close, settled=True)  # c keeps tokens a sold to b
+    assert _problems(a, c) == [
+        "home-a to home-c: sale 6 concluded by the receiver as the sender did not"
+    ]
+    a.settle(c, a.sell(1_000), None)  # sold to c, but c never bought it
+    assert "home-a to home-c: sale 10 settled without its receipt" in _problems(a, c)

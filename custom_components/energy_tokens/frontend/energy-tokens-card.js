@@ -305,6 +305,12 @@ class EnergyTokensCard extends HTMLElement {
     return new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(value);
   }
 
+  /** An amount of money in ``currency``, to the millionth a price may have. */
+  _money(value, currency) {
+    const locale = (this._hass && this._hass.locale && this._hass.locale.language) || undefined;
+    return new Intl.NumberFormat(locale, { style: "currency", currency, maximumFractionDigits: 6 }).format(value);
+  }
+
   /** A text in the plural form the user's language takes for ``count`` (``key_one``, ...). */
   _plural(key, count, values) {
     const locale = (this._hass && this._hass.locale && this._hass.locale.language) || undefined;
@@ -443,8 +449,7 @@ class EnergyTokensCard extends HTMLElement {
           this._t("offer_row", {
             seller: offer.seller,
             tokens: this._tokens(offer.amount),
-            price: this._number(offer.price),
-            currency: offer.currency,
+            price: this._money(offer.price, offer.currency),
             time: this._time(offer.expires, true),
           })
         ),
