@@ -16,7 +16,7 @@ import random
 
 import pytest
 
-from custom_components.energy_tokens.const import DEFAULTS
+from custom_components.energy_tokens.const import CONF_SELL_PRICE, CONF_SURPLUS, DEFAULTS
 from custom_components.energy_tokens.ledger import (
     Cause,
     CauseKind,
@@ -468,6 +468,11 @@ def test_a_sale_goes_to_the_first_buyer_and_both_ledgers_record_the_money(
     assert alpha.economy.sold_milli == 2_500
     assert charlie.economy.cost_micro - bravo.economy.cost_micro == 750_000
     assert not bravo.trader.offers_for_sale()  # sold: cleared for everyone
+    alpha.crash()  # the money is the ledger's: read back the same after a restart
+    charlie_cost = charlie.economy.cost_micro
+    charlie.crash()
+    assert (alpha.economy.sales_micro, alpha.economy.sold_milli) == (750_000, 2_500)
+    assert charlie.economy.cost_micro == charlie_cost
     community.check()
     assert community.sales == 1
 
@@ -553,3 +558,55 @@ def test_forged_and_misplaced_sale_offers_are_ignored(community: Community) -> N
     assert [listed.offer_id for _, listed in bravo.trader.offers_for_sale()] == [offer_id]
     bravo.trader.receive(TradeTopic.SALE, "alpha", offer_id, "")  # withdrawn (sold)
     assert not bravo.trader.offers_for_sale()
+
+
+@pytest.mark.parametrize("in_community", [True, False])
+def test_a_period_s_unused_tokens_are_offered_to_the_community_or_rolled_over(
+    tmp_path: Path, in_community: bool
+) -> None:
+    """The community surplus policy: the close offers the pool at the sell price for a day;
+    outside a community the tokens roll over as with the roll-over policy."""
+    clock = Clock()
+    settings = dict(DEFAULTS) | {CONF_SURPLUS: "community", CONF_SELL_PRICE: 0.2}
+    economy = open_economy(
+        tmp_path,
+        HouseholdSettings.from_data(settings),
+        [device("Heater", 40)],
+        household_id="alpha",
+        name="Alpha",
+        clock=clock,
+        zone=ZONE,
+    )
+    economy.community = in_community
+    economy.settle()
+    unused = economy.pool_milli + economy.ledger.balance("device:heater")
+    cap = economy.settings.cap_milli
+    closed = economy.close_period_now()
+    sale = [e for e in closed.entries if e.to_account == "escrow:sale"]
+    if not in_community:
+        assert sale == []
+        assert economy.pool_milli == cap - 40_000  # the unused paid part of the new purchase
+        return
+    [offer] = sale
+    assert (offer.amount, offer.data["price_micro"]) == (unused, 200_000)
+    assert offer.data["expires_ms"] == offer.ts_ms + 24 * 3_600_000
+    assert economy.pool_milli == cap - 40_000  # the new period bought its whole cap
+    economy.ledger.commit()
+    book = TradeBook()
+    book.follow(economy.ledger.iter_entries())
+    book.follow(economy.ledger.iter_entries())  # read again after the close: taken in once
+    assert list(book.offers) == [offer.hash.hex()]
+    trader = Trader(
+        economy,
+        book,
+        household="alpha",
+        prefix=PREFIX,
+        keys={}.get,
+        sign=economy.ledger.sign,
+        clock=clock,
+    )
+    [(name, payload, retained)] = trader.outstanding()
+    assert name == f"{PREFIX}/sale/alpha/{offer.hash.hex()}"
+    assert retained
+    published = SaleOffer.decode(payload, economy.ledger.public_key)
+    assert (published.amount, published.price_micro, published.currency) == (unused, 200_000, "EUR")
