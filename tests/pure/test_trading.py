@@ -601,7 +601,7 @@ def test_a_period_s_unused_tokens_are_offered_to_the_community_or_rolled_over(
         book,
         household="alpha",
         prefix=PREFIX,
-        keys={}.get,
+        keys=lambda _household: None,
         sign=economy.ledger.sign,
         clock=clock,
     )
