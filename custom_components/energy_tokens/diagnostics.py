@@ -99,6 +99,7 @@ def _transfers(link: TradeLink) -> dict[str, int]:
     return {
         "open_offers": len(link.trader.book.offers),
         "open_receipts": len(link.trader.book.receipts),
+        "offers_for_sale": len(link.trader.offers_for_sale()),  # the members', it may buy
         "ignored_messages": link.trader.ignored,
     }
 

@@ -15,6 +15,7 @@ import pytest
 
 from custom_components.energy_tokens import trade_link
 from custom_components.energy_tokens.const import CONF_SELL_PRICE, CONF_SURPLUS, DOMAIN
+from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
 from custom_components.energy_tokens.websocket_api import household_view
 
 from ..conftest import device_subentry
@@ -117,6 +118,8 @@ async def test_a_sale_goes_to_the_first_buyer_and_both_ledgers_record_the_money(
         }
     assert await _offers(one) == []  # not its own
     assert household_view(two.runtime)["offers"][0]["seller"] == "One"  # the card's list
+    diagnostics = await async_get_config_entry_diagnostics(two.hass, two.entry)
+    assert diagnostics["community"]["transfers"]["offers_for_sale"] == 1
     # A user who is not an administrator cannot spend the household's money.
     await three.hass.auth.async_create_user("Owner")  # the first user of an instance owns it
     viewer = await three.hass.auth.async_create_user("Member", group_ids=[GROUP_ID_USER])

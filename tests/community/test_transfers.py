@@ -310,6 +310,7 @@ async def test_bad_recipients_amounts_and_strangers_change_nothing(
     assert diagnostics["community"]["transfers"] == {
         "open_offers": 0,
         "open_receipts": 0,
+        "offers_for_sale": 0,
         "ignored_messages": 3,
     }
 
