@@ -24,6 +24,7 @@ import pytest
 from custom_components.energy_tokens import trade_link
 from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+from custom_components.energy_tokens.exchange import is_sale
 from custom_components.energy_tokens.ledger import cli, framing, store
 from custom_components.energy_tokens.ledger.trade import (
     CLOCK_SKEW_MS,
@@ -31,7 +32,7 @@ from custom_components.energy_tokens.ledger.trade import (
     TradeTopic,
     trade_topic,
 )
-from custom_components.energy_tokens.trading import Publish
+from custom_components.energy_tokens.trading import Publish, Trader
 from custom_components.energy_tokens.websocket_api import household_view
 
 from ..conftest import device_subentry
@@ -378,6 +379,57 @@ async def test_a_full_disk_or_a_refused_publish_holds_a_transfer_back_without_lo
 
 
 @pytest.mark.slow  # about twenty seconds: `scripts/test --fast` leaves it out
+def _trader(household: Household) -> Trader:
+    assert household.runtime.trade is not None
+    return household.runtime.trade.trader
+
+
+async def _offer_for_sale(household: Household) -> None:
+    """A token of the heater's, at 0.10."""
+    await household.hass.services.async_call(
+        DOMAIN,
+        "offer_for_sale",
+        {"device": device_id(household.hass, household.entry, "Heater"), "amount": 1, "price": 0.1},
+        blocking=True,
+    )
+
+
+async def _buy(household: Household, offer_id: str) -> None:
+    await household.hass.services.async_call(
+        DOMAIN,
+        "buy_offer",
+        {"household": household.entry.entry_id, "offer": offer_id},
+        blocking=True,
+    )
+
+
+async def _buy_every_open_sale(households: list[Household]) -> int:
+    """Whatever is still for sale is bought by a member that sees it; return how many sales."""
+    sales = {
+        offer_id
+        for seller in households
+        for offer_id, entry in [
+            *_trader(seller).book.offers.items(),
+            *((offer_id, decided[0]) for offer_id, decided in _trader(seller).book.decided.items()),
+        ]
+        if is_sale(entry)
+    }
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while any(offers := [_open_sales(seller) for seller in households]):
+        assert loop.time() < deadline, offers
+        for buyer in households:
+            for _seller, sale in _trader(buyer).offers_for_sale():
+                if not any(_trader(h).book.received(sale.offer_id) for h in households):
+                    await _buy(buyer, sale.offer_id)
+        await asyncio.sleep(0.5)
+    return len(sales)
+
+
+def _open_sales(seller: Household) -> list[str]:
+    return [i for i, entry in _trader(seller).book.offers.items() if is_sale(entry)]
+
+
 async def test_random_faults_on_a_real_broker_conserve_tokens_and_every_pair_matches(
     hass: HomeAssistant,
     broker: Broker,
@@ -386,13 +438,16 @@ async def test_random_faults_on_a_real_broker_conserve_tokens_and_every_pair_mat
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """60 rounds among three instances: messages dropped, duplicated and delayed past later
-    ones, the broker restarted (forgetting what was retained), instances offline and reloaded.
-    Afterwards every transfer is settled, the tokens are all there and every pair matches."""
+    ones, the broker restarted (forgetting what was retained), instances offline and reloaded;
+    transfers, and tokens offered for sale and bought (two buyers may race for one offer).
+    Afterwards every transfer and sale is settled, the tokens are all there, the money each
+    seller earned is what its buyers owe, and every pair matches."""
     households = await _community(stack, tmp_path, broker, hass, "One", "Two", "Three")
     total = _tokens(households)
     rng = random.Random(1_717)  # the messages' fates: they depend on timing
     plan = random.Random(4)  # the rounds' faults, the same in every run: 8 broker restarts,
     # 3 instances offline and back, 7 reloads, 53 transfers
+    trades = random.Random(8)  # whether a round offers tokens for sale, or buys an offer listed
     publish = trade_link.TradeLink._async_publish
     late: set[asyncio.Task[None]] = set()
     faulty = True
@@ -416,7 +471,9 @@ async def test_random_faults_on_a_real_broker_conserve_tokens_and_every_pair_mat
 
     monkeypatch.setattr(trade_link.TradeLink, "_async_publish", unreliable)
     offline: set[int] = set()
-    faults: dict[str, int] = dict.fromkeys(("broker", "offline", "online", "reload", "sent"), 0)
+    faults: dict[str, int] = dict.fromkeys(
+        ("broker", "offline", "online", "reload", "sent", "offered", "bought"), 0
+    )
     for _ in range(60):
         roll, index = plan.random(), plan.randrange(len(households))
         household = households[index]
@@ -443,12 +500,20 @@ async def test_random_faults_on_a_real_broker_conserve_tokens_and_every_pair_mat
         if _balance(household, _heater(household)) >= amount * 1_000:
             await _send(household, receiver.entry.entry_id, amount)
             faults["sent"] += 1
+        trader = _trader(household)
+        if trades.random() < 0.25 and _balance(household, _heater(household)) >= 1_000:
+            await _offer_for_sale(household)
+            faults["offered"] += 1
+        elif (listed := trader.offers_for_sale()) and trades.random() < 0.6:
+            await _buy(household, listed[0][1].offer_id)
+            faults["bought"] += 1
         await asyncio.sleep(plan.uniform(0, 0.3))
 
     faulty = False
     for index in offline:
         entry = households[index].entry
         assert await households[index].hass.config_entries.async_setup(entry.entry_id)
+    offered = await _buy_every_open_sale(households)
     await wait_for(lambda: _settled(households) and not late, "every transfer to settle", 120)
     assert min(faults.values()) >= 2, faults  # each fault happened, and transfers were made
     assert faults["sent"] >= 30, faults
@@ -458,4 +523,11 @@ async def test_random_faults_on_a_real_broker_conserve_tokens_and_every_pair_mat
         found = (await _match(a, b)).split()
         assert found[0] == "MATCH", found
         concluded += int(found[1])
-    assert concluded == faults["sent"]  # none refunded: every offer was taken within a day
+    # None refunded: every offer was taken within a day, every sale bought by one member.
+    assert concluded == faults["sent"] + faults["offered"] == faults["sent"] + offered
+    earned = owed = 0
+    for household in households:
+        for entry in household.runtime.economy.ledger.iter_entries():
+            earned += entry.data.get("sold_micro", 0)
+            owed += entry.data.get("bought_micro", 0)
+    assert earned == owed == faults["offered"] * 100_000  # a token at 0.10 each
