@@ -36,7 +36,8 @@ SURPLUS_OFFER_MS = 24 * 3_600_000  # a period's unused tokens are offered to the
 class Economy(Exchange):
     """One household's books and every operation on them."""
 
-    community = False  # in a community: its surplus may be offered to the members
+    community = False  # trading with a community: its surplus may be offered to the members
+    currency = "EUR"  # its money's, as Home Assistant's (the trade link sets it)
 
     # ----- devices
 
@@ -249,6 +250,7 @@ class Economy(Exchange):
                 amount=self.pool_milli,
                 data={
                     "price_micro": self.period_settings.sell_price_micro,
+                    "currency": self.currency,
                     "expires_ms": at_ms + SURPLUS_OFFER_MS,
                     "note": f"Unused tokens of {self.period.key if self.period else ''}",
                 },

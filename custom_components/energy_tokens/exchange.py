@@ -144,6 +144,7 @@ class Exchange(Consumption):
         cause: Cause,
         note: str,
         expires_ms: int,
+        currency: str,
     ) -> Result:
         """Offer a device's (or, with None, the pool's) tokens for sale to the community."""
         if source is None:
@@ -154,7 +155,11 @@ class Exchange(Consumption):
         else:
             self._check_spend(source, amount_milli)
         check_note(note)
-        data: dict[str, Any] = {"price_micro": price_micro, "expires_ms": expires_ms}
+        data: dict[str, Any] = {
+            "price_micro": price_micro,
+            "currency": currency,
+            "expires_ms": expires_ms,
+        }
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,
@@ -173,13 +178,13 @@ class Exchange(Consumption):
         offer_id: str,
         amount_milli: int,
         expires_ms: int,
-        price_micro: int | None = None,
+        price: tuple[int, str] | None = None,
         cause: Cause = SYSTEM,
     ) -> Result:
         """Phase two, from another instance: the tokens wait in ``incoming:<sender>``.
 
         They are nobody's to spend until the sender decides (``conclude_receipt``). A purchase
-        from a sale offer has its price (``price_micro``) and the buyer who asked (``cause``).
+        from a sale offer has its price per token and currency, and the buyer who asked.
         """
         data: dict[str, Any] = {
             "peer_household": sender,
@@ -187,8 +192,8 @@ class Exchange(Consumption):
             "peer_hash": offer_id,
             "expires_ms": expires_ms,
         }
-        if price_micro is not None:
-            data["price_micro"] = price_micro
+        if price is not None:
+            data["price_micro"], data["currency"] = price
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,

@@ -98,7 +98,6 @@ class HouseholdRuntime(Publisher, Storage):
         self.trade: TradeLink | None = None  # its transfers with the community's households
         self.totals: TotalsLink | None = None  # its part in the community's ranking
         self.community_config = community_of(entry)  # what it was set up with
-        economy.community = self.community_config is not None
 
     @classmethod
     async def async_open(
@@ -174,6 +173,8 @@ class HouseholdRuntime(Publisher, Storage):
         """
         if result.entries:
             self.async_schedule_commit()
+            if self.trade is not None:  # offers it did not make itself: a period's surplus
+                self.trade.trader.book.follow(result.entries)
         for subentry_id, meter, spike in result.spikes:
             settings = self.economy.devices[subentry_id].settings
             issues.async_report_spike(self.hass, self.entry.entry_id, settings, meter, spike)
@@ -334,8 +335,7 @@ class HouseholdRuntime(Publisher, Storage):
     async def async_act(self, result: Result) -> Result:
         """Follow up an action, and return once its unit is durable (it survives a crash).
 
-        Concurrent actions share one group commit: an action whose entries a commit already
-        made durable does not wait for another.
+        Concurrent actions share one group commit: an action durable already does not wait.
         """
         self.apply(result)
         if result.entries:

@@ -48,13 +48,11 @@ class TradeLink:
         act: tuple[Callable[[Result], Awaitable[Result]], Callable[[], Awaitable[int]]],
         prefix: str,
         trader: Trader,
-        read_to: int,
     ) -> None:
         """Use ``async_open``; ``act`` makes a unit durable, ``commit`` all (the runtime's)."""
         self.hass = hass
         self.entry = entry
         self._act, self._commit = act
-        self._read_to = read_to  # the ledger's entries the trader's book has taken in
         self.prefix = prefix
         self.trader = trader
         self._lock = asyncio.Lock()
@@ -74,7 +72,6 @@ class TradeLink:
         """Read what the ledger holds of transfers under way (in the executor)."""
         prefix, _name, members = community
         ledger = economy.ledger
-        read_to = ledger.durable_seq  # read at least this far (an entry read twice is no harm)
         book = await hass.async_add_executor_job(lambda: TradeBook.read(ledger.iter_entries()))
         keys = {household: m.log_key.public_key for household, m in members.items()}
         trader = Trader(
@@ -87,7 +84,7 @@ class TradeLink:
             clock=economy.clock,
             currency=hass.config.currency,
         )
-        return cls(hass, entry, act, prefix, trader, read_to)
+        return cls(hass, entry, act, prefix, trader)
 
     async def async_start(self) -> None:
         """Subscribe to what is addressed to the household; publish what is still open."""
@@ -106,12 +103,16 @@ class TradeLink:
             ),
         ]
         self.started = True
+        # From now on a period's unused tokens may be offered (the policy): someone refunds them.
+        economy = self.trader.economy
+        economy.community, economy.currency = True, self.trader.currency
         await self._async_tick()
 
     @callback
     def async_stop(self) -> None:
         """Stop (the household unloads); what is under way resumes at its next start."""
         self._stopped = True
+        self.trader.economy.community = False
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -162,23 +163,18 @@ class TradeLink:
     # ----- under way
 
     async def _async_period_closed(self, event: Event[dict[str, Any]]) -> None:
-        """A period closed: the unused tokens it offered for sale are published."""
+        """A period closed: the unused tokens it offered for sale are published now.
+
+        The trader's book took the offer in with the close (the runtime follows every unit).
+        """
         if event.data.get("household_id") != self.trader.household or self._stopped:
             return
         async with self._lock:
-            ledger = self.trader.economy.ledger
             try:
                 await self._commit()  # the close is durable before it is offered
-                since = self._read_to + 1
-                entries = await self.hass.async_add_executor_job(
-                    lambda: list(ledger.iter_entries(since))
-                )
-            except LedgerError as err:  # published at the next tick, read again then
+            except LedgerError as err:  # published by a tick once it is durable
                 _LOGGER.warning("The period's surplus is not offered yet: %s", err)
                 return
-            if entries:
-                self._read_to = entries[-1].seq
-            self.trader.book.follow(entries)
             for message in self.trader.outstanding():
                 await self._async_publish(message)
 

@@ -18,6 +18,7 @@ import logging
 from .books import Device
 from .economy import Economy
 from .exchange import household_account, is_remote_offer, is_sale
+from .inputs import MAX_TOKENS
 from .ledger import Cause, Entry, Kind
 from .ledger.community import CommunityError, Payload
 from .ledger.trade import (
@@ -32,6 +33,7 @@ from .ledger.trade import (
     trade_topic,
 )
 from .results import BudgetError, Result
+from .settings import MILLI
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -152,7 +154,9 @@ class Trader:
         """Offer a device's (None: the pool's) tokens for sale to the community's members."""
         if expires_ms <= self.clock():
             raise BudgetError("offer_expired")
-        result = self.economy.offer_sale(source, amount_milli, price_micro, cause, note, expires_ms)
+        result = self.economy.offer_sale(
+            source, amount_milli, price_micro, cause, note, expires_ms, self.currency
+        )
         return self._recorded(result, [self._offer_message(result.entries[-1])])
 
     def buy(self, offer_id: str, cause: Cause) -> Step:
@@ -171,19 +175,32 @@ class Trader:
             raise BudgetError("offer_expired")
         if sale.currency != self.currency:
             raise BudgetError("other_currency", currency=sale.currency)
+        if sale.amount > MAX_TOKENS * MILLI:  # as much as one call may move here
+            shown = f"{sale.amount / MILLI:,.3f}"
+            raise BudgetError("amount_too_large", limit=f"{MAX_TOKENS:,}", amount=shown)
         result = self.economy.receive_remote(
-            seller, sale.seq, offer_id, sale.amount, sale.expires_ms, sale.price_micro, cause
+            seller,
+            sale.seq,
+            offer_id,
+            sale.amount,
+            sale.expires_ms,
+            (sale.price_micro, sale.currency),
+            cause,
         )
         return self._recorded(result, [self._receipt_message(result.entries[-1])])
 
     def offers_for_sale(self) -> list[tuple[str, SaleOffer]]:
-        """The members' sale offers the household may still buy, soonest to expire first."""
+        """The members' sale offers the household may buy, soonest to expire first."""
         now = self.clock()
+        for offer_id in [i for i, (_, sale) in self.market.items() if now > sale.expires_ms]:
+            del self.market[offer_id]  # expired: its seller refunds it
         return sorted(
             (
                 (seller, sale)
                 for offer_id, (seller, sale) in self.market.items()
-                if now <= sale.expires_ms and not self.book.received(offer_id)
+                if not self.book.received(offer_id)
+                and sale.currency == self.currency
+                and self.keys(seller) is not None
             ),
             key=lambda listed: listed[1].expires_ms,
         )
@@ -198,9 +215,15 @@ class Trader:
         return step
 
     def outstanding(self) -> list[Publish]:
-        """Every open offer and receipt, to publish again (lost, or the broker restarted)."""
-        offers = [self._offer_message(o) for o in self.book.offers.values()]
-        return offers + [self._receipt_message(r) for r in self.book.receipts.values()]
+        """Every open offer and receipt on disk, to publish (again: lost, a broker restarted).
+
+        Only what is durable: a message about an entry a crash could still take back would
+        leave the other side holding a receipt of nothing.
+        """
+        durable = self.economy.ledger.durable_seq
+        offers = [self._offer_message(o) for o in self.book.offers.values() if o.seq <= durable]
+        receipts = [r for r in self.book.receipts.values() if r.seq <= durable]
+        return offers + [self._receipt_message(r) for r in receipts]
 
     # ----- messages
 
@@ -210,14 +233,17 @@ class Trader:
         ``sender`` is the other household (the topic's). CommunityError for a message that is
         not one or does not verify; nothing is recorded then.
         """
-        if kind is TradeTopic.SALE and sender == self.household:
-            return Step()  # its own, as every member sees it
+        if kind is TradeTopic.SALE and sender == self.household:  # its own, as members see it
+            if payload and offer_id not in self.book.offers:  # sold or refunded: clear it again
+                return Step(publish=[(sale_topic(self.prefix, self.household, offer_id), "", True)])
+            return Step()
         key = self.keys(sender)
         if key is None:
             self.ignored += 1
             raise CommunityError(f"a {kind} from a household not admitted")
         if not payload:
-            self.market.pop(offer_id, None)  # a sale offer sold or withdrawn
+            if kind is TradeTopic.SALE and self.market.get(offer_id, ("",))[0] == sender:
+                del self.market[offer_id]  # sold or withdrawn, by its seller
             return Step()  # a retained message cleared
         try:
             match kind:
@@ -245,6 +271,8 @@ class Trader:
         """A member's sale offer: listed until it is sold, withdrawn or expires."""
         if sale.sender != seller or sale.offer_id != offer_id:
             raise CommunityError("a sale offer signed for another topic")
+        if self.market.get(offer_id, (seller,))[0] != seller:
+            raise CommunityError("a sale offer under another member's offer id")
         self.market[offer_id] = (seller, sale)
         return Step()
 
@@ -346,7 +374,7 @@ class Trader:
                 offer.seq,
                 offer.amount,
                 data["price_micro"],
-                self.currency,
+                data.get("currency", self.currency),
                 data["expires_ms"],
                 data.get("note", ""),
             )

@@ -42,8 +42,20 @@ class Home:
 
     def sell(self, amount: int) -> Entry:
         """A sale to the community: to whichever member buys it first."""
-        data = {"price_micro": 250_000, "expires_ms": 2**40}
+        data = {"price_micro": 250_000, "currency": "EUR", "expires_ms": 2**40}
         return self._write(Kind.TRANSFER, "device:a", "escrow:sale", amount, data)
+
+    def buy(self, seller: Home, offer: Entry, price: int = 250_000) -> Entry:
+        """A sale's receipt: with the price it was bought at."""
+        data = {
+            "peer_household": seller.id,
+            "peer_seq": offer.seq,
+            "peer_hash": offer.hash.hex(),
+            "price_micro": price,
+            "currency": "EUR",
+        }
+        target = f"incoming:{seller.id}"
+        return self._write(Kind.TRANSFER, f"household:{seller.id}", target, offer.amount, data)
 
     def receive(self, sender: Home, offer: Entry, amount: int | None = None) -> Entry:
         """Across instances: into incoming:<sender> until the sender decides."""
@@ -58,9 +70,13 @@ class Home:
         data = {"peer_household": sender.id, "peer_seq": offer.seq, "peer_hash": offer.hash.hex()}
         return self._write(Kind.TRANSFER, f"household:{sender.id}", "device:a", offer.amount, data)
 
-    def settle(self, to: Home, offer: Entry, receipt: Entry | None) -> Entry:
+    def settle(
+        self, to: Home, offer: Entry, receipt: Entry | None, money: int | None = None
+    ) -> Entry:
         """The escrow to ``household:<to>``, linked to the receipt (a wrong one if None)."""
-        data = {"escrow": offer.hash.hex()}
+        data: dict[str, Any] = {"escrow": offer.hash.hex()}
+        if money is not None:
+            data["sold_micro"] = money
         close = self._write(
             Kind.TRANSFER, offer.to_account or "", f"household:{to.id}", offer.amount, data
         )
@@ -74,15 +90,18 @@ class Home:
         data = {"escrow": offer.hash.hex(), "refund": "expired"}
         return self._write(Kind.TRANSFER, offer.to_account or "", "device:a", offer.amount, data)
 
-    def conclude(self, receipt: Entry, decision: Entry, *, settled: bool) -> Entry:
+    def conclude(
+        self, receipt: Entry, decision: Entry, *, settled: bool, money: int | None = None
+    ) -> Entry:
         sender = receipt.data["peer_household"]
-        data = {
+        data: dict[str, Any] = {
             "incoming": receipt.hash.hex(),
             "decision_seq": decision.seq,
             "decision_hash": decision.hash.hex(),
         }
         target = "pool" if settled else f"household:{sender}"
         data |= {} if settled else {"refund": "refunded by the sender"}
+        data |= {} if money is None else {"bought_micro": money}
         return self._write(Kind.TRANSFER, f"incoming:{sender}", target, receipt.amount, data)
 
     def match(self, other: Home) -> Match:
@@ -270,9 +289,9 @@ def test_a_sale_matches_its_buyer_and_every_buyer_refunded(
     a, b = homes
     c = Home(a.folder.parent / "c", "home-c", clock)
     offer = a.sell(2_000)
-    won, lost = b.receive(a, offer), c.receive(a, offer)
-    close = a.settle(b, offer, won)
-    b.conclude(won, close, settled=True)
+    won, lost = b.buy(a, offer), c.buy(a, offer)
+    close = a.settle(b, offer, won, money=500_000)  # 2 tokens at 0.25
+    b.conclude(won, close, settled=True, money=500_000)
     c.conclude(lost, close, settled=False)  # answered: sold to another member
     found = a.match(b)
     assert (found.matches, found.transfers, found.net) == (True, 1, (2_000, -2_000))
@@ -280,8 +299,24 @@ def test_a_sale_matches_its_buyer_and_every_buyer_refunded(
     assert (found.matches, found.transfers, found.net, found.in_flight) == (True, 0, (0, 0), [])
     unsold = a.sell(500)  # nobody bought it: no other household's business
     assert a.match(c).in_flight == []
-    c.receive(a, unsold)
+    c.buy(a, unsold)
     assert a.match(c).in_flight == ["home-a to home-c: sale 10 not decided yet"]
+
+
+def test_a_sale_whose_sides_record_other_money(homes: tuple[Home, Home]) -> None:
+    a, b = homes
+    offer = a.sell(2_000)
+    receipt = b.buy(a, offer, price=1)  # b says it bought at another price
+    b.conclude(receipt, a.settle(b, offer, receipt, money=500_000), settled=True, money=500_000)
+    assert _problems(a, b) == [
+        "home-a to home-b: sale 6: bought at another price than it was offered"
+    ]
+    offer = a.sell(1_000)
+    receipt = b.buy(a, offer)
+    b.conclude(receipt, a.settle(b, offer, receipt, money=250_000), settled=True, money=1)
+    assert _problems(a, b)[1] == (
+        "home-a to home-b: sale 10: the seller records 250000 micro-units earned, the buyer 1 owed"
+    )
 
 
 def test_a_sale_kept_by_a_buyer_it_was_not_sold_to(
@@ -290,9 +325,9 @@ def test_a_sale_kept_by_a_buyer_it_was_not_sold_to(
     a, b = homes
     c = Home(a.folder.parent / "c", "home-c", clock)
     offer = a.sell(2_000)
-    won, lost = b.receive(a, offer), c.receive(a, offer)
-    close = a.settle(b, offer, won)
-    c.conclude(lost, close, settled=True)  # c keeps tokens a sold to b
+    won, lost = b.buy(a, offer), c.buy(a, offer)
+    close = a.settle(b, offer, won, money=500_000)
+    c.conclude(lost, close, settled=True, money=500_000)  # c keeps tokens a sold to b
     assert _problems(a, c) == [
         "home-a to home-c: sale 6 concluded by the receiver as the sender did not"
     ]

@@ -484,10 +484,11 @@ def test_a_sale_nobody_buys_returns_to_the_pool_and_cannot_be_bought_late(
     pool = alpha.economy.pool_milli
     offer_id = _sell(community, alpha, 1_000, MINUTE)
     community.clock.advance(MINUTE + 1)
-    assert not bravo.trader.offers_for_sale()  # expired: no longer listed
     with pytest.raises(BudgetError) as late:
         bravo.trader.buy(offer_id, USER)
     assert late.value.key == "offer_expired"
+    assert not bravo.trader.offers_for_sale()  # expired: no longer listed
+    assert offer_id not in bravo.trader.market
     community.clock.advance(CLOCK_SKEW_MS)
     community.tick(alpha, faults=False)
     assert alpha.economy.pool_milli == pool
@@ -516,6 +517,7 @@ def test_refused_sales_and_purchases_write_nothing(community: Community) -> None
         bravo.trader.buy("0" * 64, USER)
     assert refused.value.key == "unknown_offer"
     bravo.trader.currency = "CHF"
+    assert not bravo.trader.offers_for_sale()  # listed only where it can be bought
     with pytest.raises(BudgetError) as refused:
         bravo.trader.buy(offer_id, USER)
     assert (refused.value.key, refused.value.placeholders) == (
@@ -556,6 +558,14 @@ def test_forged_and_misplaced_sale_offers_are_ignored(community: Community) -> N
     assert bravo.trader.ignored == 5
     bravo.trader.receive(TradeTopic.SALE, "alpha", offer_id, payload)
     assert [listed.offer_id for _, listed in bravo.trader.offers_for_sale()] == [offer_id]
+    # Another member can neither replace alpha's offer under its id, nor withdraw it.
+    copied = SaleOffer("charlie", offer_id, 1, 1_000, 1, "EUR", sale.expires_ms, "")
+    with pytest.raises(CommunityError, match="another member's offer id"):
+        bravo.trader.receive(
+            TradeTopic.SALE, "charlie", offer_id, copied.encode(charlie.economy.ledger.sign)
+        )
+    bravo.trader.receive(TradeTopic.SALE, "charlie", offer_id, "")
+    assert [seller for seller, _ in bravo.trader.offers_for_sale()] == ["alpha"]
     bravo.trader.receive(TradeTopic.SALE, "alpha", offer_id, "")  # withdrawn (sold)
     assert not bravo.trader.offers_for_sale()
 
@@ -610,3 +620,37 @@ def test_a_period_s_unused_tokens_are_offered_to_the_community_or_rolled_over(
     assert retained
     published = SaleOffer.decode(payload, economy.ledger.public_key)
     assert (published.amount, published.price_micro, published.currency) == (unused, 200_000, "EUR")
+
+
+def test_an_offer_is_published_only_once_durable_and_a_sold_one_cleared_again(
+    community: Community,
+) -> None:
+    alpha = community.homes["alpha"]
+    economy = alpha.economy
+    result = economy.offer_sale(None, 1_000, 1, USER, "", community.clock.now + MINUTE, "EUR")
+    alpha.trader.book.follow(result.entries)  # as the runtime follows a period's close
+    assert alpha.trader.outstanding() == []  # not on disk yet: a crash could take it back
+    economy.ledger.commit()
+    [(name, payload, _)] = alpha.trader.outstanding()
+    offer_id = name.rsplit("/", 1)[1]
+    # Its own retained offer, delivered back to it: nothing while open; cleared once decided.
+    assert alpha.trader.receive(TradeTopic.SALE, "alpha", offer_id, payload).publish == []
+    community.clock.advance(MINUTE + CLOCK_SKEW_MS + 1)
+    community.apply(alpha, alpha.trader.due(), faults=False)
+    again = alpha.trader.receive(TradeTopic.SALE, "alpha", offer_id, payload)
+    assert again.publish == [(name, "", True)]
+    assert not again.result.entries
+
+
+def test_an_offer_beyond_what_one_call_may_move_is_not_bought(community: Community) -> None:
+    """An admitted member's signed offer of a billion tokens: listed, never bought."""
+    alpha, bravo = community.homes["alpha"], community.homes["bravo"]
+    huge = SaleOffer("alpha", "ab" * 32, 1, 10**12, 1, "EUR", community.clock.now + MINUTE, "")
+    bravo.trader.receive(
+        TradeTopic.SALE, "alpha", "ab" * 32, huge.encode(alpha.economy.ledger.sign)
+    )
+    seq = bravo.economy.ledger.seq
+    with pytest.raises(BudgetError) as refused:
+        bravo.trader.buy("ab" * 32, USER)
+    assert refused.value.key == "amount_too_large"
+    assert bravo.economy.ledger.seq == seq

@@ -10,7 +10,8 @@ that recorded a receipt of it (each of which must have been refunded). This pair
 reports:
 
 - *problems*: a receipt of an offer the sender never made, or of another amount; two receipts
-  of one offer; a settlement without a receipt; a conclusion the sender's ledger contradicts
+  of one offer; a sale bought at another price, or whose money the two sides record
+  differently; a settlement without a receipt; a conclusion the sender's ledger contradicts
   (tokens taken that the sender got back, or given back that the sender settled);
 - *in flight*: offers and receipts not concluded yet (a transfer under way);
 - when nothing is in flight, the net balances: what one ledger records owing the other must be
@@ -141,6 +142,8 @@ def _match_direction(sender: _Side, receiver: _Side, found: Match) -> None:
                 problems.append(f"{label} concluded by the receiver as the sender did not")
             elif conclusion.data.get("decision_hash") != close.hash.hex():
                 problems.append(f"{label} concluded on another decision than the sender's")
+            elif settled and (money := _money(offer, receipt, close, conclusion)) is not None:
+                problems.append(f"{label}: {money}")
             else:
                 found.transfers += settled
         elif close is None:
@@ -153,3 +156,16 @@ def _match_direction(sender: _Side, receiver: _Side, found: Match) -> None:
             found.transfers += 1  # between households of one instance: received, settled
         else:
             problems.append(f"{label} refunded though the receiver recorded it")
+
+
+def _money(offer: Entry, receipt: Entry | None, close: Entry, conclusion: Entry) -> str | None:
+    """What the two sides of a sale record of its price and money, if they disagree."""
+    if "price_micro" not in offer.data:
+        return None  # a transfer: no money
+    asked = (offer.data["price_micro"], offer.data.get("currency"))
+    if receipt is None or (receipt.data.get("price_micro"), receipt.data.get("currency")) != asked:
+        return "bought at another price than it was offered"
+    earned, owed = close.data.get("sold_micro", 0), conclusion.data.get("bought_micro", 0)
+    if earned != owed:
+        return f"the seller records {earned} micro-units earned, the buyer {owed} owed"
+    return None
