@@ -23,6 +23,7 @@ PURE = {
     "results",
     "restore",
     "settings",
+    "trade_book",
     "trading",
     "view",
     "witness_status",
