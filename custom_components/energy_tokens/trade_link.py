@@ -82,7 +82,7 @@ class TradeLink:
             keys=keys.get,
             sign=ledger.sign,
             clock=economy.clock,
-            currency=hass.config.currency,
+            currency=str(hass.config.currency),  # YAML gives a str subclass the ledger refuses
         )
         return cls(hass, entry, act, prefix, trader)
 

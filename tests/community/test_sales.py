@@ -11,6 +11,7 @@ from typing import Any
 from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.util.yaml.objects import NodeStrClass
 import pytest
 
 from custom_components.energy_tokens import trade_link
@@ -185,6 +186,10 @@ async def test_a_period_s_unused_tokens_are_offered_to_the_community(
     one, two = households = await _community(
         stack, tmp_path, broker, hass, "One", "Two", settings=settings
     )
+    # The currency as configuration.yaml gives it: a subclass of str, written as plain text.
+    one.hass.config.currency = NodeStrClass("EUR")
+    await one.reload()
+    await wait_for(lambda: bool(one.runtime.trade and one.runtime.trade.started), "One back")
     unused = one.runtime.economy.pool_milli + 40_000  # the pool's and the heater's allowance
     sales = _money(one)[0]
     await one.hass.services.async_call(
