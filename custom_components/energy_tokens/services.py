@@ -15,6 +15,7 @@ from homeassistant.helpers.service import async_register_admin_service
 from homeassistant.util.json import JsonValueType
 import probatio
 
+from .books import Device
 from .const import CONF_ALLOWANCE, DOMAIN
 from .helpers import (
     async_require_admin,
@@ -172,15 +173,19 @@ async def _async_top_up(call: ServiceCall) -> None:
         await runtime.async_act(runtime.economy.top_up(amount, _cause(call), books))
 
 
-async def _async_sell_surplus(call: ServiceCall) -> None:
+async def _async_seller(call: ServiceCall) -> tuple[HouseholdRuntime, Device | None]:
+    """The household and the device whose tokens are sold; None: the household's pool."""
     if ATTR_DEVICE in call.data:
-        runtime, books = device(call.hass, call.data[ATTR_DEVICE])
-    elif ATTR_HOUSEHOLD in call.data:
-        runtime, books = household(call.hass, call.data[ATTR_HOUSEHOLD]), None
+        return device(call.hass, call.data[ATTR_DEVICE])
+    if ATTR_HOUSEHOLD in call.data:
         # The pool is everyone's: selling it is for administrators, as buying it is.
         await async_require_admin(call.hass, call.context, "pool_sale_admin_only")
-    else:
-        raise translated_error("seller_missing")
+        return household(call.hass, call.data[ATTR_HOUSEHOLD]), None
+    raise translated_error("seller_missing")
+
+
+async def _async_sell_surplus(call: ServiceCall) -> None:
+    runtime, books = await _async_seller(call)
     with refusals_translated():
         amount = call.data.get(ATTR_AMOUNT)
         milli = None if amount is None else amount_milli(amount)
@@ -188,13 +193,7 @@ async def _async_sell_surplus(call: ServiceCall) -> None:
 
 
 async def _async_offer_for_sale(call: ServiceCall) -> None:
-    if ATTR_DEVICE in call.data:
-        runtime, books = device(call.hass, call.data[ATTR_DEVICE])
-    elif ATTR_HOUSEHOLD in call.data:
-        runtime, books = household(call.hass, call.data[ATTR_HOUSEHOLD]), None
-        await async_require_admin(call.hass, call.context, "pool_sale_admin_only")
-    else:
-        raise translated_error("seller_missing")
+    runtime, books = await _async_seller(call)
     link = community_link(runtime)
     expires = timedelta(hours=call.data[ATTR_EXPIRES_IN])
     with refusals_translated():

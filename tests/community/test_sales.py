@@ -129,6 +129,16 @@ async def test_a_sale_goes_to_the_first_buyer_and_both_ledgers_record_the_money(
     with pytest.raises(Unauthorized):
         await _buy(three, listed["offer"], Context(user_id=viewer.id))
     assert three.runtime.economy.ledger.seq == seq
+    with pytest.raises(ServiceValidationError) as refused:  # nor sell the household's pool
+        await three.hass.services.async_call(
+            DOMAIN,
+            "offer_for_sale",
+            {"household": three.entry.entry_id, "amount": 1, "price": 0},
+            blocking=True,
+            context=Context(user_id=viewer.id),
+        )
+    assert refused.value.translation_key == "pool_sale_admin_only"
+    assert three.runtime.economy.ledger.seq == seq
     await _buy(two, listed["offer"])
     await _buy(three, listed["offer"].upper())  # the id as printed, in any case
     await wait_for(lambda: _settled(households), "the sale to settle")
