@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from datetime import timedelta
+import errno
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.util.yaml.objects import NodeStrClass
 import pytest
 
 from custom_components.energy_tokens import trade_link
 from custom_components.energy_tokens.const import CONF_SELL_PRICE, CONF_SURPLUS, DOMAIN
 from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
+from custom_components.energy_tokens.ledger import framing, store
 from custom_components.energy_tokens.websocket_api import household_view
 
 from ..conftest import device_subentry
@@ -214,4 +216,53 @@ async def test_a_period_s_unused_tokens_are_offered_to_the_community(
     await wait_for(lambda: _settled(households), "the sale to settle")
     assert _tokens(households) == total
     assert _money(one)[0] == sales + unused * 200_000 // 1000
+    assert (await _match(one, two)).startswith("MATCH 1 transfers")
+
+
+async def test_a_full_disk_refuses_a_purchase_and_holds_a_sale_back_without_loss(
+    hass: HomeAssistant,
+    broker: Broker,
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The buyer's disk is full when it buys: refused, translated, nothing owed. The seller's
+    is full when the purchase arrives: it waits, and settles once the seller writes again."""
+    one, two = households = await _community(stack, tmp_path, broker, hass, "One", "Two")
+    full: set[str] = set()  # the ledger folders whose writes fail
+    write_all = framing.write_all
+
+    def disk(fd: int, data: bytes | bytearray | memoryview) -> None:
+        if str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(tuple(full)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write_all(fd, data)
+
+    monkeypatch.setattr(store, "write_all", disk)
+    await one.hass.services.async_call(
+        DOMAIN,
+        "offer_for_sale",
+        {"device": device_id(one.hass, one.entry, "Heater"), "amount": 2, "price": 0.5},
+        blocking=True,
+    )
+    await wait_for(partial(_listed, two), "the offer listed")
+    [listed] = await _offers(two)
+    full.add(f"{two.folder}/")
+    with pytest.raises(HomeAssistantError) as refused:
+        await _buy(two, listed["offer"])
+    assert refused.value.translation_key == "ledger_write_failed"
+    full.clear()
+    await two.reload()  # space freed: the repair's retry (or Home Assistant's) reloads
+    assert two.runtime.economy.ledger.balance(f"incoming:{one.entry.entry_id}") == 0
+    total = _tokens(households)
+    earned, owed = _money(one)[0], _money(two)[1]
+    await wait_for(partial(_listed, two), "the offer listed again")
+    full.add(f"{one.folder}/")
+    await _buy(two, listed["offer"])
+    await wait_for(lambda: "A transfer message waits for the ledger" in caplog.text, "One")
+    full.clear()
+    await one.reload()
+    await wait_for(lambda: _settled(households), "the sale once One writes again")
+    assert _tokens(households) == total
+    assert (_money(one)[0] - earned, _money(two)[1] - owed) == (1_000_000, 1_000_000)
     assert (await _match(one, two)).startswith("MATCH 1 transfers")

@@ -295,14 +295,18 @@ async def test_bad_recipients_amounts_and_strangers_change_nothing(
     assert one.runtime.economy.ledger.seq == seq
 
     # A stranger's offer on Two's topic, and one of One's offers replayed with another amount.
+    # Retained: Home Assistant's MQTT client subscribes a moment after `started` (its
+    # subscriptions are batched), and these must reach Two whenever it is subscribed.
     stranger = "0" * 64
     name = trade_topic(PREFIX, TradeTopic.OFFER, two.entry.entry_id, "mallory", stranger)
-    await mqtt.async_publish(one.hass, name, '{"v":1}', qos=1)
+    await mqtt.async_publish(one.hass, name, '{"v":1}', qos=1, retain=True)
     forged = Offer(one.entry.entry_id, two.entry.entry_id, stranger, 1, 9_000, 2**40, "")
     name = trade_topic(PREFIX, TradeTopic.OFFER, two.entry.entry_id, one.entry.entry_id, stranger)
-    await mqtt.async_publish(one.hass, name, forged.encode(two.runtime.economy.ledger.sign), qos=1)
+    payload = forged.encode(two.runtime.economy.ledger.sign)
+    await mqtt.async_publish(one.hass, name, payload, qos=1, retain=True)
     # And a topic under Two's filters that is not a transfer's (the offer id is no hash).
-    await mqtt.async_publish(one.hass, f"{PREFIX}/receipt/{two.entry.entry_id}/x/y", "{}", qos=1)
+    name = f"{PREFIX}/receipt/{two.entry.entry_id}/x/y"
+    await mqtt.async_publish(one.hass, name, "{}", qos=1, retain=True)
     link = two.runtime.trade
     assert link is not None
     await wait_for(lambda: link.trader.ignored == 3, "all three to be ignored")
