@@ -164,3 +164,44 @@ test("North offers a token for sale; South buys it with the card's button", asyn
   await card("south").locator(".offers-list").waitFor({ state: "detached" }); // sold: gone from the list
   await pages.south.screenshot({ path: join(SCREENSHOTS, "community-05-south-bought.png"), fullPage: true });
 });
+
+/** Through the user's own session: opt in to publishing the totals, then close the period. */
+async function shareAndClose(name) {
+  await pages[name].evaluate(async (entryId) => {
+    const hass = document.querySelector("home-assistant").hass;
+    const subentries = await hass.callWS({ type: "config_entries/subentries/list", entry_id: entryId });
+    const community = subentries.find((subentry) => subentry.subentry_type === "community");
+    const path = "config/config_entries/subentries/flow";
+    const form = await hass.callApi("POST", path, {
+      handler: [entryId, "community"],
+      source: "reconfigure",
+      subentry_id: community.subentry_id,
+    });
+    const done = await hass.callApi("POST", `${path}/${form.flow_id}`, { share_totals: true });
+    if (done.reason !== "reconfigure_successful") throw new Error(JSON.stringify(done));
+  }, pair[name].entry_id);
+  // Opting in reloads the household; once it is loaded again, its period is closed.
+  await pages[name].evaluate(async (entryId) => {
+    const hass = document.querySelector("home-assistant").hass;
+    for (let attempt = 1; ; attempt++) {
+      const [entry] = await hass.callWS({ type: "config_entries/get", domain: "energy_tokens" });
+      if (entry.entry_id === entryId && entry.state === "loaded") break;
+      if (attempt === 120) throw new Error(`the household did not load again: ${entry.state}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await hass.callService("energy_tokens", "close_period", { household: entryId });
+  }, pair[name].entry_id);
+}
+
+test("both households opt in to the ranking; each card ranks both for the period closed", async () => {
+  for (const name of ["north", "south"]) await shareAndClose(name);
+  for (const name of ["north", "south"]) {
+    const rows = card(name).locator(".ranking-list li");
+    await rows.nth(1).waitFor();
+    assert.equal(await card(name).locator(".ranking h3").textContent(), "Who consumed most");
+    // Neither heater used anything: both are first, with the same consumption.
+    assert.deepEqual((await rows.allTextContents()).sort(), ["1. North: 0 kWh (0 %)", "1. South: 0 kWh (0 %)"]);
+    assert.equal(await card(name).locator(`.ranking-list li.own`).textContent(), `1. ${pair[name].name}: 0 kWh (0 %)`);
+  }
+  await pages.south.screenshot({ path: join(SCREENSHOTS, "community-06-south-ranking.png"), fullPage: true });
+});
