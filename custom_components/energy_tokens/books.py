@@ -23,7 +23,7 @@ from .ledger.entries import SYSTEM
 from .metering import HeldSpike, MeterTracker, TrackerState
 from .periods import Period
 from .policies import ALLOWANCE_LOWERED, MARKET, POOL, PROVIDER, Status, allocation_order, status
-from .results import BudgetError, Result
+from .results import Result
 from .settings import MILLI, DeviceSettings, HouseholdSettings
 
 
@@ -315,12 +315,6 @@ class Books:
             else self.device_event(kind, device, **extra)
         )
         self._result.events.append(event)
-
-    def _check_spend(self, device: Device, amount_milli: int) -> None:
-        if amount_milli <= 0:
-            raise BudgetError("amount_not_positive")
-        if amount_milli > self.balance_milli(device):
-            raise BudgetError("insufficient_balance", device=device.settings.name)
 
     # ----- devices and the money that moves between accounts
 

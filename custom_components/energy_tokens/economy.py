@@ -217,7 +217,7 @@ class Economy(Exchange):
         if self.pool_milli > 0 and target != POOL:
             self._move_surplus(kind, POOL, target, self.pool_milli, at_ms=at_ms)
         elif self.pool_milli > 0 and self.period_settings.surplus is Surplus.COMMUNITY:
-            self._offer_surplus(at_ms)
+            self._offer_surplus(at_ms, self.period.key)
         close = {
             "period": self.period.key,
             "consumed_milli": {d.settings.account: d.period_milli for d in self.devices.values()},
@@ -237,7 +237,7 @@ class Economy(Exchange):
             sales=self.sales_micro / MICRO,
         )
 
-    def _offer_surplus(self, at_ms: int) -> None:
+    def _offer_surplus(self, at_ms: int, period: str) -> None:
         """The pool's unused tokens offered to the community at the sell price, for a day.
 
         Outside a community they stay in the pool: rolled over.
@@ -252,7 +252,7 @@ class Economy(Exchange):
                     "price_micro": self.period_settings.sell_price_micro,
                     "currency": self.currency,
                     "expires_ms": at_ms + SURPLUS_OFFER_MS,
-                    "note": f"Unused tokens of {self.period.key if self.period else ''}",
+                    "note": f"Unused tokens of {period}",
                 },
                 ts_ms=at_ms,
             )
@@ -293,18 +293,11 @@ class Economy(Exchange):
 
     def sell(self, device: Device | None, amount_milli: int | None, cause: Cause) -> Result:
         """Sell a device's (or the pool's) tokens at the sell price; None sells all there is."""
-        if device is None:
-            account, available, seller = POOL, self.pool_milli, self.name
-        else:
-            account, available = device.settings.account, self.balance_milli(device)
-            seller = device.settings.name
+        _account, available, _name = self._holder(device)
         if amount_milli is None and available <= 0:
             raise BudgetError("nothing_to_sell")
         amount = available if amount_milli is None else amount_milli
-        if amount <= 0:
-            raise BudgetError("amount_not_positive")
-        if amount > available:
-            raise BudgetError("insufficient_balance", device=seller)
+        account = self._check_spend(device, amount)
         with self._unit() as result:
             self._move_surplus(Kind.SALE, account, MARKET, amount, cause=cause)
         return result

@@ -90,6 +90,21 @@ def find_receipt(entries: Iterable[Entry], offer: Entry) -> Entry | None:
 class Exchange(Consumption):
     """The books, with tokens sent to and received from other households."""
 
+    def _holder(self, device: Device | None) -> tuple[str, int, str]:
+        """Whose tokens: a device's account, balance and name; with None, the pool's."""
+        if device is None:
+            return POOL, self.pool_milli, self.name
+        return device.settings.account, self.balance_milli(device), device.settings.name
+
+    def _check_spend(self, device: Device | None, amount_milli: int) -> str:
+        """The account ``amount_milli`` leaves, once it is sure it may (None: the pool)."""
+        account, available, name = self._holder(device)
+        if amount_milli <= 0:
+            raise BudgetError("amount_not_positive")
+        if amount_milli > available:
+            raise BudgetError("insufficient_balance", device=name)
+        return account
+
     def offer(
         self,
         source: Device,
@@ -147,13 +162,7 @@ class Exchange(Consumption):
         currency: str,
     ) -> Result:
         """Offer a device's (or, with None, the pool's) tokens for sale to the community."""
-        if source is None:
-            if amount_milli <= 0:
-                raise BudgetError("amount_not_positive")
-            if amount_milli > self.pool_milli:
-                raise BudgetError("insufficient_balance", device=self.name)
-        else:
-            self._check_spend(source, amount_milli)
+        account = self._check_spend(source, amount_milli)
         check_note(note)
         data: dict[str, Any] = {
             "price_micro": price_micro,
@@ -163,7 +172,7 @@ class Exchange(Consumption):
         with self._unit() as result:
             self._append(
                 Kind.TRANSFER,
-                from_account=POOL if source is None else source.settings.account,
+                from_account=account,
                 to_account=SALE_ESCROW,
                 amount=amount_milli,
                 cause=cause,

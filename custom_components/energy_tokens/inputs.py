@@ -26,36 +26,39 @@ _FLOAT_NOISE = Decimal("1e-6")  # of a milli-token: far above float error, far b
 def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
     """A user's amount of tokens as milli-tokens, or a refusal that says what is wrong."""
     number = _number(value)
-    shown = {"amount": _shown(value)}
     if number < 0 or (number == 0 and not zero_allowed):
         raise BudgetError("amount_negative" if zero_allowed else "amount_not_positive")
     if number > MAX_TOKENS:
-        raise BudgetError("amount_too_large", limit=f"{MAX_TOKENS:,}", **shown)
-    with localcontext(prec=2 * MAX_DIGITS):  # exact for any amount that got this far
-        scaled = number * MILLI
-    milli = scaled.to_integral_value()
-    # A float a template computed (3 - -1.234 is 4.234000000000001) is taken at its thousandth;
-    # an amount written with more decimals (1.2345, 0.0001) is refused, not rounded.
-    noise = isinstance(value, float) and abs(scaled - milli) < _FLOAT_NOISE
-    if (scaled != milli and not noise) or (milli == 0 and number != 0):
-        raise BudgetError("amount_too_precise", **shown)
-    return int(milli)
+        raise BudgetError("amount_too_large", limit=f"{MAX_TOKENS:,}", amount=_shown(value))
+    milli = _whole(value, number, MILLI, "amount_too_precise")
+    if milli == 0 and number != 0:  # a float's noise, but no thousandth of a token either
+        raise BudgetError("amount_too_precise", amount=_shown(value))
+    return milli
 
 
 def price_micro(value: object) -> int:
     """A user's price per token, in the currency, as micro-units; or a refusal."""
     number = _number(value)
-    shown = {"amount": _shown(value)}
     if number < 0:
         raise BudgetError("price_negative")
     if number > MAX_PRICE:
-        raise BudgetError("price_too_large", limit=f"{MAX_PRICE:,}", **shown)
-    with localcontext(prec=2 * MAX_DIGITS):
-        scaled = number * MICRO
-    micro = scaled.to_integral_value()
-    if scaled != micro and not (isinstance(value, float) and abs(scaled - micro) < _FLOAT_NOISE):
-        raise BudgetError("price_too_precise", **shown)
-    return int(micro)
+        raise BudgetError("price_too_large", limit=f"{MAX_PRICE:,}", amount=_shown(value))
+    return _whole(value, number, MICRO, "price_too_precise")
+
+
+def _whole(value: object, number: Decimal, scale: int, too_precise: str) -> int:
+    """``number`` in units of 1/``scale``: refused (``too_precise``) if not a whole number.
+
+    A float a template computed (3 - -1.234 is 4.234000000000001) is taken at its unit; a
+    number written with more decimals (1.2345, 0.0001 as an amount) is refused, not rounded.
+    """
+    with localcontext(prec=2 * MAX_DIGITS):  # exact for any number that got this far
+        scaled = number * scale
+    whole = scaled.to_integral_value()
+    noise = isinstance(value, float) and abs(scaled - whole) < _FLOAT_NOISE
+    if scaled != whole and not noise:
+        raise BudgetError(too_precise, amount=_shown(value))
+    return int(whole)
 
 
 def _number(value: object) -> Decimal:

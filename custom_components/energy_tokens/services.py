@@ -302,7 +302,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_SELL_SURPLUS, _async_sell_surplus, SELL_SCHEMA)
     hass.services.async_register(
         DOMAIN, SERVICE_OFFER_FOR_SALE, _async_offer_for_sale, OFFER_FOR_SALE_SCHEMA
-    )  # Actions that create money or change allowances are for administrators.
+    )
+    # Actions that create or spend money or change allowances are for administrators.
     for name, action, schema in (
         (SERVICE_SET_ALLOWANCE, _async_set_allowance, SET_ALLOWANCE_SCHEMA),
         (SERVICE_TOP_UP, _async_top_up, TOP_UP_SCHEMA),

@@ -62,10 +62,11 @@ class TradeBook:
                     by_receipt[entry.hash.hex()] = data["peer_hash"]
             elif "incoming" in data:
                 offer_id = by_receipt.get(data["incoming"]) or next(
-                    (k for k, r in self.receipts.items() if r.hash.hex() == data["incoming"]), ""
+                    (k for k, r in self.receipts.items() if r.hash.hex() == data["incoming"]), None
                 )
-                self.receipts.pop(offer_id, None)
-                self.concluded.add(offer_id)
+                if offer_id is not None:  # else concluded already (an entry followed again)
+                    self.receipts.pop(offer_id, None)
+                    self.concluded.add(offer_id)
 
     def received(self, offer_id: str) -> bool:
         """Whether the household recorded a receipt of this offer (concluded or not)."""

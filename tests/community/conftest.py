@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+import errno
 from functools import partial
 from pathlib import Path
 import shutil
@@ -36,6 +37,7 @@ from custom_components.energy_tokens.const import (
     SUBENTRY_COMMUNITY,
     SUBENTRY_MEMBER,
 )
+from custom_components.energy_tokens.ledger import framing, store
 from custom_components.energy_tokens.runtime import HouseholdRuntime
 from custom_components.energy_tokens.witnessing import CommunityLink
 
@@ -214,6 +216,21 @@ async def admit(household: Household, other: Household) -> None:
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Ledger folders (with a trailing slash) whose writes fail as on a full disk; add to it."""
+    full: set[str] = set()
+    write_all = framing.write_all
+
+    def disk(fd: int, data: bytes | bytearray | memoryview) -> None:
+        if str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(tuple(full)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write_all(fd, data)
+
+    monkeypatch.setattr(store, "write_all", disk)
+    return full
 
 
 async def admitted_community(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from datetime import timedelta
-import errno
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,42 +13,21 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError,
 from homeassistant.util.yaml.objects import NodeStrClass
 import pytest
 
-from custom_components.energy_tokens import trade_link
 from custom_components.energy_tokens.const import CONF_SELL_PRICE, CONF_SURPLUS, DOMAIN
 from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
-from custom_components.energy_tokens.ledger import framing, store
 from custom_components.energy_tokens.websocket_api import household_view
 
-from ..conftest import device_subentry
 from ..helpers import device_id
-from .conftest import Broker, Household, admitted_community, wait_for
-from .test_transfers import _match, _settled, _tokens
-
-DEVICES = [device_subentry("Heater", "sensor.heater_energy", 40)]
-
-
-@pytest.fixture(autouse=True)
-def quick_retry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Open offers and receipts are published again every second, not every minute."""
-    monkeypatch.setattr(trade_link, "RETRY", timedelta(seconds=1))
-
-
-async def _community(
-    stack: AsyncExitStack,
-    tmp_path: Path,
-    broker: Broker,
-    hass: HomeAssistant,
-    *names: str,
-    **kw: Any,
-) -> list[Household]:
-    households = await admitted_community(
-        stack, tmp_path, broker, hass, *names, devices=DEVICES, **kw
-    )
-    await wait_for(
-        lambda: all(h.runtime.trade and h.runtime.trade.started for h in households),
-        "transfers to start",
-    )
-    return households
+from .conftest import Broker, Household, wait_for
+from .test_transfers import (  # noqa: F401 (quick_retry: a fixture, used by name)
+    _buy,
+    _community,
+    _match,
+    _settled,
+    _tokens,
+    _trader,
+    quick_retry,
+)
 
 
 async def _offers(household: Household) -> list[dict[str, Any]]:
@@ -66,21 +43,9 @@ async def _offers(household: Household) -> list[dict[str, Any]]:
     return offers
 
 
-async def _buy(household: Household, offer: str, context: Context | None = None) -> None:
-    await household.hass.services.async_call(
-        DOMAIN,
-        "buy_offer",
-        {"household": household.entry.entry_id, "offer": offer},
-        blocking=True,
-        context=context,
-    )
-
-
 def _listed(household: Household) -> bool:
     """Whether the household sees a member's sale offer."""
-    trade = household.runtime.trade
-    assert trade is not None
-    return bool(trade.trader.market)
+    return bool(_trader(household).market)
 
 
 def _money(household: Household) -> tuple[int, int]:
@@ -224,21 +189,12 @@ async def test_a_full_disk_refuses_a_purchase_and_holds_a_sale_back_without_loss
     broker: Broker,
     tmp_path: Path,
     stack: AsyncExitStack,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    full_disk: set[str],
 ) -> None:
     """The buyer's disk is full when it buys: refused, translated, nothing owed. The seller's
     is full when the purchase arrives: it waits, and settles once the seller writes again."""
     one, two = households = await _community(stack, tmp_path, broker, hass, "One", "Two")
-    full: set[str] = set()  # the ledger folders whose writes fail
-    write_all = framing.write_all
-
-    def disk(fd: int, data: bytes | bytearray | memoryview) -> None:
-        if str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(tuple(full)):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        write_all(fd, data)
-
-    monkeypatch.setattr(store, "write_all", disk)
     await one.hass.services.async_call(
         DOMAIN,
         "offer_for_sale",
@@ -247,20 +203,20 @@ async def test_a_full_disk_refuses_a_purchase_and_holds_a_sale_back_without_loss
     )
     await wait_for(partial(_listed, two), "the offer listed")
     [listed] = await _offers(two)
-    full.add(f"{two.folder}/")
+    full_disk.add(f"{two.folder}/")
     with pytest.raises(HomeAssistantError) as refused:
         await _buy(two, listed["offer"])
     assert refused.value.translation_key == "ledger_write_failed"
-    full.clear()
+    full_disk.clear()
     await two.reload()  # space freed: the repair's retry (or Home Assistant's) reloads
     assert two.runtime.economy.ledger.balance(f"incoming:{one.entry.entry_id}") == 0
     total = _tokens(households)
     earned, owed = _money(one)[0], _money(two)[1]
     await wait_for(partial(_listed, two), "the offer listed again")
-    full.add(f"{one.folder}/")
+    full_disk.add(f"{one.folder}/")
     await _buy(two, listed["offer"])
     await wait_for(lambda: "A transfer message waits for the ledger" in caplog.text, "One")
-    full.clear()
+    full_disk.clear()
     await one.reload()
     await wait_for(lambda: _settled(households), "the sale once One writes again")
     assert _tokens(households) == total

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from datetime import timedelta
-import errno
 import io
 import itertools
 from pathlib import Path
@@ -14,7 +13,7 @@ import shutil
 from typing import Any
 
 from homeassistant.components import mqtt
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -25,7 +24,7 @@ from custom_components.energy_tokens import trade_link
 from custom_components.energy_tokens.const import DOMAIN
 from custom_components.energy_tokens.diagnostics import async_get_config_entry_diagnostics
 from custom_components.energy_tokens.exchange import is_sale
-from custom_components.energy_tokens.ledger import cli, framing, store
+from custom_components.energy_tokens.ledger import cli
 from custom_components.energy_tokens.ledger.trade import (
     CLOCK_SKEW_MS,
     Offer,
@@ -51,9 +50,17 @@ def quick_retry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _community(
-    stack: AsyncExitStack, tmp_path: Path, broker: Broker, hass: HomeAssistant, *names: str
+    stack: AsyncExitStack,
+    tmp_path: Path,
+    broker: Broker,
+    hass: HomeAssistant,
+    *names: str,
+    settings: dict[str, Any] | None = None,
 ) -> list[Household]:
-    households = await admitted_community(stack, tmp_path, broker, hass, *names, devices=DEVICES)
+    """Households with a Heater each, admitted to each other, their transfers started."""
+    households = await admitted_community(
+        stack, tmp_path, broker, hass, *names, devices=DEVICES, settings=settings
+    )
     await wait_for(
         lambda: all(h.runtime.trade and h.runtime.trade.started for h in households),
         "transfers to start",
@@ -327,36 +334,28 @@ async def test_a_full_disk_or_a_refused_publish_holds_a_transfer_back_without_lo
     stack: AsyncExitStack,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    full_disk: set[str],
 ) -> None:
     """The receiver's disk is full when an offer comes, the sender's when one expires, MQTT
     refuses a publish: nothing is recorded half, and each finishes once it can."""
     one, two = households = await _community(stack, tmp_path, broker, hass, "One", "Two")
     total = _tokens(households)
-    full: set[str] = set()  # the ledger folders whose writes fail
-    write_all = framing.write_all
-
-    def disk(fd: int, data: bytes | bytearray | memoryview) -> None:
-        if str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(tuple(full)):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        write_all(fd, data)
-
-    monkeypatch.setattr(store, "write_all", disk)
-    full.add(f"{two.folder}/")
+    full_disk.add(f"{two.folder}/")
     await _send(one, "Two", 3)
     await wait_for(lambda: "A transfer message waits for the ledger" in caplog.text, "Two")
     issue = f"ledger_storage_{two.entry.entry_id}"
     assert ir.async_get(two.hass).async_get_issue(DOMAIN, issue) is not None
-    full.clear()  # space freed; the repair's retry (or Home Assistant's) reloads
+    full_disk.clear()  # space freed; the repair's retry (or Home Assistant's) reloads
     await two.reload()
     await wait_for(lambda: _settled(households), "the transfer once Two writes again")
 
     assert await two.hass.config_entries.async_unload(two.entry.entry_id)
     await _send(one, "Two", 2, expires_in=1)
-    full.add(f"{one.folder}/")
+    full_disk.add(f"{one.folder}/")
     one.runtime.trade.trader.clock = lambda: 2**42  # type: ignore[union-attr]
     await one.runtime.trade._async_tick()  # type: ignore[union-attr]
     assert "Expired offers not refunded yet" in caplog.text
-    full.clear()
+    full_disk.clear()
     await one.reload()
     assert _balance(one, f"escrow:{two.entry.entry_id}") == 2_000  # the refund was not written
     one.runtime.trade.trader.clock = lambda: 2**42  # type: ignore[union-attr]
@@ -398,12 +397,13 @@ async def _offer_for_sale(household: Household) -> None:
     )
 
 
-async def _buy(household: Household, offer_id: str) -> None:
+async def _buy(household: Household, offer_id: str, context: Context | None = None) -> None:
     await household.hass.services.async_call(
         DOMAIN,
         "buy_offer",
         {"household": household.entry.entry_id, "offer": offer_id},
         blocking=True,
+        context=context,
     )
 
 

@@ -105,6 +105,14 @@ def parse_trade_topic(prefix: str, name: str) -> tuple[TradeTopic, str, str, str
     return TradeTopic(kind), to, sender, offer_id
 
 
+def _note(body: Mapping[str, Any]) -> str:
+    """An offer's note: text of at most ``MAX_NOTE`` characters."""
+    note = body.get("note")
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise CommunityError(f"a note is text of at most {MAX_NOTE} characters")
+    return note
+
+
 @dataclass(frozen=True, slots=True)
 class _Message(SignedMessage):
     """A message of a transfer, signed by the household that sends it."""
@@ -137,9 +145,6 @@ class Offer(_Message):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Offer:
         """The offer, its fields checked."""
-        note = body.get("note")
-        if not isinstance(note, str) or len(note) > MAX_NOTE:
-            raise CommunityError(f"a note is text of at most {MAX_NOTE} characters")
         fields(
             body,
             {"sender", "receiver", "offer_id", "seq", "amount", "expires_ms", "note"},
@@ -150,7 +155,7 @@ class Offer(_Message):
             whole(body, "seq", 1, 2**63),
             whole(body, "amount", 1, MAX_AMOUNT),
             whole(body, "expires_ms", 0, 2**63),
-            note,
+            _note(body),
         )
 
 
@@ -217,9 +222,6 @@ class SaleOffer(SignedMessage):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> SaleOffer:
         """The sale offer, its fields checked."""
-        note = body.get("note")
-        if not isinstance(note, str) or len(note) > MAX_NOTE:
-            raise CommunityError(f"a note is text of at most {MAX_NOTE} characters")
         fields(
             body,
             {
@@ -242,5 +244,5 @@ class SaleOffer(SignedMessage):
             whole(body, "price_micro", 0, MAX_PRICE),
             text(body, "currency", CURRENCY),
             whole(body, "expires_ms", 0, 2**63),
-            note,
+            _note(body),
         )
