@@ -38,7 +38,7 @@ def amount_milli(value: object, *, zero_allowed: bool = False) -> int:
 
 def price_micro(value: object) -> int:
     """A user's price per token, in the currency, as micro-units; or a refusal."""
-    number = _number(value)
+    number = _number(value, "price")
     if number < 0:
         raise BudgetError("price_negative")
     if number > MAX_PRICE:
@@ -61,9 +61,10 @@ def _whole(value: object, number: Decimal, scale: int, too_precise: str) -> int:
     return int(whole)
 
 
-def _number(value: object) -> Decimal:
+def _number(value: object, what: str = "amount") -> Decimal:
+    """``value`` as a finite number; refused as ``what`` (an amount, a price) otherwise."""
     if isinstance(value, bool):  # True is an int to Python, not an amount to a user
-        raise BudgetError("amount_not_number")
+        raise BudgetError(f"{what}_not_number")
     try:
         if isinstance(value, float):
             number = Decimal(repr(value))  # as written (0.1), not its binary expansion
@@ -72,11 +73,11 @@ def _number(value: object) -> Decimal:
         elif isinstance(value, str) and len(value) <= MAX_DIGITS:
             number = Decimal(value.strip())
         else:
-            raise BudgetError("amount_not_number")
+            raise BudgetError(f"{what}_not_number")
     except InvalidOperation, ValueError:
-        raise BudgetError("amount_not_number") from None
+        raise BudgetError(f"{what}_not_number") from None
     if not number.is_finite():
-        raise BudgetError("amount_not_finite")
+        raise BudgetError(f"{what}_not_finite")
     return number
 
 

@@ -131,11 +131,14 @@ async def test_bad_offers_and_purchases_are_refused_in_words_and_write_nothing(
     heater = device_id(one.hass, one.entry, "Heater")
     seq = one.runtime.economy.ledger.seq
     for amount, price, key in (
-        (1, "nan", "amount_not_finite"),
+        (1, "nan", "price_not_finite"),
+        (1, float("inf"), "price_not_finite"),
+        (1, True, "price_not_number"),
         (1, -1, "price_negative"),
         (1, 1e12, "price_too_large"),
         (1, "0.0000001", "price_too_precise"),
-        (1, "cheap", "amount_not_number"),
+        (1, "cheap", "price_not_number"),
+        (float("inf"), 1, "amount_not_finite"),
         (1e12, 1, "amount_too_large"),
         (float("nan"), 1, "amount_not_finite"),
         (41, 1, "insufficient_balance"),
@@ -148,6 +151,14 @@ async def test_bad_offers_and_purchases_are_refused_in_words_and_write_nothing(
                 blocking=True,
             )
         assert refused.value.translation_key == key, (amount, price)
+    with pytest.raises(ServiceValidationError) as refused:  # a 1 MB note
+        await one.hass.services.async_call(
+            DOMAIN,
+            "offer_for_sale",
+            {"device": heater, "amount": 1, "price": 1, "note": "x" * 1_000_000},
+            blocking=True,
+        )
+    assert refused.value.translation_key == "note_too_long"
     assert one.runtime.economy.ledger.seq == seq
     with pytest.raises(ServiceValidationError) as refused:
         await _buy(two, "ab" * 32)

@@ -7,9 +7,11 @@ import pytest
 
 from custom_components.energy_tokens.inputs import (
     MAX_NOTE_CHARS,
+    MAX_PRICE,
     MAX_TOKENS,
     amount_milli,
     check_note,
+    price_micro,
 )
 from custom_components.energy_tokens.ledger import trade
 from custom_components.energy_tokens.results import BudgetError
@@ -127,3 +129,38 @@ def test_notes() -> None:
 def test_a_note_accepted_here_is_accepted_by_another_instance() -> None:
     """Transfers to another instance carry the note in their signed offer: same limit."""
     assert trade.MAX_NOTE == MAX_NOTE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("value", "micro"),
+    [
+        (0, 0),  # given away
+        ("0.25", 250_000),
+        (0.1 + 0.2, 300_000),  # a template's arithmetic, not a seventh decimal
+        ("0.000001", 1),
+        (MAX_PRICE, trade.MAX_PRICE),  # as high as a sale offer may ask
+    ],
+)
+def test_prices_that_are_taken(value: object, micro: int) -> None:
+    assert price_micro(value) == micro
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("cheap", "price_not_number"),
+        (True, "price_not_number"),
+        (None, "price_not_number"),
+        ("1" * 101, "price_not_number"),
+        (float("nan"), "price_not_finite"),
+        ("-inf", "price_not_finite"),
+        (-0.01, "price_negative"),
+        (MAX_PRICE + 1, "price_too_large"),
+        (1e12, "price_too_large"),
+        ("0.0000001", "price_too_precise"),
+    ],
+)
+def test_prices_that_are_refused(value: object, key: str) -> None:
+    with pytest.raises(BudgetError) as refused:
+        price_micro(value)
+    assert refused.value.key == key
