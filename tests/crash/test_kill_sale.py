@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 import pytest
 
 from custom_components.energy_tokens.ledger import Kind, iter_entries, verify_ledger
@@ -43,7 +44,7 @@ def _retained_sales(port: int, wanted: int) -> set[str]:
 
     deadline = time.monotonic() + 60
     while not done.is_set() and time.monotonic() < deadline:
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        client = paho.Client(CallbackAPIVersion.VERSION2)
         client.on_message = message
         client.connect("127.0.0.1", port)
         client.subscribe(f"{PREFIX}/sale/+/+", qos=1)  # retained ones are delivered at once
